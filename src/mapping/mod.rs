@@ -1,0 +1,1 @@
+//! Identifier mappings (legacy ↔ UXP), loaded from `mappings/*.toml`.
