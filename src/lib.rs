@@ -11,5 +11,6 @@
 pub mod cli;
 pub mod error;
 pub mod mapping;
+pub mod telemetry;
 pub mod translate;
 pub mod wire;

@@ -1,1 +1,60 @@
-//! Command line.
+//! The `dualroad` command line: clap definitions and dispatch. `main.rs` only parses
+//! and calls [`run`]; each subcommand lives in its own file and returns an exit code.
+
+mod mappings;
+mod translate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// dualroad — move an X-Road data exchange to UXP without a flag day.
+#[derive(Debug, Parser)]
+#[command(name = "dualroad", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate one message between a legacy dialect and UXP.
+    Translate(translate::TranslateArgs),
+    /// Check or import identifier mappings.
+    Mappings {
+        #[command(subcommand)]
+        command: MappingsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingsCommand {
+    /// Validate every *.toml in a mappings directory; lists every problem at once.
+    Check {
+        /// Mappings directory.
+        dir: PathBuf,
+    },
+    /// Convert an X-Road 6 identifiermapping.xml into dualroad's mappings format.
+    Import(mappings::ImportArgs),
+}
+
+/// Runs a parsed command line. Errors that reach here are operator errors (exit 2).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Translate(args) => translate::run(args),
+        Command::Mappings { command } => match command {
+            MappingsCommand::Check { dir } => mappings::check(&dir),
+            MappingsCommand::Import(args) => mappings::import(args),
+        },
+    }
+}

@@ -1,1 +1,698 @@
-//! Translation between dialects.
+//! Translation between dialects: pure functions from bytes to bytes, no I/O.
+//!
+//! Each direction is decode (source dialect) → map identifiers → encode (target
+//! dialect) → assemble with the untouched Body:
+//! 1. [`request_to_uxp`]: a legacy client's request → UXP request.
+//! 2. [`response_to_legacy`]: the UXP answer → the legacy client's response, its header
+//!    rebuilt from the client's own request (legacy-only fields restored exactly).
+//! 3. [`request_to_legacy`]: a UXP client's request → the legacy stack's dialect.
+//! 4. [`response_to_uxp`]: the legacy answer → UXP response, its header echoed from the
+//!    UXP request.
+//!
+//! Nothing here knows element names: that is the codecs' business (`wire::codec`).
+
+mod error;
+
+pub use error::TranslateError;
+
+use crate::error::Side;
+use crate::mapping::{LegacyMember, Mappings};
+use crate::wire::assemble::{assemble, BodyEdit};
+use crate::wire::codec::{self, Family, HeaderLayout, Kind, Source, Target};
+use crate::wire::envelope::Envelope;
+use crate::wire::fault::{Fault, Rescue};
+use crate::wire::header::{FieldTag, Header, Party, RequestHash, ServiceRef};
+use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
+use crate::wire::message::{Input, Message, DEFAULT_MAX_MESSAGE_BYTES};
+use crate::wire::{Dialect, SoapVersion};
+
+/// Knobs of a translation (from the gateway's settings or CLI flags).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// SOAP version to send toward the UXP stack (UXP accepts both).
+    pub uxp_soap: SoapVersion,
+    pub max_message_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            uxp_soap: SoapVersion::Soap11,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Request,
+    Response,
+    Fault,
+}
+
+/// A translated message plus what the caller should log or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub soap_action: Option<String>,
+    pub from: Dialect,
+    pub to: Dialect,
+    pub kind: MessageKind,
+    pub soap: SoapVersion,
+    /// Legacy-only header fields seen (no UXP equivalent; restored on the way back).
+    pub lossy: Vec<&'static str>,
+    /// Fields dropped from the output with their values (e.g. the UXP `requestHash`
+    /// that a legacy message cannot carry), kept for the caller to log.
+    pub dropped: Vec<(String, String)>,
+    /// `(from, to)` wrapper local names when a service mapping renamed the wrapper.
+    pub wrapper_renamed: Option<(String, String)>,
+    pub request_hash: Option<RequestHash>,
+    /// The client as the message named it, and as the other side names it.
+    pub client: Option<String>,
+    pub mapped_client: Option<String>,
+    pub service: Option<String>,
+    pub mapped_service: Option<String>,
+    /// The message id (`id`), for correlation.
+    pub message_id: Option<String>,
+    /// For faults: the fault code carried.
+    pub fault_code: Option<String>,
+}
+
+impl Translation {
+    /// One line for logs and the CLI's stderr.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} {} → {} (SOAP {})", kind_str(self.kind), self.from, self.to, soap_str(self.soap));
+        if let (Some(c), Some(m)) = (&self.client, &self.mapped_client) {
+            s.push_str(&format!("; client {c} → {m}"));
+        }
+        if let (Some(c), Some(m)) = (&self.service, &self.mapped_service) {
+            s.push_str(&format!("; service {c} → {m}"));
+        }
+        if let Some((a, b)) = &self.wrapper_renamed {
+            s.push_str(&format!("; wrapper {a} → {b}"));
+        }
+        if let Some(code) = &self.fault_code {
+            s.push_str(&format!("; fault {code}"));
+        }
+        s.push_str("; lossy fields: ");
+        if self.lossy.is_empty() {
+            s.push_str("none");
+        } else {
+            s.push_str(&self.lossy.join(", "));
+        }
+        if !self.dropped.is_empty() {
+            let names: Vec<&str> = self.dropped.iter().map(|(n, _)| n.as_str()).collect();
+            s.push_str(&format!("; dropped: {}", names.join(", ")));
+        }
+        s
+    }
+}
+
+fn kind_str(k: MessageKind) -> &'static str {
+    match k {
+        MessageKind::Request => "request",
+        MessageKind::Response => "response",
+        MessageKind::Fault => "fault",
+    }
+}
+
+fn soap_str(s: SoapVersion) -> &'static str {
+    match s {
+        SoapVersion::Soap11 => "1.1",
+        SoapVersion::Soap12 => "1.2",
+    }
+}
+
+/// A parsed and decoded message.
+pub struct Decoded<'a> {
+    pub msg: Message<'a>,
+    pub dialect: Dialect,
+    pub header: Header,
+    pub layout: HeaderLayout,
+}
+
+impl Decoded<'_> {
+    pub fn source(&self, same_document: bool) -> Source<'_> {
+        Source {
+            layout: &self.layout,
+            src: self.msg.env.src,
+            same_document,
+        }
+    }
+
+    fn kind(&self) -> MessageKind {
+        if self.msg.env.is_fault() {
+            MessageKind::Fault
+        } else if self.msg.env.body.wrapper.local.ends_with("Response") {
+            MessageKind::Response
+        } else {
+            MessageKind::Request
+        }
+    }
+
+    fn fault_code(&self) -> Option<String> {
+        self.msg
+            .env
+            .body
+            .fault
+            .as_ref()
+            .map(|f| Fault::from_elem(&self.msg.env, f).code)
+    }
+}
+
+/// Parses and decodes a message coming from `side`. `expect` forces the dialect (a
+/// response from a stack known to speak it); otherwise it is detected.
+pub fn decode<'a>(
+    input: Input<'a>,
+    family: Family,
+    kind: Kind,
+    side: Side,
+    opts: &Options,
+) -> Result<Decoded<'a>, TranslateError> {
+    let wire = |e| TranslateError::Wire { side, error: e };
+    let msg = Message::parse(input, opts.max_message_bytes).map_err(wire)?;
+    if family == Family::Legacy && msg.env.soap == SoapVersion::Soap12 && side == Side::Client {
+        return Err(wire(crate::wire::WireError::WrongSoapVersion(
+            "legacy X-Road messages are SOAP 1.1; SOAP 1.2 is only accepted from UXP".into(),
+        )));
+    }
+    let dialect = match (&msg.env.header, msg.env.is_fault()) {
+        // A fault may come without a header; its dialect is then the family's.
+        (None, true) => match family {
+            Family::Uxp => Dialect::Uxp,
+            Family::Legacy => Dialect::V4,
+        },
+        _ => codec::detect(&msg.env, family).map_err(wire)?,
+    };
+    let (header, layout) = codec::decode(&msg.env, dialect, kind).map_err(wire)?;
+    Ok(Decoded {
+        msg,
+        dialect,
+        header,
+        layout,
+    })
+}
+
+/// Decode → encode into the same dialect, unchanged. Byte-identical for every valid
+/// message; used by the invariant tests and as a sanity check of the codecs.
+pub fn identity(input: Input, family: Family, opts: &Options) -> Result<Vec<u8>, TranslateError> {
+    let d = decode(input, family, Kind::Response, Side::Client, opts)?;
+    let env = &d.msg.env;
+    let target = target_for(env, d.dialect);
+    let hx = codec::encode_header(&d.header, &target, Some(d.source(true))).map_err(TranslateError::Encode)?;
+    let soap = if env.header.is_some() {
+        assemble(env, &hx, env.soap, &BodyEdit::default())
+    } else {
+        env.src.to_vec()
+    };
+    Ok(d.msg.rebuild(soap, env.soap).bytes)
+}
+
+fn target_for<'e>(env: &'e Envelope, dialect: Dialect) -> Target<'e> {
+    Target {
+        dialect,
+        env_prefix: env.env_prefix.as_deref(),
+        env_decls: &env.env_ns_decls,
+        charset: env.charset,
+    }
+}
+
+// === identifier mapping ===
+
+fn map_client_to_uxp(maps: &Mappings, p: &Party) -> Result<ClientId, TranslateError> {
+    match p {
+        Party::Legacy(name) => maps
+            .uxp_for_legacy_name(name)
+            .cloned()
+            .ok_or_else(|| TranslateError::UnmappedMember(name.clone())),
+        Party::Id(id) => maps
+            .uxp_for_legacy_id(id)
+            .cloned()
+            .ok_or_else(|| TranslateError::UnmappedMember(id.to_string())),
+    }
+}
+
+/// The UXP service for a legacy request, and the wrapper rename its mapping asks for.
+fn map_service_to_uxp(maps: &Mappings, h: &Header) -> Result<(ServiceId, Option<String>, String), TranslateError> {
+    match &h.service {
+        Some(ServiceRef::Legacy(name)) => {
+            if let Some(sm) = maps.service_for_legacy(name) {
+                let method = LegacyServiceName::parse(name).map(|n| n.method).unwrap_or_default();
+                return Ok((sm.uxp.clone(), sm.wrapper.clone(), method));
+            }
+            let producer = h.producer.clone().unwrap_or_default();
+            // The producer header is authoritative, which resolves dotted producer names.
+            let parsed = LegacyServiceName::parse_with_producer(name, &producer)
+                .or_else(|| LegacyServiceName::parse(name))
+                .ok_or_else(|| TranslateError::BadServiceName(name.clone()))?;
+            if parsed.producer != producer {
+                return Err(TranslateError::ProducerMismatch {
+                    producer,
+                    service: name.clone(),
+                });
+            }
+            let provider = maps
+                .uxp_for_legacy_name(&producer)
+                .ok_or_else(|| TranslateError::UnmappedService(format!("{name} (producer `{producer}` is not mapped)")))?;
+            if provider.subsystem.is_none() {
+                return Err(TranslateError::UnmappedService(format!(
+                    "{name} (producer `{producer}` maps to member {provider}, but a service needs a subsystem)"
+                )));
+            }
+            Ok((
+                ServiceId {
+                    provider: provider.clone(),
+                    service_code: parsed.method.clone(),
+                    service_version: parsed.version,
+                },
+                None,
+                parsed.method,
+            ))
+        }
+        Some(ServiceRef::Id(sid)) => {
+            if let Some(sm) = maps.service_for_legacy(&sid.to_string()) {
+                return Ok((sm.uxp.clone(), sm.wrapper.clone(), sid.service_code.clone()));
+            }
+            let provider = maps
+                .uxp_for_legacy_id(&sid.provider)
+                .ok_or_else(|| TranslateError::UnmappedService(sid.to_string()))?;
+            Ok((
+                ServiceId {
+                    provider: provider.clone(),
+                    service_code: sid.service_code.clone(),
+                    service_version: sid.service_version.clone(),
+                },
+                None,
+                sid.service_code.clone(),
+            ))
+        }
+        None => Err(TranslateError::Wire {
+            side: Side::Client,
+            error: crate::wire::WireError::MissingHeaderField("service".into()),
+        }),
+    }
+}
+
+fn check_wrapper(wrapper: &str, code: &str) -> Result<(), TranslateError> {
+    if wrapper.starts_with(code) {
+        Ok(())
+    } else {
+        Err(TranslateError::Wire {
+            side: Side::Client,
+            error: crate::wire::WireError::InconsistentHeaders {
+                wrapper: wrapper.to_string(),
+                service_code: code.to_string(),
+            },
+        })
+    }
+}
+
+/// Renames a wrapper whose name starts with `from` so it starts with `to` instead
+/// (`getResidenceResponse` → `RR19IsikuElukohtResponse`).
+fn renamed(local: &str, from: &str, to: &str) -> Option<String> {
+    if from == to {
+        return None;
+    }
+    local.strip_prefix(from).map(|rest| format!("{to}{rest}"))
+}
+
+fn party_str(p: &Option<Party>) -> Option<String> {
+    p.as_ref().map(|p| match p {
+        Party::Legacy(n) => n.clone(),
+        Party::Id(id) => id.to_string(),
+    })
+}
+
+fn service_str(s: &Option<ServiceRef>) -> Option<String> {
+    s.as_ref().map(|s| match s {
+        ServiceRef::Legacy(n) => n.clone(),
+        ServiceRef::Id(id) => id.to_string(),
+    })
+}
+
+// === 1. legacy request → UXP request ===
+
+pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<Translation, TranslateError> {
+    let d = decode(input, Family::Legacy, Kind::Request, Side::Client, opts)?;
+    if d.msg.env.is_fault() {
+        return Err(TranslateError::NotARequest);
+    }
+    let h = &d.header;
+    let client = map_client_to_uxp(maps, h.client.as_ref().ok_or(TranslateError::NotARequest)?)?;
+    let (service, wrapper, method) = map_service_to_uxp(maps, h)?;
+    let w = &d.msg.env.body.wrapper;
+    check_wrapper(&w.local, &method)?;
+    let new_wrapper = wrapper.as_deref().and_then(|to| renamed(&w.local, &method, to));
+    check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &service.service_code)?;
+
+    let mut out = Header {
+        client: Some(Party::Id(client.clone())),
+        service: Some(ServiceRef::Id(service.clone())),
+        id: h.id.clone(),
+        user_id: h.user_id.clone(),
+        issue: h.issue.clone(),
+        represented_party: h.represented_party.clone(),
+        // A 4.x legacy client keeps its own version string; older dialects get 4.0.
+        protocol_version: Some(h.protocol_version.clone().unwrap_or_else(|| "4.0".into())),
+        extensions: h.extensions.clone(),
+        ..Header::default()
+    };
+    out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
+    for t in [FieldTag::UserId, FieldTag::Issue, FieldTag::RepresentedParty, FieldTag::ProtocolVersion] {
+        out.note(t);
+    }
+    // Unknown headers keep their relative place at the end.
+    for t in &h.order {
+        if let FieldTag::Extension(i) = t {
+            out.note(FieldTag::Extension(*i));
+        }
+    }
+    let target_soap = opts.uxp_soap;
+    let env = &d.msg.env;
+    let target = target_for(env, Dialect::Uxp);
+    let source = (d.dialect == Dialect::V4).then(|| d.source(true));
+    let hx = codec::encode_header(&out, &target, source).map_err(TranslateError::Encode)?;
+    let soap = assemble(
+        env,
+        &hx,
+        target_soap,
+        &BodyEdit {
+            rename_wrapper: new_wrapper.clone(),
+        },
+    );
+    let rebuilt = d.msg.rebuild(soap, target_soap);
+    let mut dropped = Vec::new();
+    if h.request_hash.is_some() {
+        dropped.push(("requestHash".into(), h.request_hash.as_ref().map(|r| r.value.clone()).unwrap_or_default()));
+    }
+    Ok(Translation {
+        bytes: rebuilt.bytes,
+        content_type: rebuilt.content_type,
+        soap_action: rebuilt.soap_action,
+        from: d.dialect,
+        to: Dialect::Uxp,
+        kind: MessageKind::Request,
+        soap: target_soap,
+        lossy: h.lossy_fields(),
+        dropped,
+        wrapper_renamed: new_wrapper.map(|n| (w.local.clone(), n)),
+        request_hash: None,
+        client: party_str(&h.client),
+        mapped_client: Some(client.to_string()),
+        service: service_str(&h.service),
+        mapped_service: Some(service.to_string()),
+        message_id: h.id.clone(),
+        fault_code: None,
+    })
+}
+
+// === 3. UXP request → legacy request ===
+
+pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Result<Translation, TranslateError> {
+    let d = decode(input, Family::Uxp, Kind::Request, Side::Client, opts)?;
+    if d.msg.env.is_fault() {
+        return Err(TranslateError::NotARequest);
+    }
+    let h = &d.header;
+    let dialect = maps.legacy_dialect();
+    let Some(Party::Id(cid)) = &h.client else {
+        return Err(TranslateError::NotARequest);
+    };
+    let Some(ServiceRef::Id(sid)) = &h.service else {
+        return Err(TranslateError::NotARequest);
+    };
+    let w = &d.msg.env.body.wrapper;
+    check_wrapper(&w.local, &sid.service_code)?;
+    let legacy_client = match maps.legacy_for_uxp(cid) {
+        Some(LegacyMember::Name(n)) => Party::Legacy(n.clone()),
+        Some(LegacyMember::Id(id)) => Party::Id(id.clone()),
+        None => return Err(TranslateError::UnmappedMember(cid.to_string())),
+    };
+    // Service: an explicit mapping, else the provider's member mapping + code + version.
+    let (legacy_service, producer, method, wrapper_to) = match maps.service_for_uxp(sid) {
+        Some(sm) => {
+            if dialect.has_structured_ids() {
+                let lsid = ServiceId::parse(&sm.legacy).map_err(|_| TranslateError::UnmappedService(sm.legacy.clone()))?;
+                let m = lsid.service_code.clone();
+                (ServiceRef::Id(lsid), None, m, sm.wrapper.clone())
+            } else {
+                let n = LegacyServiceName::parse(&sm.legacy).ok_or_else(|| TranslateError::BadServiceName(sm.legacy.clone()))?;
+                (ServiceRef::Legacy(sm.legacy.clone()), Some(n.producer.clone()), n.method, sm.wrapper.clone())
+            }
+        }
+        None => match maps.legacy_for_uxp(&sid.provider) {
+            Some(LegacyMember::Name(p)) => {
+                let n = LegacyServiceName {
+                    producer: p.clone(),
+                    method: sid.service_code.clone(),
+                    version: sid.service_version.clone(),
+                };
+                (ServiceRef::Legacy(n.to_string()), Some(p.clone()), sid.service_code.clone(), None)
+            }
+            Some(LegacyMember::Id(pid)) => (
+                ServiceRef::Id(ServiceId {
+                    provider: pid.clone(),
+                    service_code: sid.service_code.clone(),
+                    service_version: sid.service_version.clone(),
+                }),
+                None,
+                sid.service_code.clone(),
+                None,
+            ),
+            None => return Err(TranslateError::UnmappedService(sid.to_string())),
+        },
+    };
+    // On the way to the legacy stack the UXP wrapper name turns back into the method.
+    let new_wrapper = wrapper_to.as_deref().and_then(|uxp_name| renamed(&w.local, uxp_name, &method));
+    if wrapper_to.is_some() {
+        check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &method)?;
+    }
+
+    let structured = dialect.has_structured_ids();
+    let mut out = Header {
+        client: Some(legacy_client.clone()),
+        producer: producer.clone(),
+        service: Some(legacy_service.clone()),
+        id: h.id.clone(),
+        user_id: h.user_id.clone(),
+        issue: h.issue.clone(),
+        extensions: h.extensions.clone(),
+        ..Header::default()
+    };
+    if dialect == Dialect::V60 && out.user_id.is_none() {
+        // Early X-Road 6 requires userId; an empty one is what its clients sent.
+        out.user_id = Some(String::new());
+    }
+    if dialect == Dialect::V4 {
+        out.protocol_version = h.protocol_version.clone();
+        out.represented_party = h.represented_party.clone();
+    }
+    out.order = if structured {
+        vec![FieldTag::Client, FieldTag::Service, FieldTag::Id, FieldTag::UserId, FieldTag::Issue]
+    } else {
+        vec![FieldTag::Client, FieldTag::Producer, FieldTag::UserId, FieldTag::Id, FieldTag::Service, FieldTag::Issue]
+    };
+    let mut dropped = Vec::new();
+    if let Some(rp) = &h.represented_party {
+        if dialect != Dialect::V4 {
+            dropped.push(("representedParty".to_string(), rp.party_code.clone()));
+        }
+    }
+    let env = &d.msg.env;
+    let target = target_for(env, dialect);
+    let hx = codec::encode_header(&out, &target, None).map_err(TranslateError::Encode)?;
+    let soap = assemble(
+        env,
+        &hx,
+        SoapVersion::Soap11,
+        &BodyEdit {
+            rename_wrapper: new_wrapper.clone(),
+        },
+    );
+    let rebuilt = d.msg.rebuild(soap, SoapVersion::Soap11);
+    Ok(Translation {
+        bytes: rebuilt.bytes,
+        content_type: rebuilt.content_type,
+        soap_action: rebuilt.soap_action,
+        from: Dialect::Uxp,
+        to: dialect,
+        kind: MessageKind::Request,
+        soap: SoapVersion::Soap11,
+        lossy: Vec::new(),
+        dropped,
+        wrapper_renamed: new_wrapper.map(|n| (w.local.clone(), n)),
+        request_hash: None,
+        client: Some(cid.to_string()),
+        mapped_client: party_str(&Some(legacy_client)),
+        service: Some(sid.to_string()),
+        mapped_service: service_str(&Some(legacy_service)),
+        message_id: h.id.clone(),
+        fault_code: None,
+    })
+}
+
+// === responses ===
+
+/// Shared by both response directions: the response's Body under a header echoed from
+/// the original request (decoded from `request`, in the request's own dialect).
+fn echo_response(
+    resp: &Decoded,
+    req: &Decoded,
+    target_soap: SoapVersion,
+    rename: Option<(String, String)>,
+) -> Result<(Vec<u8>, Option<(String, String)>), TranslateError> {
+    let env = &resp.msg.env;
+    let target = target_for(env, req.dialect);
+    // Every element is copied from the request as the client wrote it.
+    let hx = codec::encode_header(&req.header, &target, Some(req.source(false))).map_err(TranslateError::Encode)?;
+    let w = &env.body.wrapper;
+    let new_wrapper = match (&rename, env.is_fault()) {
+        (Some((from, to)), false) => renamed(&w.local, from, to),
+        _ => None,
+    };
+    let soap = assemble(
+        env,
+        &hx,
+        target_soap,
+        &BodyEdit {
+            rename_wrapper: new_wrapper.clone(),
+        },
+    );
+    Ok((soap, new_wrapper.map(|n| (w.local.clone(), n))))
+}
+
+/// Fields of a response header that the echo does not carry, with their values.
+fn response_only_fields(resp: &Header, req: &Header) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(rh) = &resp.request_hash {
+        out.push(("requestHash".to_string(), rh.value.trim().to_string()));
+    }
+    for ext in &resp.extensions {
+        if !req.extensions.iter().any(|e| e.local_name == ext.local_name && e.namespace == ext.namespace) {
+            out.push((ext.local_name.clone(), String::from_utf8_lossy(&ext.xml).into_owned()));
+        }
+    }
+    out
+}
+
+/// 2. UXP response → the legacy client's response. `legacy_request` is the request the
+/// legacy client sent (before translation).
+pub fn response_to_legacy(
+    maps: &Mappings,
+    opts: &Options,
+    uxp_response: Input,
+    legacy_request: Input,
+) -> Result<Translation, TranslateError> {
+    let req = decode(legacy_request, Family::Legacy, Kind::Request, Side::Client, opts)?;
+    let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
+    // The rename the request direction applied, reversed.
+    let (_, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
+    let rename = wrapper.map(|uxp_name| (uxp_name, method));
+    let (soap, wrapper_renamed) = echo_response(&resp, &req, SoapVersion::Soap11, rename)?;
+    let rebuilt = resp.msg.rebuild(soap, SoapVersion::Soap11);
+    let kind = resp.kind();
+    Ok(Translation {
+        bytes: rebuilt.bytes,
+        content_type: rebuilt.content_type,
+        soap_action: None,
+        from: Dialect::Uxp,
+        to: req.dialect,
+        kind,
+        soap: SoapVersion::Soap11,
+        lossy: req.header.lossy_fields(),
+        dropped: response_only_fields(&resp.header, &req.header),
+        wrapper_renamed,
+        request_hash: resp.header.request_hash.clone(),
+        client: party_str(&resp.header.client),
+        mapped_client: party_str(&req.header.client),
+        service: service_str(&resp.header.service),
+        mapped_service: service_str(&req.header.service),
+        message_id: req.header.id.clone(),
+        fault_code: resp.fault_code(),
+    })
+}
+
+/// 4. legacy response → UXP response. `uxp_request` is the request the UXP client sent.
+pub fn response_to_uxp(
+    maps: &Mappings,
+    opts: &Options,
+    legacy_response: Input,
+    uxp_request: Input,
+) -> Result<Translation, TranslateError> {
+    let req = decode(uxp_request, Family::Uxp, Kind::Request, Side::Client, opts)?;
+    let resp = decode(legacy_response, Family::Legacy, Kind::Response, Side::Legacy, opts)?;
+    let rename = match &req.header.service {
+        Some(ServiceRef::Id(sid)) => maps.service_for_uxp(sid).and_then(|sm| {
+            let method = if maps.legacy_dialect().has_structured_ids() {
+                ServiceId::parse(&sm.legacy).ok()?.service_code
+            } else {
+                LegacyServiceName::parse(&sm.legacy)?.method
+            };
+            sm.wrapper.clone().map(|w| (method, w))
+        }),
+        _ => None,
+    };
+    // A UXP response has the SOAP version of the UXP request it answers.
+    let soap_version = req.msg.env.soap;
+    let (soap, wrapper_renamed) = echo_response(&resp, &req, soap_version, rename)?;
+    let rebuilt = resp.msg.rebuild(soap, soap_version);
+    let kind = resp.kind();
+    Ok(Translation {
+        bytes: rebuilt.bytes,
+        content_type: rebuilt.content_type,
+        soap_action: None,
+        from: resp.dialect,
+        to: Dialect::Uxp,
+        kind,
+        soap: soap_version,
+        lossy: resp.header.lossy_fields(),
+        dropped: response_only_fields(&resp.header, &req.header),
+        wrapper_renamed,
+        request_hash: None,
+        client: party_str(&resp.header.client),
+        mapped_client: party_str(&req.header.client),
+        service: service_str(&resp.header.service),
+        mapped_service: service_str(&req.header.service),
+        message_id: req.header.id.clone(),
+        fault_code: resp.fault_code(),
+    })
+}
+
+/// How to answer the sender of `input` with a fault: its SOAP version and, when the
+/// header can be read, the header echoed in its own dialect.
+pub fn rescue_for(input: Input, family: Family, opts: &Options) -> Rescue {
+    let Ok(msg) = Message::parse(input, opts.max_message_bytes) else {
+        // Even when the message as a whole is broken, answer SOAP 1.2 clients in 1.2.
+        let soap12 = input
+            .content_type
+            .is_some_and(|c| c.to_ascii_lowercase().contains("application/soap+xml"));
+        return Rescue {
+            soap: if soap12 { SoapVersion::Soap12 } else { SoapVersion::Soap11 },
+            header_xml: None,
+        };
+    };
+    let soap = msg.env.soap;
+    let header_xml = codec::detect(&msg.env, family).ok().and_then(|dialect| {
+        let (h, layout) = codec::decode(&msg.env, dialect, Kind::Response).ok()?;
+        let env = &msg.env;
+        let target = Target {
+            dialect,
+            env_prefix: Some("SOAP-ENV"),
+            env_decls: &[],
+            charset: crate::wire::charset::Charset::Utf8,
+        };
+        let src = Source {
+            layout: &layout,
+            src: env.src,
+            same_document: false,
+        };
+        // The fault is always written in UTF-8; re-encode rather than copy when the
+        // request was in another charset.
+        let src = (env.charset == crate::wire::charset::Charset::Utf8).then_some(src);
+        codec::encode_header(&h, &target, src).ok()
+    });
+    Rescue { soap, header_xml }
+}

@@ -1,0 +1,723 @@
+//! Dialect codecs: SOAP header elements ⇄ the canonical [`Header`].
+//!
+//! `decode` turns the Header children the envelope scanner found into a `Header` and a
+//! [`HeaderLayout`] (where each element stood in the source). `encode_header` writes a
+//! `Header` as a Header element of any dialect. When it writes the dialect a header came
+//! from, elements whose value did not change are copied from the source byte for byte,
+//! so decode → encode to the same dialect reproduces the input exactly and an echo keeps
+//! the client's own prefixes, spacing and attributes.
+//!
+//! This is the only module that knows element names of the dialects.
+
+use std::ops::Range;
+
+use crate::wire::charset::Charset;
+use crate::wire::dialect::*;
+use crate::wire::envelope::{slice, Elem, Envelope};
+use crate::wire::error::WireError;
+use crate::wire::header::*;
+use crate::wire::ids::{ClientId, ServiceId};
+
+/// Whether the message is a request (required fields are enforced) or a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Response,
+}
+
+/// Which stack a message of the 4.x family comes from: the same namespace is "v4" on a
+/// legacy X-Road 6/7 stack and "uxp" on the UXP side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Legacy,
+    Uxp,
+}
+
+/// Where each header element of a decoded message stood, for byte-exact re-encoding.
+#[derive(Debug, Clone)]
+pub struct HeaderLayout {
+    pub dialect: Dialect,
+    /// `(tag, whitespace before it, element bytes)` in source order.
+    pub elements: Vec<(FieldTag, Range<usize>, Range<usize>)>,
+    pub open: Range<usize>,
+    pub close: Range<usize>,
+    pub trailing: Range<usize>,
+    /// The header as decoded, to tell which fields a translation changed.
+    pub original: Header,
+    /// Namespace declarations in scope for the header's children.
+    pub scope: Vec<(String, String)>,
+}
+
+/// Detects the dialect from the namespaces of the Header's child elements only.
+pub fn detect(env: &Envelope, family: Family) -> Result<Dialect, WireError> {
+    let Some(h) = &env.header else {
+        return Err(WireError::MissingHeader);
+    };
+    let mut counts = [0usize; 5];
+    let table = [NS_V2, NS_V30, NS_V31, NS_V31_EU, NS_XROAD];
+    for c in &h.children {
+        if let Some(i) = table.iter().position(|ns| c.ns.as_deref() == Some(*ns)) {
+            counts[i] += 1;
+        }
+    }
+    let best = counts.iter().copied().max().unwrap_or(0);
+    if best == 0 {
+        let seen: Vec<String> = h
+            .children
+            .iter()
+            .map(|c| c.ns.clone().unwrap_or_else(|| "no namespace".into()))
+            .collect();
+        return Err(WireError::UnknownDialect(if seen.is_empty() {
+            "the Header is empty".into()
+        } else {
+            seen.join(", ")
+        }));
+    }
+    let idx = counts.iter().position(|c| *c == best).unwrap_or(4);
+    Ok(match idx {
+        0 => Dialect::V2,
+        1 => Dialect::V30,
+        2 => Dialect::V31,
+        3 => Dialect::V31Eu,
+        _ => {
+            let has_pv = h.children.iter().any(|c| c.is(NS_XROAD, "protocolVersion"));
+            match (family, has_pv) {
+                (Family::Uxp, _) => Dialect::Uxp,
+                (Family::Legacy, true) => Dialect::V4,
+                (Family::Legacy, false) if env.soap == SoapVersion::Soap12 => Dialect::V4,
+                (Family::Legacy, false) => Dialect::V60,
+            }
+        }
+    })
+}
+
+fn legacy_key_v3(local: &str) -> Option<LegacyKey> {
+    LegacyKey::ALL.into_iter().find(|k| k.v3_name() == Some(local))
+}
+
+fn legacy_key_v2(local: &str) -> Option<LegacyKey> {
+    LegacyKey::ALL.into_iter().find(|k| k.v2_name() == Some(local))
+}
+
+fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
+    if slot.is_some() {
+        return Err(WireError::DuplicateHeaderField(name.to_string()));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+fn id_text(e: &Elem, local: &str) -> Option<String> {
+    e.child(NS_IDENTIFIERS, local).map(|c| c.text.trim().to_string())
+}
+
+fn bad(field: &str, reason: impl Into<String>) -> WireError {
+    WireError::BadHeaderField {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn decode_client(e: &Elem) -> Result<ClientId, WireError> {
+    let need = |l: &str| id_text(e, l).ok_or_else(|| bad(&e.local, format!("missing identifier part `{l}`")));
+    let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
+    if !matches!(ot, "MEMBER" | "SUBSYSTEM") {
+        return Err(bad(&e.local, format!("objectType `{ot}` is not MEMBER or SUBSYSTEM")));
+    }
+    Ok(ClientId {
+        instance: need("xRoadInstance")?,
+        member_class: need("memberClass")?,
+        member_code: need("memberCode")?,
+        // UXP documentation shows objectType MEMBER together with a subsystemCode; keep it.
+        subsystem: id_text(e, "subsystemCode"),
+    })
+}
+
+fn decode_service(e: &Elem) -> Result<ServiceId, WireError> {
+    let need = |l: &str| id_text(e, l).ok_or_else(|| bad("service", format!("missing identifier part `{l}`")));
+    let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
+    if ot != "SERVICE" {
+        return Err(bad("service", format!("objectType `{ot}` is not SERVICE")));
+    }
+    Ok(ServiceId {
+        provider: ClientId {
+            instance: need("xRoadInstance")?,
+            member_class: need("memberClass")?,
+            member_code: need("memberCode")?,
+            subsystem: id_text(e, "subsystemCode"),
+        },
+        service_code: need("serviceCode")?,
+        service_version: id_text(e, "serviceVersion"),
+    })
+}
+
+/// Decodes the header of a scanned message in `dialect`.
+pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, HeaderLayout), WireError> {
+    let scope = env.header_scope();
+    let mut h = Header::default();
+    let mut elements = Vec::new();
+    let block = match &env.header {
+        Some(b) => b,
+        None => {
+            if kind == Kind::Request && !env.is_fault() {
+                return Err(WireError::MissingHeader);
+            }
+            let at = env.env_open.end;
+            return Ok((
+                h.clone(),
+                HeaderLayout {
+                    dialect,
+                    elements,
+                    open: at..at,
+                    close: at..at,
+                    trailing: at..at,
+                    original: h,
+                    scope,
+                },
+            ));
+        }
+    };
+    let ns = dialect.header_ns();
+    for (i, c) in block.children.iter().enumerate() {
+        let text = || c.text.trim().to_string();
+        let tag = if c.ns.as_deref() != Some(ns) {
+            decode_foreign(&mut h, env, c, &scope)?
+        } else {
+            match dialect {
+                Dialect::V2 => match c.local.as_str() {
+                    "asutus" => put(&mut h.client, Party::Legacy(text()), "asutus").map(|_| FieldTag::Client)?,
+                    "andmekogu" => put(&mut h.producer, text(), "andmekogu").map(|_| FieldTag::Producer)?,
+                    "nimi" => put(&mut h.service, ServiceRef::Legacy(text()), "nimi").map(|_| FieldTag::Service)?,
+                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
+                    "isikukood" => put(&mut h.user_id, text(), "isikukood").map(|_| FieldTag::UserId)?,
+                    "toimik" => put(&mut h.issue, text(), "toimik").map(|_| FieldTag::Issue)?,
+                    l => match legacy_key_v2(l) {
+                        Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
+                        None => raw_ext(&mut h, env, c, &scope),
+                    },
+                },
+                Dialect::V30 | Dialect::V31 | Dialect::V31Eu => match c.local.as_str() {
+                    "consumer" => put(&mut h.client, Party::Legacy(text()), "consumer").map(|_| FieldTag::Client)?,
+                    "producer" => put(&mut h.producer, text(), "producer").map(|_| FieldTag::Producer)?,
+                    "service" => put(&mut h.service, ServiceRef::Legacy(text()), "service").map(|_| FieldTag::Service)?,
+                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
+                    "issue" => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
+                    l => match legacy_key_v3(l) {
+                        Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
+                        None => raw_ext(&mut h, env, c, &scope),
+                    },
+                },
+                Dialect::V60 | Dialect::V4 | Dialect::Uxp => match c.local.as_str() {
+                    "client" => put(&mut h.client, Party::Id(decode_client(c)?), "client").map(|_| FieldTag::Client)?,
+                    "service" => put(&mut h.service, ServiceRef::Id(decode_service(c)?), "service").map(|_| FieldTag::Service)?,
+                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
+                    "issue" if dialect != Dialect::V60 => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
+                    "protocolVersion" if dialect != Dialect::V60 => {
+                        put(&mut h.protocol_version, text(), "protocolVersion").map(|_| FieldTag::ProtocolVersion)?
+                    }
+                    "requestHash" => put(
+                        &mut h.request_hash,
+                        RequestHash {
+                            algorithm_id: c.attr(None, "algorithmId").map(str::to_string),
+                            value: c.text.clone(),
+                        },
+                        "requestHash",
+                    )
+                    .map(|_| FieldTag::RequestHash)?,
+                    "async" if dialect == Dialect::V60 => legacy_field(&mut h, LegacyKey::Async, c.text.clone(), "async")?,
+                    _ => raw_ext(&mut h, env, c, &scope),
+                },
+            }
+        };
+        h.note(tag);
+        let gap = block.gaps.get(i).cloned().unwrap_or(c.span.start..c.span.start);
+        elements.push((tag, gap, c.span.clone()));
+    }
+    check_required(&h, dialect, kind, env.is_fault())?;
+    let layout = HeaderLayout {
+        dialect,
+        elements,
+        open: block.open.clone(),
+        close: block.close.clone(),
+        trailing: block.trailing.clone(),
+        original: h.clone(),
+        scope,
+    };
+    Ok((h, layout))
+}
+
+fn legacy_field(h: &mut Header, k: LegacyKey, v: String, name: &str) -> Result<FieldTag, WireError> {
+    if h.legacy_value(k).is_some() {
+        return Err(WireError::DuplicateHeaderField(name.to_string()));
+    }
+    h.legacy.push((k, v));
+    Ok(FieldTag::Legacy(k))
+}
+
+/// Header elements outside the dialect's namespace: `representedParty` is modelled,
+/// everything else is kept raw.
+fn decode_foreign(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)]) -> Result<FieldTag, WireError> {
+    if c.is(NS_REPRESENTATION, "representedParty") {
+        let code = c
+            .child(NS_REPRESENTATION, "partyCode")
+            .map(|e| e.text.trim().to_string())
+            .ok_or_else(|| bad("representedParty", "missing partyCode"))?;
+        let class = c.child(NS_REPRESENTATION, "partyClass").map(|e| e.text.trim().to_string());
+        put(
+            &mut h.represented_party,
+            RepresentedParty {
+                party_class: class,
+                party_code: code,
+            },
+            "representedParty",
+        )?;
+        return Ok(FieldTag::RepresentedParty);
+    }
+    Ok(raw_ext(h, env, c, scope))
+}
+
+fn raw_ext(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)]) -> FieldTag {
+    h.extensions.push(RawHeader {
+        namespace: c.ns.clone(),
+        local_name: c.local.clone(),
+        xml: slice(env.src, c.span.clone()).to_vec(),
+        ns_decls: scope.to_vec(),
+    });
+    FieldTag::Extension(h.extensions.len() - 1)
+}
+
+fn check_required(h: &Header, dialect: Dialect, kind: Kind, fault: bool) -> Result<(), WireError> {
+    if kind != Kind::Request || fault {
+        return Ok(());
+    }
+    let missing = |name: &str| Err(WireError::MissingHeaderField(name.to_string()));
+    let names: [&str; 4] = match dialect {
+        Dialect::V2 => ["asutus", "andmekogu", "nimi", "id"],
+        Dialect::V30 | Dialect::V31 | Dialect::V31Eu => ["consumer", "producer", "service", "id"],
+        _ => ["client", "service", "id", ""],
+    };
+    if h.client.is_none() {
+        return missing(names[0]);
+    }
+    if dialect.is_v5_family() && h.producer.is_none() {
+        return missing(names[1]);
+    }
+    if h.service.is_none() {
+        return missing(names[2]);
+    }
+    if h.id.is_none() {
+        return missing(names[3]);
+    }
+    match dialect {
+        Dialect::V60 if h.user_id.is_none() => missing("userId"),
+        Dialect::V4 | Dialect::Uxp => match &h.protocol_version {
+            None => missing("protocolVersion"),
+            Some(v) if !v.starts_with("4.") => Err(WireError::InvalidProtocolVersion(v.clone())),
+            Some(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+// === encoding ===
+
+/// What the target document looks like, so a new Header fits into it.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub dialect: Dialect,
+    /// Prefix of the target Envelope (`None`: default namespace).
+    pub env_prefix: Option<&'a str>,
+    /// Declarations on the target Envelope start tag.
+    pub env_decls: &'a [(String, String)],
+    pub charset: Charset,
+}
+
+/// A header's source, when the header was decoded from a message: lets unchanged
+/// elements be copied verbatim.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub layout: &'a HeaderLayout,
+    pub src: &'a [u8],
+    /// The target is the very document the header came from (its Envelope start tag and
+    /// namespace declarations are unchanged), so the Header tags can be reused too.
+    pub same_document: bool,
+}
+
+fn field_eq(a: &Header, b: &Header, tag: FieldTag) -> bool {
+    match tag {
+        FieldTag::Client => a.client == b.client,
+        FieldTag::Producer => a.producer == b.producer,
+        FieldTag::Service => a.service == b.service,
+        FieldTag::Id => a.id == b.id,
+        FieldTag::UserId => a.user_id == b.user_id,
+        FieldTag::Issue => a.issue == b.issue,
+        FieldTag::RepresentedParty => a.represented_party == b.represented_party,
+        FieldTag::ProtocolVersion => a.protocol_version == b.protocol_version,
+        FieldTag::RequestHash => a.request_hash == b.request_hash,
+        FieldTag::Legacy(k) => a.legacy_value(k) == b.legacy_value(k),
+        FieldTag::Extension(i) => a.extensions.get(i) == b.extensions.get(i),
+    }
+}
+
+/// Tags in the order to write them: the header's own order, then anything present but
+/// not yet ordered, in the canonical 4.0 order.
+fn emission_order(h: &Header) -> Vec<FieldTag> {
+    let mut order = h.order.clone();
+    let mut add = |t: FieldTag, present: bool| {
+        if present && !order.contains(&t) {
+            order.push(t);
+        }
+    };
+    add(FieldTag::Client, h.client.is_some());
+    add(FieldTag::Producer, h.producer.is_some());
+    add(FieldTag::Service, h.service.is_some());
+    add(FieldTag::Id, h.id.is_some());
+    add(FieldTag::UserId, h.user_id.is_some());
+    add(FieldTag::Issue, h.issue.is_some());
+    add(FieldTag::RepresentedParty, h.represented_party.is_some());
+    add(FieldTag::ProtocolVersion, h.protocol_version.is_some());
+    add(FieldTag::RequestHash, h.request_hash.is_some());
+    for (k, _) in &h.legacy {
+        add(FieldTag::Legacy(*k), true);
+    }
+    for i in 0..h.extensions.len() {
+        add(FieldTag::Extension(i), true);
+    }
+    order
+}
+
+/// Encoding problems are dualroad's own bugs or unmapped identifiers that translation
+/// should have caught; they are reported, never panicked on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{dialect} needs a {what} but the header carries {found}")]
+    Shape {
+        dialect: Dialect,
+        what: &'static str,
+        found: &'static str,
+    },
+}
+
+struct Out<'a> {
+    buf: Vec<u8>,
+    charset: Charset,
+    prefix: &'a str,
+}
+
+impl Out<'_> {
+    fn raw(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+    fn text(&mut self, s: &str) {
+        let esc = quick_xml::escape::partial_escape(s);
+        self.charset.encode(&esc, &mut self.buf);
+    }
+    fn attr_text(&mut self, s: &str) {
+        let esc = quick_xml::escape::escape(s);
+        self.charset.encode(&esc, &mut self.buf);
+    }
+    /// `<p:name attrs>text</p:name>`, or `<p:name attrs/>` when empty.
+    fn simple(&mut self, name: &str, attrs: &str, value: &str) {
+        let p = self.prefix.to_string();
+        self.raw(&format!("<{p}:{name}{attrs}"));
+        if value.is_empty() {
+            self.raw("/>");
+        } else {
+            self.raw(">");
+            self.text(value);
+            self.raw(&format!("</{p}:{name}>"));
+        }
+    }
+}
+
+const ID_PREFIX: &str = "id";
+const REPR_PREFIX: &str = "repr";
+
+fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
+    let p = o.prefix.to_string();
+    o.raw(&format!("<{p}:{name} {ID_PREFIX}:objectType=\"{}\">", id.object_type()));
+    let inner = format!("{indent}    ");
+    let part = |o: &mut Out, l: &str, v: &str| {
+        o.raw(&format!("\n{inner}<{ID_PREFIX}:{l}>"));
+        o.text(v);
+        o.raw(&format!("</{ID_PREFIX}:{l}>"));
+    };
+    part(o, "xRoadInstance", &id.instance);
+    part(o, "memberClass", &id.member_class);
+    part(o, "memberCode", &id.member_code);
+    if let Some(s) = &id.subsystem {
+        part(o, "subsystemCode", s);
+    }
+    o.raw(&format!("\n{indent}</{p}:{name}>"));
+}
+
+fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
+    let p = o.prefix.to_string();
+    o.raw(&format!("<{p}:service {ID_PREFIX}:objectType=\"SERVICE\">"));
+    let inner = format!("{indent}    ");
+    let part = |o: &mut Out, l: &str, v: &str| {
+        o.raw(&format!("\n{inner}<{ID_PREFIX}:{l}>"));
+        o.text(v);
+        o.raw(&format!("</{ID_PREFIX}:{l}>"));
+    };
+    part(o, "xRoadInstance", &id.provider.instance);
+    part(o, "memberClass", &id.provider.member_class);
+    part(o, "memberCode", &id.provider.member_code);
+    if let Some(s) = &id.provider.subsystem {
+        part(o, "subsystemCode", s);
+    }
+    part(o, "serviceCode", &id.service_code);
+    if let Some(v) = &id.service_version {
+        part(o, "serviceVersion", v);
+    }
+    o.raw(&format!("\n{indent}</{p}:service>"));
+}
+
+/// Writes one field freshly in `dialect`. Returns false when the dialect has no place
+/// for it (the field is then dropped here and reported by translation).
+fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent: &str) -> Result<bool, EncodeError> {
+    let v2 = dialect == Dialect::V2;
+    let structured = dialect.has_structured_ids();
+    // 2.0 is rpc/encoded: header values carry their XML Schema type.
+    let typed = if v2 { " xsi:type=\"xsd:string\"" } else { "" };
+    let shape = |what, found| EncodeError::Shape { dialect, what, found };
+    match tag {
+        FieldTag::Client => match (&h.client, structured) {
+            (Some(Party::Legacy(n)), false) => o.simple(if v2 { "asutus" } else { "consumer" }, typed, n),
+            (Some(Party::Id(id)), true) => write_client(o, "client", id, indent),
+            (Some(Party::Legacy(_)), true) => return Err(shape("structured client id", "a legacy short name")),
+            (Some(Party::Id(_)), false) => return Err(shape("legacy consumer name", "a structured id")),
+            (None, _) => return Ok(false),
+        },
+        FieldTag::Producer => match (&h.producer, structured) {
+            (Some(p), false) => o.simple(if v2 { "andmekogu" } else { "producer" }, typed, p),
+            _ => return Ok(false),
+        },
+        FieldTag::Service => match (&h.service, structured) {
+            (Some(ServiceRef::Legacy(n)), false) => o.simple(if v2 { "nimi" } else { "service" }, typed, n),
+            (Some(ServiceRef::Id(id)), true) => write_service(o, id, indent),
+            (Some(ServiceRef::Legacy(_)), true) => return Err(shape("structured service id", "a legacy service name")),
+            (Some(ServiceRef::Id(_)), false) => return Err(shape("legacy service name", "a structured id")),
+            (None, _) => return Ok(false),
+        },
+        FieldTag::Id => match &h.id {
+            Some(v) => o.simple("id", typed, v),
+            None => return Ok(false),
+        },
+        FieldTag::UserId => match &h.user_id {
+            Some(v) => o.simple(if v2 { "isikukood" } else { "userId" }, typed, v),
+            None => return Ok(false),
+        },
+        FieldTag::Issue => match (&h.issue, dialect) {
+            (_, Dialect::V60) | (None, _) => return Ok(false),
+            (Some(v), _) => o.simple(if v2 { "toimik" } else { "issue" }, typed, v),
+        },
+        FieldTag::ProtocolVersion => match (&h.protocol_version, dialect) {
+            (Some(v), Dialect::V4 | Dialect::Uxp) => o.simple("protocolVersion", "", v),
+            _ => return Ok(false),
+        },
+        FieldTag::RequestHash => match (&h.request_hash, structured) {
+            (Some(rh), true) => {
+                let p = o.prefix.to_string();
+                o.raw(&format!("<{p}:requestHash"));
+                if let Some(a) = &rh.algorithm_id {
+                    o.raw(" algorithmId=\"");
+                    o.attr_text(a);
+                    o.raw("\"");
+                }
+                o.raw(">");
+                o.text(&rh.value);
+                o.raw(&format!("</{p}:requestHash>"));
+            }
+            _ => return Ok(false),
+        },
+        FieldTag::RepresentedParty => match (&h.represented_party, dialect) {
+            (Some(rp), Dialect::V4 | Dialect::Uxp) => {
+                o.raw(&format!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
+                if let Some(c) = &rp.party_class {
+                    o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
+                    o.text(c);
+                    o.raw(&format!("</{REPR_PREFIX}:partyClass>"));
+                }
+                o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
+                o.text(&rp.party_code);
+                o.raw(&format!("</{REPR_PREFIX}:partyCode>\n{indent}</{REPR_PREFIX}:representedParty>"));
+            }
+            _ => return Ok(false),
+        },
+        FieldTag::Legacy(k) => {
+            let Some(v) = h.legacy_value(k) else { return Ok(false) };
+            let name = match dialect {
+                Dialect::V2 => k.v2_name(),
+                Dialect::V30 | Dialect::V31 | Dialect::V31Eu => k.v3_name(),
+                Dialect::V60 if k == LegacyKey::Async => Some("async"),
+                _ => None,
+            };
+            let Some(name) = name else { return Ok(false) };
+            let p = o.prefix.to_string();
+            o.raw(&format!("<{p}:{name}{typed}"));
+            if v.is_empty() {
+                o.raw("/>");
+            } else {
+                // Legacy values are restored exactly, surrounding whitespace included.
+                o.raw(">");
+                o.text(v);
+                o.raw(&format!("</{p}:{name}>"));
+            }
+        }
+        FieldTag::Extension(i) => {
+            let Some(ext) = h.extensions.get(i) else { return Ok(false) };
+            o.buf.extend_from_slice(&with_decls(&ext.xml, &ext.ns_decls, &[]));
+        }
+    }
+    Ok(true)
+}
+
+/// Copies a raw element into another document, declaring on its start tag the
+/// namespaces it uses from its old scope (unless `target_scope` binds them identically).
+pub fn with_decls(xml: &[u8], scope: &[(String, String)], target_scope: &[(String, String)]) -> Vec<u8> {
+    let tag_end = xml.iter().position(|b| *b == b'>').unwrap_or(xml.len());
+    let mut name_end = 1;
+    while name_end < tag_end {
+        match xml.get(name_end) {
+            Some(b) if !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>') => name_end += 1,
+            _ => break,
+        }
+    }
+    let own_tag = slice(xml, 0..tag_end);
+    let mut decls = String::new();
+    for (p, uri) in scope {
+        if target_scope.iter().any(|(tp, tu)| tp == p && tu == uri) {
+            continue;
+        }
+        let used = if p.is_empty() {
+            // Unprefixed element names rely on the default namespace.
+            !slice(xml, 1..name_end).contains(&b':')
+        } else {
+            let needle = format!("{p}:");
+            xml.windows(needle.len()).any(|w| w == needle.as_bytes())
+        };
+        let attr = if p.is_empty() { "xmlns".to_string() } else { format!("xmlns:{p}") };
+        let already = own_tag.windows(attr.len() + 1).any(|w| w == format!("{attr}=").as_bytes());
+        if used && !already {
+            decls.push_str(&format!(" {attr}=\"{}\"", quick_xml::escape::escape(uri.as_str())));
+        }
+    }
+    let mut out = Vec::with_capacity(xml.len() + decls.len());
+    out.extend_from_slice(slice(xml, 0..name_end));
+    out.extend_from_slice(decls.as_bytes());
+    out.extend_from_slice(slice(xml, name_end..xml.len()));
+    out
+}
+
+/// Writes `h` as a complete SOAP Header element for `target`.
+pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Result<Vec<u8>, EncodeError> {
+    let dialect = target.dialect;
+    let reuse = source.filter(|s| s.layout.dialect == dialect);
+    let env_p = target.env_prefix.map(|p| format!("{p}:")).unwrap_or_default();
+    // The prefix the source used for this dialect's namespace, so new elements among
+    // copied ones look alike; otherwise our conventional one.
+    let src_prefix = reuse.and_then(|s| {
+        s.layout
+            .scope
+            .iter()
+            .find(|(p, u)| u == dialect.header_ns() && !p.is_empty())
+            .map(|(p, _)| p.clone())
+    });
+    let prefix = src_prefix.clone().unwrap_or_else(|| dialect.header_prefix().to_string());
+    let mut o = Out {
+        buf: Vec::with_capacity(1024),
+        charset: target.charset,
+        prefix: &prefix,
+    };
+    let indent_default = "    ";
+    // Whitespace before the first element sets the indentation for new ones.
+    let indent = reuse
+        .and_then(|s| s.layout.elements.first())
+        .map(|(_, gap, _)| {
+            let g = slice(reuse.map(|s| s.src).unwrap_or(&[]), gap.clone());
+            let tail = g.iter().rposition(|b| *b == b'\n').map(|i| &g[i + 1..]).unwrap_or(g);
+            String::from_utf8_lossy(tail).into_owned()
+        })
+        .filter(|s| s.bytes().all(|b| b == b' ' || b == b'\t'))
+        .unwrap_or_else(|| indent_default.to_string());
+
+    // Open tag: reused when writing back into the same document.
+    match reuse {
+        Some(s) if s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty() => {
+            o.buf.extend_from_slice(slice(s.src, s.layout.open.clone()))
+        }
+        _ => {
+            o.raw(&format!("<{env_p}Header"));
+            let decl = |p: &str, uri: &str, o: &mut Out| {
+                if !target.env_decls.iter().any(|(tp, tu)| tp == p && tu == uri) {
+                    o.raw(&format!(" xmlns:{p}=\"{uri}\""));
+                }
+            };
+            decl(&prefix, dialect.header_ns(), &mut o);
+            if dialect.has_structured_ids() {
+                decl(ID_PREFIX, NS_IDENTIFIERS, &mut o);
+            }
+            if dialect == Dialect::V2 {
+                decl("xsi", NS_XSI, &mut o);
+                decl("xsd", NS_XSD, &mut o);
+            }
+            o.raw(">");
+        }
+    }
+    let mut wrote_any = false;
+    for tag in emission_order(h) {
+        let copied = reuse.and_then(|s| {
+            let (_, gap, span) = s.layout.elements.iter().find(|(t, _, _)| *t == tag)?;
+            if !field_eq(h, &s.layout.original, tag) {
+                return None;
+            }
+            Some((s, gap.clone(), span.clone()))
+        });
+        match copied {
+            Some((s, gap, span)) => {
+                o.buf.extend_from_slice(slice(s.src, gap));
+                let el = slice(s.src, span);
+                if s.same_document {
+                    o.buf.extend_from_slice(el);
+                } else {
+                    // In another envelope the element may rely on declarations of its old one.
+                    let own = target.env_decls;
+                    let mut scope = s.layout.scope.clone();
+                    scope.retain(|(p, _)| !(Some(p.as_str()) == target.env_prefix));
+                    o.buf.extend_from_slice(&with_decls(el, &scope, own));
+                }
+                wrote_any = true;
+            }
+            None => {
+                let mark = o.buf.len();
+                o.raw(&format!("\n{indent}"));
+                if write_field(&mut o, h, tag, dialect, &indent)? {
+                    wrote_any = true;
+                } else {
+                    o.buf.truncate(mark);
+                }
+            }
+        }
+    }
+    match reuse {
+        Some(s) if s.same_document && !s.layout.close.is_empty() => {
+            o.buf.extend_from_slice(slice(s.src, s.layout.trailing.clone()));
+            o.buf.extend_from_slice(slice(s.src, s.layout.close.clone()));
+        }
+        Some(s) if !s.layout.trailing.is_empty() => {
+            o.buf.extend_from_slice(slice(s.src, s.layout.trailing.clone()));
+            o.raw(&format!("</{env_p}Header>"));
+        }
+        _ => {
+            if wrote_any {
+                let outer = indent.get(..indent.len().saturating_sub(2)).unwrap_or("");
+                o.raw(&format!("\n{outer}"));
+            }
+            o.raw(&format!("</{env_p}Header>"));
+        }
+    }
+    Ok(o.buf)
+}

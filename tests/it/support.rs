@@ -1,0 +1,78 @@
+//! Shared test helpers: the fixture manifest and mapping sets.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use dualroad::mapping::Mappings;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One `[[case]]` of `fixtures/cases.toml`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub file: String,
+    pub content_type: Option<String>,
+    pub to: String,
+    pub kind: String,
+    pub request: Option<String>,
+    pub mappings: Option<String>,
+    pub expect: String,
+    pub fault_code: Option<String>,
+    #[serde(default)]
+    pub wrapper_renamed: bool,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Manifest {
+    case: Vec<Case>,
+}
+
+pub fn cases() -> &'static [Case] {
+    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let path = repo().join("fixtures/cases.toml");
+        let text = std::fs::read_to_string(&path).expect("fixtures/cases.toml");
+        let m: Manifest = toml::from_str(&text).expect("cases.toml parses");
+        m.case
+    })
+}
+
+impl Case {
+    pub fn bytes(&self) -> Vec<u8> {
+        std::fs::read(repo().join("fixtures").join(&self.file)).unwrap_or_else(|e| panic!("{}: {e}", self.file))
+    }
+
+    pub fn request_bytes(&self) -> Option<Vec<u8>> {
+        self.request
+            .as_ref()
+            .map(|r| std::fs::read(repo().join("fixtures").join(r)).unwrap_or_else(|e| panic!("{r}: {e}")))
+    }
+
+    /// The Content-Type the manifest gives the request file (as its own case).
+    pub fn request_content_type(&self) -> Option<String> {
+        let r = self.request.as_ref()?;
+        cases().iter().find(|c| &c.file == r).and_then(|c| c.content_type.clone())
+    }
+
+    pub fn mappings_dir(&self) -> PathBuf {
+        repo().join(self.mappings.as_deref().unwrap_or("mappings"))
+    }
+}
+
+pub fn mappings(dir: &Path) -> &'static Mappings {
+    static CACHE: OnceLock<std::sync::Mutex<HashMap<PathBuf, &'static Mappings>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut guard = cache.lock().unwrap();
+    guard
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| {
+            let m = Mappings::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            Box::leak(Box::new(m))
+        })
+}
