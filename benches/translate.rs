@@ -42,7 +42,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn message(body_payload: usize) -> Vec<u8> {
-    let filler = "<allergy>penicillin (severe rash, 2019)</allergy>\n".repeat(body_payload / 50 + 1);
+    let filler =
+        "<allergy>penicillin (severe rash, 2019)</allergy>\n".repeat(body_payload / 50 + 1);
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="http://x-road.ee/xsd/x-road.xsd">
@@ -88,7 +89,8 @@ fn raw_scan(bytes: &[u8]) -> usize {
 }
 
 fn translate_once(maps: &Mappings, bytes: &[u8]) -> usize {
-    let t = translate::request_to_uxp(maps, &Options::default(), Input::new(bytes)).expect("translates");
+    let t = translate::request_to_uxp(maps, &Options::default(), Input::new(bytes))
+        .expect("translates");
     t.bytes.len()
 }
 
@@ -98,8 +100,12 @@ fn bench(c: &mut Criterion) {
         let msg = message(size);
         let mut g = c.benchmark_group(format!("translate_{name}"));
         g.throughput(Throughput::Bytes(msg.len() as u64));
-        g.bench_function("dualroad_v31_to_uxp", |b| b.iter(|| translate_once(&maps, black_box(&msg))));
-        g.bench_function("quick_xml_raw_scan", |b| b.iter(|| raw_scan(black_box(&msg))));
+        g.bench_function("dualroad_v31_to_uxp", |b| {
+            b.iter(|| translate_once(&maps, black_box(&msg)))
+        });
+        g.bench_function("quick_xml_raw_scan", |b| {
+            b.iter(|| raw_scan(black_box(&msg)))
+        });
         g.bench_function("memcpy", |b| b.iter(|| black_box(msg.clone())));
         g.finish();
     }
@@ -124,9 +130,24 @@ fn ratios() {
     println!("\n== ratios (same run, median of 15 rounds) ==");
     for (name, size, iters) in [("1KB", 0usize, 2000u32), ("1MiB", 1 << 20, 20)] {
         let msg = message(size);
-        let tr = median_ns(|| { black_box(translate_once(&maps, black_box(&msg))); }, iters);
-        let scan = median_ns(|| { black_box(raw_scan(black_box(&msg))); }, iters);
-        let copy = median_ns(|| { black_box(black_box(&msg).clone()); }, iters);
+        let tr = median_ns(
+            || {
+                black_box(translate_once(&maps, black_box(&msg)));
+            },
+            iters,
+        );
+        let scan = median_ns(
+            || {
+                black_box(raw_scan(black_box(&msg)));
+            },
+            iters,
+        );
+        let copy = median_ns(
+            || {
+                black_box(black_box(&msg).clone());
+            },
+            iters,
+        );
         let before = ALLOCATED.load(Ordering::Relaxed);
         black_box(translate_once(&maps, &msg));
         let alloc = ALLOCATED.load(Ordering::Relaxed) - before;

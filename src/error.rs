@@ -89,8 +89,14 @@ mod tests {
             normalize_fault_code("Server.ServerProxy.AccessDenied"),
             normalize_fault_code("server.serverproxy.access_denied")
         );
-        assert_ne!(normalize_fault_code("Client.InvalidXml"), normalize_fault_code("Client.InvalidSoap"));
-        assert_eq!(FaultCode::for_side(Side::Client, "InvalidXml").as_str(), "Client.InvalidXml");
+        assert_ne!(
+            normalize_fault_code("Client.InvalidXml"),
+            normalize_fault_code("Client.InvalidSoap")
+        );
+        assert_eq!(
+            FaultCode::for_side(Side::Client, "InvalidXml").as_str(),
+            "Client.InvalidXml"
+        );
         assert_eq!(
             FaultCode::for_side(Side::Uxp, "InvalidXml").as_str(),
             "Server.ServerProxy.ServiceFailed.InvalidXml"

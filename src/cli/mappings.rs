@@ -46,8 +46,13 @@ pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let xml = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let toml = match crate::mapping::import::import_identifier_mapping(&xml, args.legacy_dialect, args.uxp_instance.as_deref()) {
+    let xml = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let toml = match crate::mapping::import::import_identifier_mapping(
+        &xml,
+        args.legacy_dialect,
+        args.uxp_instance.as_deref(),
+    ) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: {e}", args.file.display());

@@ -61,7 +61,9 @@ pub struct TranslateArgs {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
         Ok(buf)
     } else {
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))
@@ -69,8 +71,9 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
-    let maps = Mappings::load_dir(&args.mappings)
-        .map_err(|e| anyhow::anyhow!("mappings in {} are invalid:\n{e}", args.mappings.display()))?;
+    let maps = Mappings::load_dir(&args.mappings).map_err(|e| {
+        anyhow::anyhow!("mappings in {} are invalid:\n{e}", args.mappings.display())
+    })?;
     let file = read_input(&args.file)?;
     let request = args.request.as_deref().map(read_input).transpose()?;
     let opts = Options {
@@ -95,7 +98,11 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => {
             out.write_all(&t.bytes)?;
             out.flush()?;
-            eprintln!("dualroad: {}; content-type: {}", t.summary(), t.content_type);
+            eprintln!(
+                "dualroad: {}; content-type: {}",
+                t.summary(),
+                t.content_type
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
@@ -111,7 +118,11 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
             let error_id = uuid::Uuid::new_v4().to_string();
             out.write_all(&rescue.fault_message(&code, &err.to_string(), &error_id))?;
             out.flush()?;
-            eprintln!("dualroad: rejected ({} side): {code}: {}", err.side(), describe(&err));
+            eprintln!(
+                "dualroad: rejected ({} side): {code}: {}",
+                err.side(),
+                describe(&err)
+            );
             Ok(ExitCode::from(1))
         }
     }

@@ -27,10 +27,12 @@ impl TranslateError {
     pub fn side(&self) -> Side {
         match self {
             TranslateError::Wire { side, .. } => *side,
-            TranslateError::UnmappedMember(_) | TranslateError::UnmappedService(_) => Side::Internal,
-            TranslateError::BadServiceName(_) | TranslateError::ProducerMismatch { .. } | TranslateError::NotARequest => {
-                Side::Client
+            TranslateError::UnmappedMember(_) | TranslateError::UnmappedService(_) => {
+                Side::Internal
             }
+            TranslateError::BadServiceName(_)
+            | TranslateError::ProducerMismatch { .. }
+            | TranslateError::NotARequest => Side::Client,
             TranslateError::Encode(_) => Side::Internal,
         }
     }

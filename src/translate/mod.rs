@@ -84,7 +84,13 @@ pub struct Translation {
 impl Translation {
     /// One line for logs and the CLI's stderr.
     pub fn summary(&self) -> String {
-        let mut s = format!("{} {} → {} (SOAP {})", kind_str(self.kind), self.from, self.to, soap_str(self.soap));
+        let mut s = format!(
+            "{} {} → {} (SOAP {})",
+            kind_str(self.kind),
+            self.from,
+            self.to,
+            soap_str(self.soap)
+        );
         if let (Some(c), Some(m)) = (&self.client, &self.mapped_client) {
             s.push_str(&format!("; client {c} → {m}"));
         }
@@ -202,7 +208,8 @@ pub fn identity(input: Input, family: Family, opts: &Options) -> Result<Vec<u8>,
     let d = decode(input, family, Kind::Response, Side::Client, opts)?;
     let env = &d.msg.env;
     let target = target_for(env, d.dialect);
-    let hx = codec::encode_header(&d.header, &target, Some(d.source(true))).map_err(TranslateError::Encode)?;
+    let hx = codec::encode_header(&d.header, &target, Some(d.source(true)))
+        .map_err(TranslateError::Encode)?;
     let soap = if env.header.is_some() {
         assemble(env, &hx, env.soap, &BodyEdit::default())
     } else {
@@ -236,11 +243,16 @@ fn map_client_to_uxp(maps: &Mappings, p: &Party) -> Result<ClientId, TranslateEr
 }
 
 /// The UXP service for a legacy request, and the wrapper rename its mapping asks for.
-fn map_service_to_uxp(maps: &Mappings, h: &Header) -> Result<(ServiceId, Option<String>, String), TranslateError> {
+fn map_service_to_uxp(
+    maps: &Mappings,
+    h: &Header,
+) -> Result<(ServiceId, Option<String>, String), TranslateError> {
     match &h.service {
         Some(ServiceRef::Legacy(name)) => {
             if let Some(sm) = maps.service_for_legacy(name) {
-                let method = LegacyServiceName::parse(name).map(|n| n.method).unwrap_or_default();
+                let method = LegacyServiceName::parse(name)
+                    .map(|n| n.method)
+                    .unwrap_or_default();
                 return Ok((sm.uxp.clone(), sm.wrapper.clone(), method));
             }
             let producer = h.producer.clone().unwrap_or_default();
@@ -254,9 +266,11 @@ fn map_service_to_uxp(maps: &Mappings, h: &Header) -> Result<(ServiceId, Option<
                     service: name.clone(),
                 });
             }
-            let provider = maps
-                .uxp_for_legacy_name(&producer)
-                .ok_or_else(|| TranslateError::UnmappedService(format!("{name} (producer `{producer}` is not mapped)")))?;
+            let provider = maps.uxp_for_legacy_name(&producer).ok_or_else(|| {
+                TranslateError::UnmappedService(format!(
+                    "{name} (producer `{producer}` is not mapped)"
+                ))
+            })?;
             if provider.subsystem.is_none() {
                 return Err(TranslateError::UnmappedService(format!(
                     "{name} (producer `{producer}` maps to member {provider}, but a service needs a subsystem)"
@@ -335,7 +349,11 @@ fn service_str(s: &Option<ServiceRef>) -> Option<String> {
 
 // === 1. legacy request → UXP request ===
 
-pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<Translation, TranslateError> {
+pub fn request_to_uxp(
+    maps: &Mappings,
+    opts: &Options,
+    input: Input,
+) -> Result<Translation, TranslateError> {
     let d = decode(input, Family::Legacy, Kind::Request, Side::Client, opts)?;
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
@@ -345,8 +363,13 @@ pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<T
     let (service, wrapper, method) = map_service_to_uxp(maps, h)?;
     let w = &d.msg.env.body.wrapper;
     check_wrapper(&w.local, &method)?;
-    let new_wrapper = wrapper.as_deref().and_then(|to| renamed(&w.local, &method, to));
-    check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &service.service_code)?;
+    let new_wrapper = wrapper
+        .as_deref()
+        .and_then(|to| renamed(&w.local, &method, to));
+    check_wrapper(
+        new_wrapper.as_deref().unwrap_or(&w.local),
+        &service.service_code,
+    )?;
 
     let mut out = Header {
         client: Some(Party::Id(client.clone())),
@@ -361,7 +384,12 @@ pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<T
         ..Header::default()
     };
     out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
-    for t in [FieldTag::UserId, FieldTag::Issue, FieldTag::RepresentedParty, FieldTag::ProtocolVersion] {
+    for t in [
+        FieldTag::UserId,
+        FieldTag::Issue,
+        FieldTag::RepresentedParty,
+        FieldTag::ProtocolVersion,
+    ] {
         out.note(t);
     }
     // Unknown headers keep their relative place at the end.
@@ -386,7 +414,13 @@ pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<T
     let rebuilt = d.msg.rebuild(soap, target_soap);
     let mut dropped = Vec::new();
     if h.request_hash.is_some() {
-        dropped.push(("requestHash".into(), h.request_hash.as_ref().map(|r| r.value.clone()).unwrap_or_default()));
+        dropped.push((
+            "requestHash".into(),
+            h.request_hash
+                .as_ref()
+                .map(|r| r.value.clone())
+                .unwrap_or_default(),
+        ));
     }
     Ok(Translation {
         bytes: rebuilt.bytes,
@@ -411,7 +445,11 @@ pub fn request_to_uxp(maps: &Mappings, opts: &Options, input: Input) -> Result<T
 
 // === 3. UXP request → legacy request ===
 
-pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Result<Translation, TranslateError> {
+pub fn request_to_legacy(
+    maps: &Mappings,
+    opts: &Options,
+    input: Input,
+) -> Result<Translation, TranslateError> {
     let d = decode(input, Family::Uxp, Kind::Request, Side::Client, opts)?;
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
@@ -435,12 +473,19 @@ pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Resul
     let (legacy_service, producer, method, wrapper_to) = match maps.service_for_uxp(sid) {
         Some(sm) => {
             if dialect.has_structured_ids() {
-                let lsid = ServiceId::parse(&sm.legacy).map_err(|_| TranslateError::UnmappedService(sm.legacy.clone()))?;
+                let lsid = ServiceId::parse(&sm.legacy)
+                    .map_err(|_| TranslateError::UnmappedService(sm.legacy.clone()))?;
                 let m = lsid.service_code.clone();
                 (ServiceRef::Id(lsid), None, m, sm.wrapper.clone())
             } else {
-                let n = LegacyServiceName::parse(&sm.legacy).ok_or_else(|| TranslateError::BadServiceName(sm.legacy.clone()))?;
-                (ServiceRef::Legacy(sm.legacy.clone()), Some(n.producer.clone()), n.method, sm.wrapper.clone())
+                let n = LegacyServiceName::parse(&sm.legacy)
+                    .ok_or_else(|| TranslateError::BadServiceName(sm.legacy.clone()))?;
+                (
+                    ServiceRef::Legacy(sm.legacy.clone()),
+                    Some(n.producer.clone()),
+                    n.method,
+                    sm.wrapper.clone(),
+                )
             }
         }
         None => match maps.legacy_for_uxp(&sid.provider) {
@@ -450,7 +495,12 @@ pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Resul
                     method: sid.service_code.clone(),
                     version: sid.service_version.clone(),
                 };
-                (ServiceRef::Legacy(n.to_string()), Some(p.clone()), sid.service_code.clone(), None)
+                (
+                    ServiceRef::Legacy(n.to_string()),
+                    Some(p.clone()),
+                    sid.service_code.clone(),
+                    None,
+                )
             }
             Some(LegacyMember::Id(pid)) => (
                 ServiceRef::Id(ServiceId {
@@ -466,7 +516,9 @@ pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Resul
         },
     };
     // On the way to the legacy stack the UXP wrapper name turns back into the method.
-    let new_wrapper = wrapper_to.as_deref().and_then(|uxp_name| renamed(&w.local, uxp_name, &method));
+    let new_wrapper = wrapper_to
+        .as_deref()
+        .and_then(|uxp_name| renamed(&w.local, uxp_name, &method));
     if wrapper_to.is_some() {
         check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &method)?;
     }
@@ -491,9 +543,22 @@ pub fn request_to_legacy(maps: &Mappings, opts: &Options, input: Input) -> Resul
         out.represented_party = h.represented_party.clone();
     }
     out.order = if structured {
-        vec![FieldTag::Client, FieldTag::Service, FieldTag::Id, FieldTag::UserId, FieldTag::Issue]
+        vec![
+            FieldTag::Client,
+            FieldTag::Service,
+            FieldTag::Id,
+            FieldTag::UserId,
+            FieldTag::Issue,
+        ]
     } else {
-        vec![FieldTag::Client, FieldTag::Producer, FieldTag::UserId, FieldTag::Id, FieldTag::Service, FieldTag::Issue]
+        vec![
+            FieldTag::Client,
+            FieldTag::Producer,
+            FieldTag::UserId,
+            FieldTag::Id,
+            FieldTag::Service,
+            FieldTag::Issue,
+        ]
     };
     let mut dropped = Vec::new();
     if let Some(rp) = &h.represented_party {
@@ -547,7 +612,8 @@ fn echo_response(
     let env = &resp.msg.env;
     let target = target_for(env, req.dialect);
     // Every element is copied from the request as the client wrote it.
-    let hx = codec::encode_header(&req.header, &target, Some(req.source(false))).map_err(TranslateError::Encode)?;
+    let hx = codec::encode_header(&req.header, &target, Some(req.source(false)))
+        .map_err(TranslateError::Encode)?;
     let w = &env.body.wrapper;
     let new_wrapper = match (&rename, env.is_fault()) {
         (Some((from, to)), false) => renamed(&w.local, from, to),
@@ -571,8 +637,15 @@ fn response_only_fields(resp: &Header, req: &Header) -> Vec<(String, String)> {
         out.push(("requestHash".to_string(), rh.value.trim().to_string()));
     }
     for ext in &resp.extensions {
-        if !req.extensions.iter().any(|e| e.local_name == ext.local_name && e.namespace == ext.namespace) {
-            out.push((ext.local_name.clone(), String::from_utf8_lossy(&ext.xml).into_owned()));
+        if !req
+            .extensions
+            .iter()
+            .any(|e| e.local_name == ext.local_name && e.namespace == ext.namespace)
+        {
+            out.push((
+                ext.local_name.clone(),
+                String::from_utf8_lossy(&ext.xml).into_owned(),
+            ));
         }
     }
     out
@@ -586,7 +659,13 @@ pub fn response_to_legacy(
     uxp_response: Input,
     legacy_request: Input,
 ) -> Result<Translation, TranslateError> {
-    let req = decode(legacy_request, Family::Legacy, Kind::Request, Side::Client, opts)?;
+    let req = decode(
+        legacy_request,
+        Family::Legacy,
+        Kind::Request,
+        Side::Client,
+        opts,
+    )?;
     let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
     // The rename the request direction applied, reversed.
     let (_, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
@@ -623,7 +702,13 @@ pub fn response_to_uxp(
     uxp_request: Input,
 ) -> Result<Translation, TranslateError> {
     let req = decode(uxp_request, Family::Uxp, Kind::Request, Side::Client, opts)?;
-    let resp = decode(legacy_response, Family::Legacy, Kind::Response, Side::Legacy, opts)?;
+    let resp = decode(
+        legacy_response,
+        Family::Legacy,
+        Kind::Response,
+        Side::Legacy,
+        opts,
+    )?;
     let rename = match &req.header.service {
         Some(ServiceRef::Id(sid)) => maps.service_for_uxp(sid).and_then(|sm| {
             let method = if maps.legacy_dialect().has_structured_ids() {
@@ -670,7 +755,11 @@ pub fn rescue_for(input: Input, family: Family, opts: &Options) -> Rescue {
             .content_type
             .is_some_and(|c| c.to_ascii_lowercase().contains("application/soap+xml"));
         return Rescue {
-            soap: if soap12 { SoapVersion::Soap12 } else { SoapVersion::Soap11 },
+            soap: if soap12 {
+                SoapVersion::Soap12
+            } else {
+                SoapVersion::Soap11
+            },
             header_xml: None,
         };
     };

@@ -18,7 +18,12 @@ pub struct BodyEdit {
 }
 
 /// Bytes of `env` with its Header replaced by `header_xml`, converted to `target` SOAP.
-pub fn assemble(env: &Envelope, header_xml: &[u8], target: SoapVersion, edit: &BodyEdit) -> Vec<u8> {
+pub fn assemble(
+    env: &Envelope,
+    header_xml: &[u8],
+    target: SoapVersion,
+    edit: &BodyEdit,
+) -> Vec<u8> {
     let src = env.src;
     let mut out = Vec::with_capacity(src.len() + header_xml.len() + 64);
     // Prolog and Envelope start tag.
@@ -53,7 +58,11 @@ pub fn assemble(env: &Envelope, header_xml: &[u8], target: SoapVersion, edit: &B
     // Body.
     if let (Some(fault_elem), true) = (&env.body.fault, target != env.soap) {
         let fault = Fault::from_elem(env, fault_elem);
-        let p = env.env_prefix.as_ref().map(|p| format!("{p}:")).unwrap_or_default();
+        let p = env
+            .env_prefix
+            .as_ref()
+            .map(|p| format!("{p}:"))
+            .unwrap_or_default();
         out.extend_from_slice(format!("<{p}Body>").as_bytes());
         fault.write_element(target, &p, &mut out);
         out.extend_from_slice(format!("</{p}Body></{}>", env.env_qname).as_bytes());

@@ -92,11 +92,15 @@ pub fn detect(env: &Envelope, family: Family) -> Result<Dialect, WireError> {
 }
 
 fn legacy_key_v3(local: &str) -> Option<LegacyKey> {
-    LegacyKey::ALL.into_iter().find(|k| k.v3_name() == Some(local))
+    LegacyKey::ALL
+        .into_iter()
+        .find(|k| k.v3_name() == Some(local))
 }
 
 fn legacy_key_v2(local: &str) -> Option<LegacyKey> {
-    LegacyKey::ALL.into_iter().find(|k| k.v2_name() == Some(local))
+    LegacyKey::ALL
+        .into_iter()
+        .find(|k| k.v2_name() == Some(local))
 }
 
 fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
@@ -108,7 +112,8 @@ fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
 }
 
 fn id_text(e: &Elem, local: &str) -> Option<String> {
-    e.child(NS_IDENTIFIERS, local).map(|c| c.text.trim().to_string())
+    e.child(NS_IDENTIFIERS, local)
+        .map(|c| c.text.trim().to_string())
 }
 
 fn bad(field: &str, reason: impl Into<String>) -> WireError {
@@ -119,10 +124,15 @@ fn bad(field: &str, reason: impl Into<String>) -> WireError {
 }
 
 fn decode_client(e: &Elem) -> Result<ClientId, WireError> {
-    let need = |l: &str| id_text(e, l).ok_or_else(|| bad(&e.local, format!("missing identifier part `{l}`")));
+    let need = |l: &str| {
+        id_text(e, l).ok_or_else(|| bad(&e.local, format!("missing identifier part `{l}`")))
+    };
     let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
     if !matches!(ot, "MEMBER" | "SUBSYSTEM") {
-        return Err(bad(&e.local, format!("objectType `{ot}` is not MEMBER or SUBSYSTEM")));
+        return Err(bad(
+            &e.local,
+            format!("objectType `{ot}` is not MEMBER or SUBSYSTEM"),
+        ));
     }
     Ok(ClientId {
         instance: need("xRoadInstance")?,
@@ -134,7 +144,9 @@ fn decode_client(e: &Elem) -> Result<ClientId, WireError> {
 }
 
 fn decode_service(e: &Elem) -> Result<ServiceId, WireError> {
-    let need = |l: &str| id_text(e, l).ok_or_else(|| bad("service", format!("missing identifier part `{l}`")));
+    let need = |l: &str| {
+        id_text(e, l).ok_or_else(|| bad("service", format!("missing identifier part `{l}`")))
+    };
     let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
     if ot != "SERVICE" {
         return Err(bad("service", format!("objectType `{ot}` is not SERVICE")));
@@ -152,7 +164,11 @@ fn decode_service(e: &Elem) -> Result<ServiceId, WireError> {
 }
 
 /// Decodes the header of a scanned message in `dialect`.
-pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, HeaderLayout), WireError> {
+pub fn decode(
+    env: &Envelope,
+    dialect: Dialect,
+    kind: Kind,
+) -> Result<(Header, HeaderLayout), WireError> {
     let scope = env.header_scope();
     let mut h = Header::default();
     let mut elements = Vec::new();
@@ -185,11 +201,17 @@ pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, H
         } else {
             match dialect {
                 Dialect::V2 => match c.local.as_str() {
-                    "asutus" => put(&mut h.client, Party::Legacy(text()), "asutus").map(|_| FieldTag::Client)?,
-                    "andmekogu" => put(&mut h.producer, text(), "andmekogu").map(|_| FieldTag::Producer)?,
-                    "nimi" => put(&mut h.service, ServiceRef::Legacy(text()), "nimi").map(|_| FieldTag::Service)?,
+                    "asutus" => put(&mut h.client, Party::Legacy(text()), "asutus")
+                        .map(|_| FieldTag::Client)?,
+                    "andmekogu" => {
+                        put(&mut h.producer, text(), "andmekogu").map(|_| FieldTag::Producer)?
+                    }
+                    "nimi" => put(&mut h.service, ServiceRef::Legacy(text()), "nimi")
+                        .map(|_| FieldTag::Service)?,
                     "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
-                    "isikukood" => put(&mut h.user_id, text(), "isikukood").map(|_| FieldTag::UserId)?,
+                    "isikukood" => {
+                        put(&mut h.user_id, text(), "isikukood").map(|_| FieldTag::UserId)?
+                    }
                     "toimik" => put(&mut h.issue, text(), "toimik").map(|_| FieldTag::Issue)?,
                     l => match legacy_key_v2(l) {
                         Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
@@ -197,9 +219,13 @@ pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, H
                     },
                 },
                 Dialect::V30 | Dialect::V31 | Dialect::V31Eu => match c.local.as_str() {
-                    "consumer" => put(&mut h.client, Party::Legacy(text()), "consumer").map(|_| FieldTag::Client)?,
-                    "producer" => put(&mut h.producer, text(), "producer").map(|_| FieldTag::Producer)?,
-                    "service" => put(&mut h.service, ServiceRef::Legacy(text()), "service").map(|_| FieldTag::Service)?,
+                    "consumer" => put(&mut h.client, Party::Legacy(text()), "consumer")
+                        .map(|_| FieldTag::Client)?,
+                    "producer" => {
+                        put(&mut h.producer, text(), "producer").map(|_| FieldTag::Producer)?
+                    }
+                    "service" => put(&mut h.service, ServiceRef::Legacy(text()), "service")
+                        .map(|_| FieldTag::Service)?,
                     "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
                     "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
                     "issue" => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
@@ -209,13 +235,22 @@ pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, H
                     },
                 },
                 Dialect::V60 | Dialect::V4 | Dialect::Uxp => match c.local.as_str() {
-                    "client" => put(&mut h.client, Party::Id(decode_client(c)?), "client").map(|_| FieldTag::Client)?,
-                    "service" => put(&mut h.service, ServiceRef::Id(decode_service(c)?), "service").map(|_| FieldTag::Service)?,
+                    "client" => put(&mut h.client, Party::Id(decode_client(c)?), "client")
+                        .map(|_| FieldTag::Client)?,
+                    "service" => put(
+                        &mut h.service,
+                        ServiceRef::Id(decode_service(c)?),
+                        "service",
+                    )
+                    .map(|_| FieldTag::Service)?,
                     "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
                     "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
-                    "issue" if dialect != Dialect::V60 => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
+                    "issue" if dialect != Dialect::V60 => {
+                        put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?
+                    }
                     "protocolVersion" if dialect != Dialect::V60 => {
-                        put(&mut h.protocol_version, text(), "protocolVersion").map(|_| FieldTag::ProtocolVersion)?
+                        put(&mut h.protocol_version, text(), "protocolVersion")
+                            .map(|_| FieldTag::ProtocolVersion)?
                     }
                     "requestHash" => put(
                         &mut h.request_hash,
@@ -226,13 +261,19 @@ pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, H
                         "requestHash",
                     )
                     .map(|_| FieldTag::RequestHash)?,
-                    "async" if dialect == Dialect::V60 => legacy_field(&mut h, LegacyKey::Async, c.text.clone(), "async")?,
+                    "async" if dialect == Dialect::V60 => {
+                        legacy_field(&mut h, LegacyKey::Async, c.text.clone(), "async")?
+                    }
                     _ => raw_ext(&mut h, env, c, &scope),
                 },
             }
         };
         h.note(tag);
-        let gap = block.gaps.get(i).cloned().unwrap_or(c.span.start..c.span.start);
+        let gap = block
+            .gaps
+            .get(i)
+            .cloned()
+            .unwrap_or(c.span.start..c.span.start);
         elements.push((tag, gap, c.span.clone()));
     }
     check_required(&h, dialect, kind, env.is_fault())?;
@@ -248,7 +289,12 @@ pub fn decode(env: &Envelope, dialect: Dialect, kind: Kind) -> Result<(Header, H
     Ok((h, layout))
 }
 
-fn legacy_field(h: &mut Header, k: LegacyKey, v: String, name: &str) -> Result<FieldTag, WireError> {
+fn legacy_field(
+    h: &mut Header,
+    k: LegacyKey,
+    v: String,
+    name: &str,
+) -> Result<FieldTag, WireError> {
     if h.legacy_value(k).is_some() {
         return Err(WireError::DuplicateHeaderField(name.to_string()));
     }
@@ -258,13 +304,20 @@ fn legacy_field(h: &mut Header, k: LegacyKey, v: String, name: &str) -> Result<F
 
 /// Header elements outside the dialect's namespace: `representedParty` is modelled,
 /// everything else is kept raw.
-fn decode_foreign(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)]) -> Result<FieldTag, WireError> {
+fn decode_foreign(
+    h: &mut Header,
+    env: &Envelope,
+    c: &Elem,
+    scope: &[(String, String)],
+) -> Result<FieldTag, WireError> {
     if c.is(NS_REPRESENTATION, "representedParty") {
         let code = c
             .child(NS_REPRESENTATION, "partyCode")
             .map(|e| e.text.trim().to_string())
             .ok_or_else(|| bad("representedParty", "missing partyCode"))?;
-        let class = c.child(NS_REPRESENTATION, "partyClass").map(|e| e.text.trim().to_string());
+        let class = c
+            .child(NS_REPRESENTATION, "partyClass")
+            .map(|e| e.text.trim().to_string());
         put(
             &mut h.represented_party,
             RepresentedParty {
@@ -437,7 +490,10 @@ const REPR_PREFIX: &str = "repr";
 
 fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
     let p = o.prefix.to_string();
-    o.raw(&format!("<{p}:{name} {ID_PREFIX}:objectType=\"{}\">", id.object_type()));
+    o.raw(&format!(
+        "<{p}:{name} {ID_PREFIX}:objectType=\"{}\">",
+        id.object_type()
+    ));
     let inner = format!("{indent}    ");
     let part = |o: &mut Out, l: &str, v: &str| {
         o.raw(&format!("\n{inner}<{ID_PREFIX}:{l}>"));
@@ -477,18 +533,35 @@ fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
 
 /// Writes one field freshly in `dialect`. Returns false when the dialect has no place
 /// for it (the field is then dropped here and reported by translation).
-fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent: &str) -> Result<bool, EncodeError> {
+fn write_field(
+    o: &mut Out,
+    h: &Header,
+    tag: FieldTag,
+    dialect: Dialect,
+    indent: &str,
+    in_scope: &[(String, String)],
+) -> Result<bool, EncodeError> {
     let v2 = dialect == Dialect::V2;
     let structured = dialect.has_structured_ids();
     // 2.0 is rpc/encoded: header values carry their XML Schema type.
     let typed = if v2 { " xsi:type=\"xsd:string\"" } else { "" };
-    let shape = |what, found| EncodeError::Shape { dialect, what, found };
+    let shape = |what, found| EncodeError::Shape {
+        dialect,
+        what,
+        found,
+    };
     match tag {
         FieldTag::Client => match (&h.client, structured) {
-            (Some(Party::Legacy(n)), false) => o.simple(if v2 { "asutus" } else { "consumer" }, typed, n),
+            (Some(Party::Legacy(n)), false) => {
+                o.simple(if v2 { "asutus" } else { "consumer" }, typed, n)
+            }
             (Some(Party::Id(id)), true) => write_client(o, "client", id, indent),
-            (Some(Party::Legacy(_)), true) => return Err(shape("structured client id", "a legacy short name")),
-            (Some(Party::Id(_)), false) => return Err(shape("legacy consumer name", "a structured id")),
+            (Some(Party::Legacy(_)), true) => {
+                return Err(shape("structured client id", "a legacy short name"))
+            }
+            (Some(Party::Id(_)), false) => {
+                return Err(shape("legacy consumer name", "a structured id"))
+            }
             (None, _) => return Ok(false),
         },
         FieldTag::Producer => match (&h.producer, structured) {
@@ -496,10 +569,16 @@ fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent:
             _ => return Ok(false),
         },
         FieldTag::Service => match (&h.service, structured) {
-            (Some(ServiceRef::Legacy(n)), false) => o.simple(if v2 { "nimi" } else { "service" }, typed, n),
+            (Some(ServiceRef::Legacy(n)), false) => {
+                o.simple(if v2 { "nimi" } else { "service" }, typed, n)
+            }
             (Some(ServiceRef::Id(id)), true) => write_service(o, id, indent),
-            (Some(ServiceRef::Legacy(_)), true) => return Err(shape("structured service id", "a legacy service name")),
-            (Some(ServiceRef::Id(_)), false) => return Err(shape("legacy service name", "a structured id")),
+            (Some(ServiceRef::Legacy(_)), true) => {
+                return Err(shape("structured service id", "a legacy service name"))
+            }
+            (Some(ServiceRef::Id(_)), false) => {
+                return Err(shape("legacy service name", "a structured id"))
+            }
             (None, _) => return Ok(false),
         },
         FieldTag::Id => match &h.id {
@@ -533,22 +612,28 @@ fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent:
             }
             _ => return Ok(false),
         },
-        FieldTag::RepresentedParty => match (&h.represented_party, dialect) {
-            (Some(rp), Dialect::V4 | Dialect::Uxp) => {
-                o.raw(&format!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
-                if let Some(c) = &rp.party_class {
-                    o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
-                    o.text(c);
-                    o.raw(&format!("</{REPR_PREFIX}:partyClass>"));
+        FieldTag::RepresentedParty => {
+            match (&h.represented_party, dialect) {
+                (Some(rp), Dialect::V4 | Dialect::Uxp) => {
+                    o.raw(&format!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
+                    if let Some(c) = &rp.party_class {
+                        o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
+                        o.text(c);
+                        o.raw(&format!("</{REPR_PREFIX}:partyClass>"));
+                    }
+                    o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
+                    o.text(&rp.party_code);
+                    o.raw(&format!(
+                        "</{REPR_PREFIX}:partyCode>\n{indent}</{REPR_PREFIX}:representedParty>"
+                    ));
                 }
-                o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
-                o.text(&rp.party_code);
-                o.raw(&format!("</{REPR_PREFIX}:partyCode>\n{indent}</{REPR_PREFIX}:representedParty>"));
+                _ => return Ok(false),
             }
-            _ => return Ok(false),
-        },
+        }
         FieldTag::Legacy(k) => {
-            let Some(v) = h.legacy_value(k) else { return Ok(false) };
+            let Some(v) = h.legacy_value(k) else {
+                return Ok(false);
+            };
             let name = match dialect {
                 Dialect::V2 => k.v2_name(),
                 Dialect::V30 | Dialect::V31 | Dialect::V31Eu => k.v3_name(),
@@ -568,8 +653,11 @@ fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent:
             }
         }
         FieldTag::Extension(i) => {
-            let Some(ext) = h.extensions.get(i) else { return Ok(false) };
-            o.buf.extend_from_slice(&with_decls(&ext.xml, &ext.ns_decls, &[]));
+            let Some(ext) = h.extensions.get(i) else {
+                return Ok(false);
+            };
+            o.buf
+                .extend_from_slice(&with_decls(&ext.xml, &ext.ns_decls, in_scope));
         }
     }
     Ok(true)
@@ -577,7 +665,11 @@ fn write_field(o: &mut Out, h: &Header, tag: FieldTag, dialect: Dialect, indent:
 
 /// Copies a raw element into another document, declaring on its start tag the
 /// namespaces it uses from its old scope (unless `target_scope` binds them identically).
-pub fn with_decls(xml: &[u8], scope: &[(String, String)], target_scope: &[(String, String)]) -> Vec<u8> {
+pub fn with_decls(
+    xml: &[u8],
+    scope: &[(String, String)],
+    target_scope: &[(String, String)],
+) -> Vec<u8> {
     let tag_end = xml.iter().position(|b| *b == b'>').unwrap_or(xml.len());
     let mut name_end = 1;
     while name_end < tag_end {
@@ -599,10 +691,19 @@ pub fn with_decls(xml: &[u8], scope: &[(String, String)], target_scope: &[(Strin
             let needle = format!("{p}:");
             xml.windows(needle.len()).any(|w| w == needle.as_bytes())
         };
-        let attr = if p.is_empty() { "xmlns".to_string() } else { format!("xmlns:{p}") };
-        let already = own_tag.windows(attr.len() + 1).any(|w| w == format!("{attr}=").as_bytes());
+        let attr = if p.is_empty() {
+            "xmlns".to_string()
+        } else {
+            format!("xmlns:{p}")
+        };
+        let already = own_tag
+            .windows(attr.len() + 1)
+            .any(|w| w == format!("{attr}=").as_bytes());
         if used && !already {
-            decls.push_str(&format!(" {attr}=\"{}\"", quick_xml::escape::escape(uri.as_str())));
+            decls.push_str(&format!(
+                " {attr}=\"{}\"",
+                quick_xml::escape::escape(uri.as_str())
+            ));
         }
     }
     let mut out = Vec::with_capacity(xml.len() + decls.len());
@@ -613,10 +714,17 @@ pub fn with_decls(xml: &[u8], scope: &[(String, String)], target_scope: &[(Strin
 }
 
 /// Writes `h` as a complete SOAP Header element for `target`.
-pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_header(
+    h: &Header,
+    target: &Target,
+    source: Option<Source>,
+) -> Result<Vec<u8>, EncodeError> {
     let dialect = target.dialect;
     let reuse = source.filter(|s| s.layout.dialect == dialect);
-    let env_p = target.env_prefix.map(|p| format!("{p}:")).unwrap_or_default();
+    let env_p = target
+        .env_prefix
+        .map(|p| format!("{p}:"))
+        .unwrap_or_default();
     // The prefix the source used for this dialect's namespace, so new elements among
     // copied ones look alike; otherwise our conventional one.
     let src_prefix = reuse.and_then(|s| {
@@ -626,7 +734,9 @@ pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Res
             .find(|(p, u)| u == dialect.header_ns() && !p.is_empty())
             .map(|(p, _)| p.clone())
     });
-    let prefix = src_prefix.clone().unwrap_or_else(|| dialect.header_prefix().to_string());
+    let prefix = src_prefix
+        .clone()
+        .unwrap_or_else(|| dialect.header_prefix().to_string());
     let mut o = Out {
         buf: Vec::with_capacity(1024),
         charset: target.charset,
@@ -638,11 +748,47 @@ pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Res
         .and_then(|s| s.layout.elements.first())
         .map(|(_, gap, _)| {
             let g = slice(reuse.map(|s| s.src).unwrap_or(&[]), gap.clone());
-            let tail = g.iter().rposition(|b| *b == b'\n').map(|i| &g[i + 1..]).unwrap_or(g);
+            let tail = g
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map(|i| &g[i + 1..])
+                .unwrap_or(g);
             String::from_utf8_lossy(tail).into_owned()
         })
         .filter(|s| s.bytes().all(|b| b == b' ' || b == b'\t'))
         .unwrap_or_else(|| indent_default.to_string());
+
+    // Declarations the copied elements need from their old document, hoisted onto
+    // the new Header start tag once (default-namespace ones stay on each element, as
+    // would any that clash with a prefix the new header uses itself).
+    let foreign = reuse.filter(|s| !s.same_document);
+    let mut open_decls: Vec<(String, String)> =
+        vec![(prefix.clone(), dialect.header_ns().to_string())];
+    if dialect.has_structured_ids() {
+        open_decls.push((ID_PREFIX.into(), NS_IDENTIFIERS.into()));
+    }
+    if dialect == Dialect::V2 {
+        open_decls.push(("xsi".into(), NS_XSI.into()));
+        open_decls.push(("xsd".into(), NS_XSD.into()));
+    }
+    if let Some(s) = foreign {
+        for (p, uri) in &s.layout.scope {
+            let clashes = p.is_empty()
+                || Some(p.as_str()) == target.env_prefix
+                || open_decls.iter().any(|(op, ou)| op == p && ou != uri);
+            let used = s.layout.elements.iter().any(|(_, _, span)| {
+                let needle = format!("{p}:");
+                let el = slice(s.src, span.clone());
+                el.windows(needle.len()).any(|w| w == needle.as_bytes())
+            });
+            if used && !clashes && !open_decls.iter().any(|(op, _)| op == p) {
+                open_decls.push((p.clone(), uri.clone()));
+            }
+        }
+    }
+    open_decls.retain(|(p, u)| !target.env_decls.iter().any(|(tp, tu)| tp == p && tu == u));
+    let mut in_scope: Vec<(String, String)> = target.env_decls.to_vec();
+    in_scope.extend(open_decls.iter().cloned());
 
     // Open tag: reused when writing back into the same document.
     match reuse {
@@ -651,18 +797,10 @@ pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Res
         }
         _ => {
             o.raw(&format!("<{env_p}Header"));
-            let decl = |p: &str, uri: &str, o: &mut Out| {
-                if !target.env_decls.iter().any(|(tp, tu)| tp == p && tu == uri) {
-                    o.raw(&format!(" xmlns:{p}=\"{uri}\""));
-                }
-            };
-            decl(&prefix, dialect.header_ns(), &mut o);
-            if dialect.has_structured_ids() {
-                decl(ID_PREFIX, NS_IDENTIFIERS, &mut o);
-            }
-            if dialect == Dialect::V2 {
-                decl("xsi", NS_XSI, &mut o);
-                decl("xsd", NS_XSD, &mut o);
+            for (p, uri) in &open_decls {
+                o.raw(&format!(" xmlns:{p}=\""));
+                o.attr_text(uri);
+                o.raw("\"");
             }
             o.raw(">");
         }
@@ -683,18 +821,17 @@ pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Res
                 if s.same_document {
                     o.buf.extend_from_slice(el);
                 } else {
-                    // In another envelope the element may rely on declarations of its old one.
-                    let own = target.env_decls;
-                    let mut scope = s.layout.scope.clone();
-                    scope.retain(|(p, _)| !(Some(p.as_str()) == target.env_prefix));
-                    o.buf.extend_from_slice(&with_decls(el, &scope, own));
+                    // In another envelope the element may rely on declarations of its old
+                    // one that could not be hoisted onto the Header.
+                    o.buf
+                        .extend_from_slice(&with_decls(el, &s.layout.scope, &in_scope));
                 }
                 wrote_any = true;
             }
             None => {
                 let mark = o.buf.len();
                 o.raw(&format!("\n{indent}"));
-                if write_field(&mut o, h, tag, dialect, &indent)? {
+                if write_field(&mut o, h, tag, dialect, &indent, &in_scope)? {
                     wrote_any = true;
                 } else {
                     o.buf.truncate(mark);
@@ -704,11 +841,14 @@ pub fn encode_header(h: &Header, target: &Target, source: Option<Source>) -> Res
     }
     match reuse {
         Some(s) if s.same_document && !s.layout.close.is_empty() => {
-            o.buf.extend_from_slice(slice(s.src, s.layout.trailing.clone()));
-            o.buf.extend_from_slice(slice(s.src, s.layout.close.clone()));
+            o.buf
+                .extend_from_slice(slice(s.src, s.layout.trailing.clone()));
+            o.buf
+                .extend_from_slice(slice(s.src, s.layout.close.clone()));
         }
         Some(s) if !s.layout.trailing.is_empty() => {
-            o.buf.extend_from_slice(slice(s.src, s.layout.trailing.clone()));
+            o.buf
+                .extend_from_slice(slice(s.src, s.layout.trailing.clone()));
             o.raw(&format!("</{env_p}Header>"));
         }
         _ => {

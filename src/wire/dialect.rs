@@ -22,7 +22,9 @@ pub const NS_XSD: &str = "http://www.w3.org/2001/XMLSchema";
 pub const NS_SOAP_ENC: &str = "http://schemas.xmlsoap.org/soap/encoding/";
 
 /// One X-Road message dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Dialect {
     /// Protocol 2.0, rpc/encoded, `xtee` namespace, Estonian element names.
     #[serde(rename = "v2")]
@@ -96,7 +98,10 @@ impl Dialect {
 
     /// Short-name dialects of X-Road ≤5 (consumer/producer strings).
     pub fn is_v5_family(self) -> bool {
-        matches!(self, Dialect::V2 | Dialect::V30 | Dialect::V31 | Dialect::V31Eu)
+        matches!(
+            self,
+            Dialect::V2 | Dialect::V30 | Dialect::V31 | Dialect::V31Eu
+        )
     }
 
     pub fn as_str(self) -> &'static str {

@@ -167,6 +167,9 @@ pub(crate) fn slice(src: &[u8], r: Range<usize>) -> &[u8] {
 
 struct Scanner<'a> {
     src: &'a [u8],
+    /// Bytes skipped before the reader's input (a UTF-8 BOM), so offsets stay
+    /// relative to `src` and the BOM is kept on re-encoding.
+    base: usize,
     reader: NsReader<&'a [u8]>,
     charset: Option<Charset>,
 }
@@ -181,16 +184,22 @@ fn is_ws(b: u8) -> bool {
 
 impl<'a> Scanner<'a> {
     fn new(src: &'a [u8], charset: Option<Charset>) -> Self {
-        let reader = NsReader::from_reader(src);
+        let base = if src.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        let reader = NsReader::from_reader(slice(src, base..src.len()));
         Scanner {
             src,
+            base,
             reader,
             charset,
         }
     }
 
     fn pos(&self) -> usize {
-        self.reader.buffer_position() as usize
+        self.base + self.reader.buffer_position() as usize
     }
 
     fn charset(&self) -> Charset {
@@ -202,7 +211,9 @@ impl<'a> Scanner<'a> {
         let s = cs.decode(raw).ok_or(WireError::BadEncoding(cs.label()))?;
         quick_xml::escape::unescape(&s)
             .map(|c| c.into_owned())
-            .map_err(|e| WireError::InvalidXml(format!("bad character reference or undeclared entity: {e}")))
+            .map_err(|e| {
+                WireError::InvalidXml(format!("bad character reference or undeclared entity: {e}"))
+            })
     }
 
     fn ns_of(res: &ResolveResult) -> Option<String> {
@@ -269,8 +280,6 @@ impl<'a> Scanner<'a> {
         if src.iter().all(|b| is_ws(*b)) {
             return Err(WireError::Empty);
         }
-        // A UTF-8 byte order mark may precede `<?xml`; quick-xml skips it itself, so the
-        // only thing to ensure is that offsets stay relative to `src`.
         // --- prolog up to the Envelope start tag
         let (env_start, env_ns, env_ev) = loop {
             let (start, ns, ev) = self.next()?;
@@ -303,7 +312,10 @@ impl<'a> Scanner<'a> {
             _ => return Err(WireError::InvalidSoap("no root element".into())),
         };
         let env_qname = String::from_utf8_lossy(env_tag.name().as_ref()).into_owned();
-        let soap = match env_ns.as_deref().map(|n| SoapVersion::from_ns(n.as_bytes())) {
+        let soap = match env_ns
+            .as_deref()
+            .map(|n| SoapVersion::from_ns(n.as_bytes()))
+        {
             Some(Some(v)) if env_tag.local_name().as_ref() == b"Envelope" => v,
             _ => {
                 return Err(WireError::InvalidSoap(format!(
@@ -340,7 +352,8 @@ impl<'a> Scanner<'a> {
                     if header.is_some() {
                         return Err(WireError::InvalidSoap("two SOAP Header elements".into()));
                     }
-                    let empty = self.src.get(self.pos().saturating_sub(2)..self.pos()) == Some(b"/>");
+                    let empty =
+                        self.src.get(self.pos().saturating_sub(2)..self.pos()) == Some(b"/>");
                     let (_, decls) = self.attrs_of(&e)?;
                     header = Some(self.header_block(start, empty, decls)?);
                 }
@@ -352,7 +365,8 @@ impl<'a> Scanner<'a> {
                         .iter()
                         .any(|a| a.local == "encodingStyle" && a.ns.as_deref() == Some(soap_ns));
                     body_start = start;
-                    body_empty = self.src.get(self.pos().saturating_sub(2)..self.pos()) == Some(b"/>");
+                    body_empty =
+                        self.src.get(self.pos().saturating_sub(2)..self.pos()) == Some(b"/>");
                     break;
                 }
                 Event::End(_) | Event::Eof => return Err(WireError::MissingBody),
@@ -362,7 +376,11 @@ impl<'a> Scanner<'a> {
                         String::from_utf8_lossy(e.name().as_ref())
                     )))
                 }
-                _ => return Err(WireError::InvalidSoap("text directly inside the Envelope".into())),
+                _ => {
+                    return Err(WireError::InvalidSoap(
+                        "text directly inside the Envelope".into(),
+                    ))
+                }
             }
         }
         if body_empty {
@@ -378,9 +396,15 @@ impl<'a> Scanner<'a> {
                 Event::Start(_) | Event::Empty(_) => break (start, ns, ev),
                 Event::End(_) => return Err(WireError::InvalidBody("the Body is empty".into())),
                 Event::Eof => {
-                    return Err(WireError::InvalidXml("document ends inside the Body".into()))
+                    return Err(WireError::InvalidXml(
+                        "document ends inside the Body".into(),
+                    ))
                 }
-                _ => return Err(WireError::InvalidBody("text directly inside the Body".into())),
+                _ => {
+                    return Err(WireError::InvalidBody(
+                        "text directly inside the Body".into(),
+                    ))
+                }
             }
         };
         let (wtag, self_closing) = match wev {
@@ -430,7 +454,6 @@ impl<'a> Scanner<'a> {
             self_closing || fault.is_some(),
             wrapper_tag_end,
             fault.as_ref().map(|f| f.span.end),
-            rpc_encoded,
         )?;
 
         Ok(Envelope {
@@ -485,7 +508,9 @@ impl<'a> Scanner<'a> {
                 Event::Text(t) if t.iter().all(|b| is_ws(*b)) => {}
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Text(_) | Event::CData(_) => {
-                    return Err(WireError::InvalidSoap("text directly inside the Header".into()))
+                    return Err(WireError::InvalidSoap(
+                        "text directly inside the Header".into(),
+                    ))
                 }
                 Event::Start(e) | Event::Empty(e) => {
                     if children.len() >= DEFAULT_MAX_HEADER_CHILDREN {
@@ -493,7 +518,10 @@ impl<'a> Scanner<'a> {
                             "more than {DEFAULT_MAX_HEADER_CHILDREN} header elements"
                         )));
                     }
-                    let is_empty = matches!(self.src.get(self.pos().saturating_sub(2)..self.pos()), Some(b"/>"));
+                    let is_empty = matches!(
+                        self.src.get(self.pos().saturating_sub(2)..self.pos()),
+                        Some(b"/>")
+                    );
                     let (attrs, decls) = self.attrs_of(&e)?;
                     let mut elem = Elem {
                         ns,
@@ -524,7 +552,9 @@ impl<'a> Scanner<'a> {
                     });
                 }
                 Event::Eof => {
-                    return Err(WireError::InvalidXml("document ends inside the Header".into()))
+                    return Err(WireError::InvalidXml(
+                        "document ends inside the Header".into(),
+                    ))
                 }
                 _ => {}
             }
@@ -551,7 +581,10 @@ impl<'a> Scanner<'a> {
                         .push_str(&cs.decode(&raw).ok_or(WireError::BadEncoding(cs.label()))?);
                 }
                 Event::Start(e) | Event::Empty(e) => {
-                    let is_empty = matches!(self.src.get(self.pos().saturating_sub(2)..self.pos()), Some(b"/>"));
+                    let is_empty = matches!(
+                        self.src.get(self.pos().saturating_sub(2)..self.pos()),
+                        Some(b"/>")
+                    );
                     let (attrs, decls) = self.attrs_of(&e)?;
                     let mut child = Elem {
                         ns,
@@ -591,8 +624,61 @@ fn last_end_tag(src: &[u8], end: usize) -> Option<(usize, &[u8])> {
     }
     let lt = hay.windows(2).rposition(|w| w == b"</")?;
     let name = slice(hay, lt + 2..hay.len() - 1);
-    let name_end = name.iter().rposition(|b| !is_ws(*b)).map(|i| i + 1).unwrap_or(0);
+    let name_end = name
+        .iter()
+        .rposition(|b| !is_ws(*b))
+        .map(|i| i + 1)
+        .unwrap_or(0);
     Some((lt, slice(name, 0..name_end)))
+}
+
+/// Whether the wrapper (whose start tag ends where `inner` begins) is closed somewhere
+/// inside `inner`, i.e. before the final `</wrapper>`: then a second element of the same
+/// name follows it in the Body. Only the wrapper's own name is searched for (a fast
+/// substring search, not tokenization), tracking nesting of same-named descendants.
+fn closes_early(inner: &[u8], qname: &[u8]) -> bool {
+    let mut depth = 1usize;
+    let mut at = 0;
+    while let Some(i) = find(slice(inner, at..inner.len()), qname) {
+        let pos = at + i;
+        at = pos + qname.len();
+        let next = inner.get(at).copied().unwrap_or(b'>');
+        if !matches!(next, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') {
+            continue; // a longer name that merely starts with ours
+        }
+        let before = |n: usize| pos.checked_sub(n).and_then(|j| inner.get(j)).copied();
+        match (before(2), before(1)) {
+            (Some(b'<'), Some(b'/')) => {
+                depth -= 1;
+                if depth == 0 {
+                    return true;
+                }
+            }
+            (_, Some(b'<')) => {
+                // `<name .../>` opens and closes at once; `<name ...>` opens.
+                let gt = slice(inner, at..inner.len())
+                    .iter()
+                    .position(|b| *b == b'>');
+                let empty = gt.is_some_and(|g| g > 0 && inner.get(at + g - 1) == Some(&b'/'));
+                if !empty {
+                    depth += 1;
+                } else if depth == 1 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Substring search. Bodies are usually UTF-8, where the standard library's Two-Way
+/// searcher is fast; other bytes fall back to a plain scan.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    match (std::str::from_utf8(hay), std::str::from_utf8(needle)) {
+        (Ok(h), Ok(n)) => h.find(n),
+        _ => hay.windows(needle.len().max(1)).position(|w| w == needle),
+    }
 }
 
 /// Skips whitespace and comments backwards from `end`.
@@ -612,8 +698,11 @@ fn skip_back(src: &[u8], mut end: usize) -> usize {
 }
 
 /// Checks the document's tail without tokenizing the Body: it must end with the Body's
-/// and the Envelope's end tags, and (for document/literal messages) the element just
-/// before `</Body>` must be the wrapper's own end. Returns the wrapper's end-tag name.
+/// and the Envelope's end tags, and the element just before `</Body>` must be the
+/// wrapper's own end: X-Road requires exactly one Body child, also for rpc/encoded 2.0
+/// messages, whose multi-refs must then sit inside the wrapper. A second sibling with
+/// the wrapper's own name is not detected here (it would need a full body scan).
+/// Returns the wrapper's end-tag name.
 #[allow(clippy::too_many_arguments)]
 fn tail_check(
     src: &[u8],
@@ -623,7 +712,6 @@ fn tail_check(
     wrapper_closed: bool,
     wrapper_tag_end: usize,
     fault_end: Option<usize>,
-    rpc_encoded: bool,
 ) -> Result<Option<Range<usize>>, WireError> {
     let truncated = |what: &str| {
         WireError::InvalidXml(format!(
@@ -643,7 +731,7 @@ fn tail_check(
     let end = skip_back(src, body_lt);
     if wrapper_closed {
         let closed_at = fault_end.unwrap_or(wrapper_tag_end);
-        if end != closed_at && !rpc_encoded {
+        if end != closed_at {
             return Err(WireError::InvalidBody(
                 "more than one element after the first one".into(),
             ));
@@ -652,9 +740,13 @@ fn tail_check(
     }
     match last_end_tag(src, end) {
         Some((lt, name)) if name == wrapper_qname.as_bytes() && lt >= wrapper_tag_end => {
+            if closes_early(slice(src, wrapper_tag_end..lt), wrapper_qname.as_bytes()) {
+                return Err(WireError::InvalidBody(format!(
+                    "`{wrapper_qname}` appears more than once directly in the Body: several children"
+                )));
+            }
             Ok(Some(lt + 2..lt + 2 + name.len()))
         }
-        _ if rpc_encoded => Ok(None),
         Some(_) => Err(WireError::InvalidBody(format!(
             "the last element in the Body is not `{wrapper_qname}`: several children"
         ))),
@@ -694,21 +786,42 @@ mod tests {
     #[test]
     fn refuses_hostile_and_broken_input() {
         let dtd = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a>&lol;</a></s:Body></s:Envelope>"#;
-        assert_eq!(Envelope::scan(dtd.as_bytes(), None).unwrap_err(), WireError::Dtd);
+        assert_eq!(
+            Envelope::scan(dtd.as_bytes(), None).unwrap_err(),
+            WireError::Dtd
+        );
         let truncated = &OK[..OK.len() - 30];
-        assert!(matches!(Envelope::scan(truncated.as_bytes(), None), Err(WireError::InvalidXml(_))));
+        assert!(matches!(
+            Envelope::scan(truncated.as_bytes(), None),
+            Err(WireError::InvalidXml(_))
+        ));
         let two = OK.replace("</x:op></s:Body>", "</x:op><x:op2/></s:Body>");
-        assert!(matches!(Envelope::scan(two.as_bytes(), None), Err(WireError::InvalidBody(_))));
+        assert!(matches!(
+            Envelope::scan(two.as_bytes(), None),
+            Err(WireError::InvalidBody(_))
+        ));
         let none = OK.replace("<x:op><x:in>é</x:in></x:op>", "");
-        assert!(matches!(Envelope::scan(none.as_bytes(), None), Err(WireError::InvalidBody(_))));
-        assert!(matches!(Envelope::scan(b"hello", None), Err(WireError::InvalidXml(_))));
+        assert!(matches!(
+            Envelope::scan(none.as_bytes(), None),
+            Err(WireError::InvalidBody(_))
+        ));
+        assert!(matches!(
+            Envelope::scan(b"hello", None),
+            Err(WireError::InvalidXml(_))
+        ));
         assert_eq!(Envelope::scan(b"", None).unwrap_err(), WireError::Empty);
-        assert!(matches!(Envelope::scan(b"<a/>", None), Err(WireError::InvalidSoap(_))));
+        assert!(matches!(
+            Envelope::scan(b"<a/>", None),
+            Err(WireError::InvalidSoap(_))
+        ));
         let deep = format!(
             "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header>{}{}</s:Header><s:Body><a/></s:Body></s:Envelope>",
             "<d>".repeat(100),
             "</d>".repeat(100)
         );
-        assert!(matches!(Envelope::scan(deep.as_bytes(), None), Err(WireError::TooDeep(_))));
+        assert!(matches!(
+            Envelope::scan(deep.as_bytes(), None),
+            Err(WireError::TooDeep(_))
+        ));
     }
 }

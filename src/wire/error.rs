@@ -55,9 +55,10 @@ impl WireError {
     /// X-Road error code for this problem, without the origin prefix.
     pub fn code(&self) -> &'static str {
         match self {
-            WireError::Empty | WireError::InvalidXml(_) | WireError::Dtd | WireError::TooDeep(_) => {
-                "InvalidXml"
-            }
+            WireError::Empty
+            | WireError::InvalidXml(_)
+            | WireError::Dtd
+            | WireError::TooDeep(_) => "InvalidXml",
             WireError::BadEncoding(_) => "InvalidXml",
             WireError::InvalidSoap(_) | WireError::WrongSoapVersion(_) => "InvalidSoap",
             WireError::MissingHeader => "MissingHeader",

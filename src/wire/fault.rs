@@ -30,15 +30,21 @@ impl Fault {
             let inner_end = d.children.last().map(|c| c.span.end);
             match (inner_start, inner_end) {
                 (Some(s), Some(e)) => slice(env.src, s..e).to_vec(),
-                _ => quick_xml::escape::escape(d.text.as_str()).as_bytes().to_vec(),
+                _ => quick_xml::escape::escape(d.text.as_str())
+                    .as_bytes()
+                    .to_vec(),
             }
         };
         match env.soap {
             SoapVersion::Soap11 => {
                 let find = |l: &str| f.children.iter().find(|c| c.local == l && c.ns.is_none());
                 Fault {
-                    code: find("faultcode").map(|e| e.text.trim().to_string()).unwrap_or_default(),
-                    string: find("faultstring").map(|e| e.text.clone()).unwrap_or_default(),
+                    code: find("faultcode")
+                        .map(|e| e.text.trim().to_string())
+                        .unwrap_or_default(),
+                    string: find("faultstring")
+                        .map(|e| e.text.clone())
+                        .unwrap_or_default(),
                     actor: find("faultactor").map(|e| e.text.clone()),
                     detail_xml: find("detail").map(detail_of),
                 }
@@ -105,7 +111,9 @@ impl Fault {
                     .as_bytes(),
                 );
                 if let Some(a) = &self.actor {
-                    out.extend_from_slice(format!("<faultactor>{}</faultactor>", esc(a)).as_bytes());
+                    out.extend_from_slice(
+                        format!("<faultactor>{}</faultactor>", esc(a)).as_bytes(),
+                    );
                 }
                 if let Some(d) = &self.detail_xml {
                     out.extend_from_slice(b"<detail>");
@@ -115,15 +123,25 @@ impl Fault {
                 out.extend_from_slice(format!("</{p}Fault>").as_bytes());
             }
             SoapVersion::Soap12 => {
-                let top = if self.is_client_fault() { "Sender" } else { "Receiver" };
+                let top = if self.is_client_fault() {
+                    "Sender"
+                } else {
+                    "Receiver"
+                };
                 let local = self.local_code();
                 // 1.1's generic codes map onto the 1.2 top-level codes; anything more
                 // specific (X-Road codes, service codes) is kept as a Subcode.
                 let generic = matches!(local, "Client" | "Server" | "Sender" | "Receiver");
-                out.extend_from_slice(format!("<{p}Fault><{p}Code><{p}Value>{p}{top}</{p}Value>").as_bytes());
+                out.extend_from_slice(
+                    format!("<{p}Fault><{p}Code><{p}Value>{p}{top}</{p}Value>").as_bytes(),
+                );
                 if !generic {
                     out.extend_from_slice(
-                        format!("<{p}Subcode><{p}Value>{}</{p}Value></{p}Subcode>", esc(&self.code)).as_bytes(),
+                        format!(
+                            "<{p}Subcode><{p}Value>{}</{p}Value></{p}Subcode>",
+                            esc(&self.code)
+                        )
+                        .as_bytes(),
                     );
                 }
                 out.extend_from_slice(
@@ -211,8 +229,14 @@ mod tests {
         let mut out = Vec::new();
         f.write_element(SoapVersion::Soap11, "s:", &mut out);
         let s = String::from_utf8(out).unwrap();
-        assert!(s.contains("<faultcode>Server.ServerProxy.AccessDenied</faultcode>"), "{s}");
-        assert!(s.contains("<detail><e:x xmlns:e=\"urn:e\">1</e:x></detail>"), "{s}");
+        assert!(
+            s.contains("<faultcode>Server.ServerProxy.AccessDenied</faultcode>"),
+            "{s}"
+        );
+        assert!(
+            s.contains("<detail><e:x xmlns:e=\"urn:e\">1</e:x></detail>"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -173,7 +173,10 @@ pub struct Header {
 
 impl Header {
     pub fn legacy_value(&self, key: LegacyKey) -> Option<&str> {
-        self.legacy.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.legacy
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Records `tag` in `order` unless already present.

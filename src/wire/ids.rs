@@ -72,7 +72,12 @@ impl ClientId {
         for p in &parts {
             check_part(s, p)?;
         }
-        Ok(ClientId::new(parts[0], parts[1], parts[2], parts.get(3).copied()))
+        Ok(ClientId::new(
+            parts[0],
+            parts[1],
+            parts[2],
+            parts.get(3).copied(),
+        ))
     }
 
     /// The wire `objectType` for this identifier.
@@ -87,7 +92,11 @@ impl ClientId {
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.instance, self.member_class, self.member_code)?;
+        write!(
+            f,
+            "{}/{}/{}",
+            self.instance, self.member_class, self.member_code
+        )?;
         if let Some(s) = &self.subsystem {
             write!(f, "/{s}")?;
         }
@@ -200,9 +209,18 @@ mod tests {
             assert_eq!(ClientId::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(ClientId::parse("PS/GOV/1").unwrap().object_type(), "MEMBER");
-        assert!(matches!(ClientId::parse("PS/GOV"), Err(IdError::MemberParts(_))));
-        assert!(matches!(ClientId::parse("PS//1"), Err(IdError::EmptyPart(_))));
-        assert!(matches!(ClientId::parse("PS/GOV/1 2"), Err(IdError::BadChar(_))));
+        assert!(matches!(
+            ClientId::parse("PS/GOV"),
+            Err(IdError::MemberParts(_))
+        ));
+        assert!(matches!(
+            ClientId::parse("PS//1"),
+            Err(IdError::EmptyPart(_))
+        ));
+        assert!(matches!(
+            ClientId::parse("PS/GOV/1 2"),
+            Err(IdError::BadChar(_))
+        ));
     }
 
     #[test]
@@ -210,20 +228,36 @@ mod tests {
         let s = ServiceId::parse("PS-UXP/GOV/10000001/moh/getPatientSummary/v2").unwrap();
         assert_eq!(s.service_code, "getPatientSummary");
         assert_eq!(s.service_version.as_deref(), Some("v2"));
-        assert_eq!(s.to_string(), "PS-UXP/GOV/10000001/moh/getPatientSummary/v2");
+        assert_eq!(
+            s.to_string(),
+            "PS-UXP/GOV/10000001/moh/getPatientSummary/v2"
+        );
         assert!(ServiceId::parse("PS-UXP/GOV/10000001/getPatientSummary").is_err());
     }
 
     #[test]
     fn legacy_service_names() {
         let n = LegacyServiceName::parse("moh.getPatientSummary.v2").unwrap();
-        assert_eq!((n.producer.as_str(), n.method.as_str(), n.version.as_deref()), ("moh", "getPatientSummary", Some("v2")));
+        assert_eq!(
+            (n.producer.as_str(), n.method.as_str(), n.version.as_deref()),
+            ("moh", "getPatientSummary", Some("v2"))
+        );
         let n = LegacyServiceName::parse("rr.RR19IsikuElukoht_v1").unwrap();
-        assert_eq!((n.method.as_str(), n.version), ("RR19IsikuElukoht_v1", None));
+        assert_eq!(
+            (n.method.as_str(), n.version),
+            ("RR19IsikuElukoht_v1", None)
+        );
         let n = LegacyServiceName::parse("reg.sub.findCompany.v10").unwrap();
-        assert_eq!((n.producer.as_str(), n.method.as_str()), ("reg.sub", "findCompany"));
-        let n = LegacyServiceName::parse_with_producer("reg.sub.findCompany.v1", "reg.sub").unwrap();
-        assert_eq!((n.method.as_str(), n.version.as_deref()), ("findCompany", Some("v1")));
+        assert_eq!(
+            (n.producer.as_str(), n.method.as_str()),
+            ("reg.sub", "findCompany")
+        );
+        let n =
+            LegacyServiceName::parse_with_producer("reg.sub.findCompany.v1", "reg.sub").unwrap();
+        assert_eq!(
+            (n.method.as_str(), n.version.as_deref()),
+            ("findCompany", Some("v1"))
+        );
         // "x.v1" is producer x with method v1, not a version without method.
         let n = LegacyServiceName::parse("x.v1").unwrap();
         assert_eq!((n.method.as_str(), n.version), ("v1", None));

@@ -91,7 +91,8 @@ impl<'a> Message<'a> {
                 env,
             });
         };
-        let ct = ContentType::parse(ct_raw).map_err(|_| WireError::InvalidContentType(ct_raw.to_string()))?;
+        let ct = ContentType::parse(ct_raw)
+            .map_err(|_| WireError::InvalidContentType(ct_raw.to_string()))?;
         match ct.media_type.as_str() {
             "text/xml" | "application/soap+xml" | "application/xop+xml" => {
                 let env = Envelope::scan(bytes, charset_of(&ct)?)?;
@@ -107,10 +108,11 @@ impl<'a> Message<'a> {
                 let boundary = ct.multipart_boundary()?.to_string();
                 let multipart = Multipart::parse(bytes, &boundary)?;
                 let root = multipart.root_index(ct.start())?;
-                let part = multipart
-                    .parts()
-                    .get(root)
-                    .ok_or_else(|| WireError::Mime(crate::wire::multipart::MultipartError::NoParts(boundary.clone())))?;
+                let part = multipart.parts().get(root).ok_or_else(|| {
+                    WireError::Mime(crate::wire::multipart::MultipartError::NoParts(
+                        boundary.clone(),
+                    ))
+                })?;
                 let range = part.body_range();
                 // The root part's own Content-Type carries the charset (MTOM puts it on
                 // `application/xop+xml`); fall back to the outer one.
@@ -144,8 +146,15 @@ impl<'a> Message<'a> {
                 .as_ref()
                 .and_then(|c| c.param("action"))
                 .map(str::to_string)
-                .or_else(|| self.input.soap_action.map(|s| s.trim_matches('"').to_string())),
-            SoapVersion::Soap11 => self.input.soap_action.map(|s| s.trim_matches('"').to_string()),
+                .or_else(|| {
+                    self.input
+                        .soap_action
+                        .map(|s| s.trim_matches('"').to_string())
+                }),
+            SoapVersion::Soap11 => self
+                .input
+                .soap_action
+                .map(|s| s.trim_matches('"').to_string()),
         }
     }
 
@@ -167,7 +176,9 @@ impl<'a> Message<'a> {
                         match target {
                             SoapVersion::Soap11 => format!("text/xml; charset={cs}"),
                             SoapVersion::Soap12 => match &action {
-                                Some(a) => format!("application/soap+xml; charset={cs}; action=\"{a}\""),
+                                Some(a) => {
+                                    format!("application/soap+xml; charset={cs}; action=\"{a}\"")
+                                }
                                 None => format!("application/soap+xml; charset={cs}"),
                             },
                         }
@@ -188,7 +199,8 @@ impl<'a> Message<'a> {
                         SoapVersion::Soap11 => ("application/soap+xml", "text/xml"),
                         SoapVersion::Soap12 => ("text/xml", "application/soap+xml"),
                     };
-                    content_type = content_type.replacen(&format!("\"{from}\""), &format!("\"{to}\""), 1);
+                    content_type =
+                        content_type.replacen(&format!("\"{from}\""), &format!("\"{to}\""), 1);
                 }
                 Rebuilt {
                     bytes,
@@ -200,7 +212,12 @@ impl<'a> Message<'a> {
     }
 }
 
-fn soap_action_for(target: SoapVersion, action: &Option<String>, original: Option<&str>, same: bool) -> Option<String> {
+fn soap_action_for(
+    target: SoapVersion,
+    action: &Option<String>,
+    original: Option<&str>,
+    same: bool,
+) -> Option<String> {
     match target {
         // SOAP 1.2 carries the action in the Content-Type.
         SoapVersion::Soap12 => None,

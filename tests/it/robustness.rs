@@ -112,7 +112,12 @@ fn mutated_fixtures_never_panic() {
                 let _ = translate::identity(inp, Family::Uxp, &opts);
                 let _ = translate::rescue_for(inp, Family::Legacy, &opts);
             });
-            assert!(outcome.is_ok(), "panic on a mutant of {}:\n{}", case.name, String::from_utf8_lossy(&m));
+            assert!(
+                outcome.is_ok(),
+                "panic on a mutant of {}:\n{}",
+                case.name,
+                String::from_utf8_lossy(&m)
+            );
             runs += 1;
         }
     }

@@ -45,19 +45,23 @@ pub fn cases() -> &'static [Case] {
 
 impl Case {
     pub fn bytes(&self) -> Vec<u8> {
-        std::fs::read(repo().join("fixtures").join(&self.file)).unwrap_or_else(|e| panic!("{}: {e}", self.file))
+        std::fs::read(repo().join("fixtures").join(&self.file))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.file))
     }
 
     pub fn request_bytes(&self) -> Option<Vec<u8>> {
-        self.request
-            .as_ref()
-            .map(|r| std::fs::read(repo().join("fixtures").join(r)).unwrap_or_else(|e| panic!("{r}: {e}")))
+        self.request.as_ref().map(|r| {
+            std::fs::read(repo().join("fixtures").join(r)).unwrap_or_else(|e| panic!("{r}: {e}"))
+        })
     }
 
     /// The Content-Type the manifest gives the request file (as its own case).
     pub fn request_content_type(&self) -> Option<String> {
         let r = self.request.as_ref()?;
-        cases().iter().find(|c| &c.file == r).and_then(|c| c.content_type.clone())
+        cases()
+            .iter()
+            .find(|c| &c.file == r)
+            .and_then(|c| c.content_type.clone())
     }
 
     pub fn mappings_dir(&self) -> PathBuf {
@@ -69,10 +73,8 @@ pub fn mappings(dir: &Path) -> &'static Mappings {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<PathBuf, &'static Mappings>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut guard = cache.lock().unwrap();
-    guard
-        .entry(dir.to_path_buf())
-        .or_insert_with(|| {
-            let m = Mappings::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-            Box::leak(Box::new(m))
-        })
+    guard.entry(dir.to_path_buf()).or_insert_with(|| {
+        let m = Mappings::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Box::leak(Box::new(m))
+    })
 }

@@ -20,7 +20,12 @@ fn input<'a>(bytes: &'a [u8], ct: &'a Option<String>) -> Input<'a> {
     Input::new(bytes).with_content_type(ct.as_deref())
 }
 
-fn run(case: &Case, bytes: &[u8], req: Option<&[u8]>, req_ct: &Option<String>) -> Result<Translation, translate::TranslateError> {
+fn run(
+    case: &Case,
+    bytes: &[u8],
+    req: Option<&[u8]>,
+    req_ct: &Option<String>,
+) -> Result<Translation, translate::TranslateError> {
     let maps = mappings(&case.mappings_dir());
     let opts = Options::default();
     let inp = input(bytes, &case.content_type);
@@ -44,7 +49,12 @@ fn body(env: &Envelope) -> Vec<u8> {
 fn header_children(env: &Envelope) -> Vec<Vec<u8>> {
     env.header
         .as_ref()
-        .map(|h| h.children.iter().map(|c| env.src[c.span.clone()].to_vec()).collect())
+        .map(|h| {
+            h.children
+                .iter()
+                .map(|c| env.src[c.span.clone()].to_vec())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -53,25 +63,37 @@ fn header_children(env: &Envelope) -> Vec<Vec<u8>> {
 fn strip_added_decls(el: &[u8]) -> String {
     let s = String::from_utf8_lossy(el).into_owned();
     let end = s.find('>').unwrap_or(s.len());
-    let (tag, rest) = s.split_at(end);
-    let mut out = String::new();
-    for (i, part) in tag.split(" xmlns").enumerate() {
-        if i == 0 {
-            out.push_str(part);
-        } else if let Some(q) = part.find("\" ") {
-            out.push_str(&part[q + 1..]);
-        }
+    let (mut tag, rest) = (s[..end].to_string(), &s[end..]);
+    while let Some(i) = tag.find(" xmlns") {
+        let Some(q1) = tag[i..].find('"').map(|q| i + q) else {
+            break;
+        };
+        let Some(q2) = tag[q1 + 1..].find('"').map(|q| q1 + 1 + q) else {
+            break;
+        };
+        tag.replace_range(i..=q2, "");
     }
-    out + rest
+    tag + rest
 }
 
 #[test]
 fn manifest_is_substantial() {
     let c = cases();
     assert!(c.len() >= 60, "only {} cases", c.len());
-    for dialect in ["v2", "v3.0", "v3.1", "v3.1-eu", "v6.0", "v4", "uxp", "multipart", "malformed"] {
+    for dialect in [
+        "v2",
+        "v3.0",
+        "v3.1",
+        "v3.1-eu",
+        "v6.0",
+        "v4",
+        "uxp",
+        "multipart",
+        "malformed",
+    ] {
         assert!(
-            c.iter().any(|x| x.file.contains(&format!("messages/{dialect}/"))),
+            c.iter()
+                .any(|x| x.file.contains(&format!("messages/{dialect}/"))),
             "no fixture for {dialect}"
         );
     }
@@ -94,7 +116,12 @@ fn every_case() {
             failures.push(format!("{}: {msg}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn check_case(case: &Case) {
@@ -111,9 +138,20 @@ fn check_case(case: &Case) {
             };
             assert_eq!(err.fault_code().as_str(), want, "error was: {err}");
             // The answer a client would get parses as a SOAP fault with that code.
-            let family = if case.to == "uxp" { Family::Legacy } else { Family::Uxp };
+            let family = if case.to == "uxp" {
+                Family::Legacy
+            } else {
+                Family::Uxp
+            };
             let (ri, fam) = match &req {
-                Some(r) => (input(r, &req_ct), if case.to == "uxp" { Family::Uxp } else { Family::Legacy }),
+                Some(r) => (
+                    input(r, &req_ct),
+                    if case.to == "uxp" {
+                        Family::Uxp
+                    } else {
+                        Family::Legacy
+                    },
+                ),
                 None => (input(&bytes, &case.content_type), family),
             };
             let rescue = translate::rescue_for(ri, fam, &Options::default());
@@ -123,7 +161,11 @@ fn check_case(case: &Case) {
             assert_eq!(f.code, want);
             insta::assert_snapshot!(
                 format!("fault__{}", case.name),
-                format!("{}\n---\n{}", err.fault_code(), String::from_utf8_lossy(&msg))
+                format!(
+                    "{}\n---\n{}",
+                    err.fault_code(),
+                    String::from_utf8_lossy(&msg)
+                )
             );
         }
         "ok" => {
@@ -144,12 +186,30 @@ fn check_case(case: &Case) {
     }
 }
 
-fn check_invariants(case: &Case, bytes: &[u8], req: Option<&[u8]>, req_ct: &Option<String>, t: &Translation) {
-    let family = if case.to == "uxp" { Family::Legacy } else { Family::Uxp };
+fn check_invariants(
+    case: &Case,
+    bytes: &[u8],
+    req: Option<&[u8]>,
+    req_ct: &Option<String>,
+    t: &Translation,
+) {
+    let family = if case.to == "uxp" {
+        Family::Legacy
+    } else {
+        Family::Uxp
+    };
     // 1. decode → encode to the same dialect is byte-identical.
-    let same = translate::identity(input(bytes, &case.content_type), family, &Options::default())
-        .unwrap_or_else(|e| panic!("identity failed: {e}"));
-    assert!(same == bytes, "identity re-encode differs:\n{}", String::from_utf8_lossy(&same));
+    let same = translate::identity(
+        input(bytes, &case.content_type),
+        family,
+        &Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("identity failed: {e}"));
+    assert!(
+        same == bytes,
+        "identity re-encode differs:\n{}",
+        String::from_utf8_lossy(&same)
+    );
 
     // 2. Body bytes unchanged (modulo a requested wrapper rename).
     let src = parse(bytes, case.content_type.as_deref());
@@ -157,12 +217,23 @@ fn check_invariants(case: &Case, bytes: &[u8], req: Option<&[u8]>, req_ct: &Opti
     let (b_in, mut b_out) = (body(&src.env), body(&out.env));
     let refaulted = src.env.is_fault() && src.env.soap != out.env.soap;
     if let Some((from, to)) = &t.wrapper_renamed {
-        assert!(case.wrapper_renamed, "unexpected wrapper rename {from} → {to}");
+        assert!(
+            case.wrapper_renamed,
+            "unexpected wrapper rename {from} → {to}"
+        );
         let w = &out.env.body.wrapper;
-        let prefix = w.qname.split_once(':').map(|(p, _)| format!("{p}:")).unwrap_or_default();
+        let prefix = w
+            .qname
+            .split_once(':')
+            .map(|(p, _)| format!("{p}:"))
+            .unwrap_or_default();
         let s = String::from_utf8_lossy(&b_out)
             .replacen(&format!("<{prefix}{to}"), &format!("<{prefix}{from}"), 1)
-            .replacen(&format!("</{prefix}{to}>"), &format!("</{prefix}{from}>"), 1);
+            .replacen(
+                &format!("</{prefix}{to}>"),
+                &format!("</{prefix}{from}>"),
+                1,
+            );
         b_out = s.into_bytes();
     } else {
         assert!(!case.wrapper_renamed, "expected a wrapper rename");
@@ -171,13 +242,24 @@ fn check_invariants(case: &Case, bytes: &[u8], req: Option<&[u8]>, req_ct: &Opti
         assert!(b_in == b_out, "body bytes changed");
     }
     // Attachments: every part other than the SOAP part is byte-identical.
-    if let (dualroad::wire::message::Packaging::Multipart { multipart: a, root: ra }, dualroad::wire::message::Packaging::Multipart { multipart: b, root: rb }) =
-        (&src.packaging, &out.packaging)
+    if let (
+        dualroad::wire::message::Packaging::Multipart {
+            multipart: a,
+            root: ra,
+        },
+        dualroad::wire::message::Packaging::Multipart {
+            multipart: b,
+            root: rb,
+        },
+    ) = (&src.packaging, &out.packaging)
     {
         assert_eq!(a.parts().len(), b.parts().len());
         for (i, (pa, pb)) in a.parts().iter().zip(b.parts()).enumerate() {
             if i != *ra && i != *rb {
-                assert!(pa.body == pb.body && pa.raw_headers == pb.raw_headers, "attachment part {i} changed");
+                assert!(
+                    pa.body == pb.body && pa.raw_headers == pb.raw_headers,
+                    "attachment part {i} changed"
+                );
             }
         }
     }
@@ -189,25 +271,54 @@ fn check_invariants(case: &Case, bytes: &[u8], req: Option<&[u8]>, req_ct: &Opti
         // Use the translated request as the other stack's "answer": the echo rebuilt for
         // the original client must reproduce its header element for element.
         let back = if case.to == "uxp" {
-            translate::response_to_legacy(maps, &opts, Input::new(&t.bytes).with_content_type(Some(&t.content_type)), input(bytes, &case.content_type))
+            translate::response_to_legacy(
+                maps,
+                &opts,
+                Input::new(&t.bytes).with_content_type(Some(&t.content_type)),
+                input(bytes, &case.content_type),
+            )
         } else {
-            translate::response_to_uxp(maps, &opts, Input::new(&t.bytes).with_content_type(Some(&t.content_type)), input(bytes, &case.content_type))
+            translate::response_to_uxp(
+                maps,
+                &opts,
+                Input::new(&t.bytes).with_content_type(Some(&t.content_type)),
+                input(bytes, &case.content_type),
+            )
         }
         .unwrap_or_else(|e| panic!("round trip failed: {e}"));
         let back_msg = parse(&back.bytes, Some(&back.content_type));
-        let got: Vec<String> = header_children(&back_msg.env).iter().map(|e| strip_added_decls(e)).collect();
-        let want: Vec<String> = header_children(&src.env).iter().map(|e| strip_added_decls(e)).collect();
+        let got: Vec<String> = header_children(&back_msg.env)
+            .iter()
+            .map(|e| strip_added_decls(e))
+            .collect();
+        let want: Vec<String> = header_children(&src.env)
+            .iter()
+            .map(|e| strip_added_decls(e))
+            .collect();
         assert_eq!(got, want, "round trip header differs");
-        assert_eq!(back.lossy, t.lossy, "lossy fields reported differently on the way back");
+        assert_eq!(
+            back.lossy, t.lossy,
+            "lossy fields reported differently on the way back"
+        );
     }
     if let Some(r) = req {
         // A response's header is the original request's header, element for element.
         let req_msg = parse(r, req_ct.as_deref());
-        let got: Vec<String> = header_children(&out.env).iter().map(|e| strip_added_decls(e)).collect();
-        let want: Vec<String> = header_children(&req_msg.env).iter().map(|e| strip_added_decls(e)).collect();
+        let got: Vec<String> = header_children(&out.env)
+            .iter()
+            .map(|e| strip_added_decls(e))
+            .collect();
+        let want: Vec<String> = header_children(&req_msg.env)
+            .iter()
+            .map(|e| strip_added_decls(e))
+            .collect();
         assert_eq!(got, want, "response header is not the request's echo");
         // A UXP response has the SOAP version of the UXP request it answers; legacy is 1.1.
-        let want_soap = if case.to == "uxp" { req_msg.env.soap } else { dualroad::wire::SoapVersion::Soap11 };
+        let want_soap = if case.to == "uxp" {
+            req_msg.env.soap
+        } else {
+            dualroad::wire::SoapVersion::Soap11
+        };
         assert_eq!(out.env.soap, want_soap);
     }
 }
