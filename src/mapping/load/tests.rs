@@ -1,0 +1,964 @@
+//! One test per validation rule, plus the fixture sets under `fixtures/mappings/`.
+
+use super::*;
+use crate::mapping::LegacyMember;
+
+fn fixtures(dir: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mappings")
+        .join(dir)
+}
+
+fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+
+fn sid(s: &str) -> ServiceId {
+    ServiceId::parse(s).unwrap()
+}
+
+const V31_HEAD: &str = "[legacy]\ndialect = \"v3.1\"\n[uxp]\ninstance = \"PS-UXP\"\n";
+const V4_HEAD: &str =
+    "[legacy]\ndialect = \"v4\"\ninstance = \"PS\"\n[uxp]\ninstance = \"PS-UXP\"\n";
+
+/// Loads one file `set/m.toml`.
+fn one(text: &str) -> Result<Mappings, MappingErrors> {
+    Mappings::from_sources(&[("set/m.toml".into(), text.to_string())])
+}
+
+/// Problems of a one-file set as `(line, field, message)`.
+fn problems(text: &str) -> Vec<(Option<usize>, Option<String>, String)> {
+    match one(text) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(e) => {
+            e.0.into_iter()
+                .map(|p| (p.line, p.field, p.message))
+                .collect()
+        }
+    }
+}
+
+/// Exactly one problem, at `line` and `field`, whose message contains `needle`.
+fn assert_one(text: &str, line: usize, field: &str, needle: &str) {
+    let ps = problems(text);
+    assert_eq!(ps.len(), 1, "expected one problem, got {ps:#?}");
+    let (l, f, m) = &ps[0];
+    assert_eq!((*l, f.as_deref()), (Some(line), Some(field)), "{m}");
+    assert!(m.contains(needle), "`{m}` does not contain `{needle}`");
+}
+
+// ---- fixture sets ----------------------------------------------------------
+
+#[test]
+fn invalid_fixture_reports_every_problem_with_its_line() {
+    let err = Mappings::load_dir(&fixtures("invalid")).unwrap_err();
+    let got: Vec<(String, Option<usize>, Option<&str>)> = err
+        .0
+        .iter()
+        .map(|p| {
+            let name = p.file.file_name().unwrap().to_string_lossy().into_owned();
+            (name, p.line, p.field.as_deref())
+        })
+        .collect();
+    let f = |file: &str, line: usize, field: Option<&'static str>| {
+        (file.to_string(), Some(line), field)
+    };
+    let expected = vec![
+        f("a-header.toml", 4, Some("legacy.instance")),
+        f("a-header.toml", 8, Some("uxp.colour")),
+        f("a-header.toml", 10, Some("member")),
+        f("b-members.toml", 3, Some("members[1].uxp")),
+        f("b-members.toml", 6, Some("members[2].legacy")),
+        f("b-members.toml", 11, Some("members[3].uxp")),
+        f("b-members.toml", 15, Some("members[4].uxp")),
+        f("b-members.toml", 19, Some("members[5].uxp")),
+        f("b-members.toml", 24, Some("members[6].note")),
+        f("b-members.toml", 26, Some("members[7].legacy")),
+        f("b-members.toml", 30, Some("members[8].legacy")),
+        f("b-members.toml", 31, Some("members[8].uxp")),
+        f("c-services.toml", 2, Some("services[1].legacy")),
+        f("c-services.toml", 7, Some("services[2].uxp")),
+        f("c-services.toml", 8, Some("services[2].effect")),
+        f("c-services.toml", 9, Some("services[2].wrapper")),
+        f("c-services.toml", 13, Some("services[3].uxp")),
+        f("c-services.toml", 16, Some("services[4].legacy")),
+        f("c-services.toml", 21, Some("services[5].uxp")),
+        f("c-services.toml", 25, Some("services[6].uxp")),
+        f("d-second-header.toml", 2, Some("legacy")),
+        f("d-second-header.toml", 5, Some("uxp")),
+        f("e-syntax.toml", 4, None),
+        f("f-shapes.toml", 1, Some("members")),
+        f("f-shapes.toml", 2, Some("services[1]")),
+    ];
+    assert_eq!(got, expected, "\n{err}");
+
+    // The messages say what is wrong, and cross-references name the other place.
+    let text = err.to_string();
+    let line_of = |prefix: &str| -> &str {
+        text.lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no line with {prefix} in\n{text}"))
+    };
+    assert!(
+        line_of("a-header.toml:4: legacy.instance:").contains("not allowed when dialect is v3.1")
+    );
+    assert!(line_of("a-header.toml:8:").contains("unknown key `colour` (expected `instance`)"));
+    assert!(line_of("a-header.toml:10:").contains("unknown key `member`"));
+    assert!(
+        line_of("b-members.toml:3:").contains("mapping of `10000055` at ")
+            && line_of("b-members.toml:3:").contains("b-members.toml:11")
+    );
+    assert!(
+        line_of("b-members.toml:11:").contains("mapping of `10000042` at ")
+            && line_of("b-members.toml:11:").contains("b-members.toml:3")
+    );
+    assert!(
+        line_of("b-members.toml:6:").contains("already mapped at ")
+            && line_of("b-members.toml:6:").contains("b-members.toml:2")
+    );
+    assert!(line_of("b-members.toml:15:").contains("`PS-UXP/GOV` must have 3 or 4"));
+    assert!(line_of("b-members.toml:19:").contains("instance `XX`"));
+    assert!(line_of("b-members.toml:26:").contains("missing required key `legacy`"));
+    assert!(line_of("b-members.toml:30:").contains("whitespace"));
+    assert!(line_of("b-members.toml:31:").contains("expected a string, found an integer"));
+    assert!(line_of("c-services.toml:2:").contains("`moh` is not a legacy service name"));
+    let provider = line_of("c-services.toml:7:");
+    assert!(
+        provider.contains("PS-UXP/COM/10000077/kyc") && provider.contains("b-members.toml:21"),
+        "{provider}"
+    );
+    assert!(line_of("c-services.toml:8:").contains("unknown effect `readonly`"));
+    assert!(line_of("c-services.toml:9:").contains("NCName"));
+    assert!(line_of("c-services.toml:16:").contains("c-services.toml:12"));
+    assert!(line_of("c-services.toml:25:").contains("5 or 6"));
+    assert!(line_of("d-second-header.toml:2:").contains("a-header.toml:2"));
+    assert!(line_of("d-second-header.toml:5:").contains("a-header.toml:6"));
+    assert!(line_of("e-syntax.toml:4:").contains("invalid TOML"));
+    assert!(line_of("f-shapes.toml:1:").contains("array of tables"));
+    // Display is one line per problem.
+    assert_eq!(text.lines().count(), expected.len());
+}
+
+#[test]
+fn xroad6_fixture_loads_and_maps_both_ways() {
+    let m = Mappings::load_dir(&fixtures("xroad6")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.legacy_dialect(), Dialect::V4);
+    assert_eq!(m.legacy_instance(), Some("PS"));
+    assert_eq!(m.uxp_instance(), "PS-UXP");
+    for (legacy, uxp) in [
+        (
+            "PS/GOV/10000042/moh-portal",
+            "PS-UXP/GOV/10000042/moh-portal",
+        ),
+        ("PS/GOV/10000001/moh", "PS-UXP/GOV/10000001/moh"),
+        ("PS/GOV/10000002/poprr", "PS-UXP/GOV/10000002/poprr"),
+    ] {
+        assert_eq!(m.uxp_for_legacy_id(&cid(legacy)), Some(&cid(uxp)));
+        assert_eq!(
+            m.legacy_for_uxp(&cid(uxp)),
+            Some(&LegacyMember::Id(cid(legacy)))
+        );
+    }
+    // Structured stacks have no short names.
+    assert_eq!(m.uxp_for_legacy_name("moh"), None);
+    // No subsystem→member fallback from the legacy side.
+    assert_eq!(m.uxp_for_legacy_id(&cid("PS/GOV/10000003/bizreg")), None);
+    assert_eq!(
+        m.legacy_for_uxp(&cid("PS-UXP/GOV/10000003/bizreg")),
+        Some(&LegacyMember::Id(cid("PS/GOV/10000003")))
+    );
+
+    let s = m
+        .service_for_legacy("PS/GOV/10000001/moh/getPatientSummary/v2")
+        .unwrap();
+    assert_eq!(s.uxp, sid("PS-UXP/GOV/10000001/moh/getPatientSummary/v2"));
+    assert_eq!(s.effect, Effect::Read);
+    let s = m
+        .service_for_uxp(&sid("PS-UXP/GOV/10000003/bizreg/findCompany/v1"))
+        .unwrap();
+    assert_eq!(s.legacy, "PS/GOV/10000003/bizreg/getCompany/v1");
+    assert_eq!(s.wrapper.as_deref(), Some("findCompany"));
+    let s = m
+        .service_for_legacy("PS/GOV/10000002/poprr/registerBirth")
+        .unwrap();
+    assert_eq!(s.effect, Effect::Write);
+    assert_eq!(m.members().count(), 4);
+    assert_eq!(m.services().count(), 3);
+}
+
+#[test]
+fn worked_example_in_repo_loads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let m = Mappings::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.legacy_dialect(), Dialect::V31Eu);
+    assert_eq!(
+        m.uxp_for_legacy_name("pop"),
+        Some(&cid("PS-UXP/GOV/10000002/poprr"))
+    );
+    let s = m.service_for_legacy("pop.RR19IsikuElukoht.v1").unwrap();
+    assert_eq!(s.wrapper.as_deref(), Some("getResidence"));
+    assert_eq!(
+        m.service_for_uxp(&sid("PS-UXP/GOV/10000004/payments/getPaymentStatus"))
+            .unwrap()
+            .legacy,
+        "pay.getPaymentStatus"
+    );
+}
+
+// ---- files and directories -------------------------------------------------
+
+#[test]
+fn empty_or_missing_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "x").unwrap();
+    std::fs::write(tmp.path().join(".hidden.toml"), "[legacy]").unwrap();
+    std::fs::create_dir(tmp.path().join("dir.toml")).unwrap();
+    let err = Mappings::load_dir(tmp.path()).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert_eq!(err.0[0].file, tmp.path());
+    assert!(err.0[0].message.contains("no mapping files"), "{err}");
+
+    let err = Mappings::load_dir(&tmp.path().join("absent")).unwrap_err();
+    assert!(
+        err.0[0].message.contains("cannot read mappings directory"),
+        "{err}"
+    );
+
+    let err = Mappings::from_sources(&[]).unwrap_err();
+    assert!(err.0[0].message.contains("no mapping files"), "{err}");
+}
+
+#[test]
+fn non_utf8_file_is_a_problem_and_others_are_still_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("a.toml"),
+        b"[legacy]\ndialect = \"v3.1\xff\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("b.toml"),
+        "[uxp]\ninstance = \"PS-UXP\"\nextra = 1\n",
+    )
+    .unwrap();
+    let err = Mappings::load_dir(tmp.path()).unwrap_err();
+    let msgs: Vec<String> = err.0.iter().map(|p| p.to_string()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("a.toml: not valid UTF-8")),
+        "{err}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("b.toml:3: uxp.extra: unknown key")),
+        "{err}"
+    );
+    // [legacy] was in the unreadable file, so it is missing from the set.
+    assert!(
+        msgs.iter().any(|m| m.contains("missing `[legacy]`")),
+        "{err}"
+    );
+}
+
+#[test]
+fn files_merge_in_name_order_whatever_the_input_order() {
+    let body = "[[members]]\nlegacy = \"a\"\nuxp = \"PS-UXP/GOV/1\"\n";
+    let head_a = format!("{V31_HEAD}{body}");
+    let head_b = V31_HEAD.to_string();
+    let err = Mappings::from_sources(&[("s/b.toml".into(), head_b), ("s/a.toml".into(), head_a)])
+        .unwrap_err();
+    // The second header is the one in b.toml, even though it was passed first.
+    assert!(
+        err.0.iter().all(|p| p.file == Path::new("s/b.toml")),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("already defined at s/a.toml:1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_carry_tomls_message_and_line() {
+    let ps = problems(&format!(
+        "{V31_HEAD}[[members]]\nlegacy = \"a\nuxp = \"x\"\n"
+    ));
+    let syntax: Vec<_> = ps
+        .iter()
+        .filter(|p| p.2.starts_with("invalid TOML"))
+        .collect();
+    assert_eq!(syntax.len(), 1, "{ps:#?}");
+    assert_eq!(syntax[0].0, Some(6));
+    assert!(!syntax[0].2.contains('\n'));
+    // The header is then missing (the file did not parse), reported for the set.
+    assert!(ps.iter().any(|p| p.2.contains("missing `[legacy]`")));
+
+    // Not a syntax error: a value of the wrong type, with its line.
+    assert_one(
+        "[legacy]\ndialect = 2024-01-01\n[uxp]\ninstance = \"U\"\n",
+        2,
+        "legacy.dialect",
+        "found a date/time",
+    );
+    // Dotted table headers are well-formed TOML: the schema problem is reported, not a parse failure.
+    assert_one(
+        &format!("{V31_HEAD}[legacy.extra]\nx = 1\n"),
+        5,
+        "legacy.extra",
+        "unknown key `extra`",
+    );
+}
+
+// ---- header ----------------------------------------------------------------
+
+#[test]
+fn missing_header_tables() {
+    let err = Mappings::from_sources(&[(
+        "set/m.toml".into(),
+        "[[members]]\nlegacy = \"a\"\nuxp = \"U/C/1\"\n".into(),
+    )])
+    .unwrap_err();
+    let fields: Vec<_> = err
+        .0
+        .iter()
+        .map(|p| (p.file.as_path(), p.line, p.field.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (Path::new("set"), None, Some("legacy")),
+            (Path::new("set"), None, Some("uxp"))
+        ]
+    );
+    assert_eq!(
+        err.to_string(),
+        "set: legacy: missing `[legacy]` table (it must appear in exactly one file)\n\
+         set: uxp: missing `[uxp]` table (it must appear in exactly one file)"
+    );
+}
+
+#[test]
+fn bad_dialects() {
+    let with = |d: &str| format!("[legacy]\ndialect = \"{d}\"\n[uxp]\ninstance = \"PS-UXP\"\n");
+    assert_one(
+        &with("v5"),
+        2,
+        "legacy.dialect",
+        "unknown dialect `v5` (expected one of v2, v3.0",
+    );
+    assert_one(&with("uxp"), 2, "legacy.dialect", "target side");
+    assert_one(&with("V3.1-EU"), 2, "legacy.dialect", "`v3.1-eu`");
+    assert_one(
+        "[legacy]\n[uxp]\ninstance = \"PS-UXP\"\n",
+        1,
+        "legacy.dialect",
+        "missing required key `dialect`",
+    );
+    assert_one(
+        "[legacy]\ndialect = 4\n[uxp]\ninstance = \"U\"\n",
+        2,
+        "legacy.dialect",
+        "found an integer",
+    );
+    for d in ["v2", "v3.0", "v3.1", "v3.1-eu"] {
+        assert_eq!(one(&with(d)).unwrap().legacy_dialect().as_str(), d);
+    }
+}
+
+#[test]
+fn legacy_instance_required_or_forbidden_by_dialect() {
+    for d in ["v6.0", "v4"] {
+        let text = format!("[legacy]\ndialect = \"{d}\"\n[uxp]\ninstance = \"PS-UXP\"\n");
+        assert_one(&text, 1, "legacy.instance", "required when dialect is");
+        let ok = format!(
+            "[legacy]\ndialect = \"{d}\"\ninstance = \"PS\"\n[uxp]\ninstance = \"PS-UXP\"\n"
+        );
+        assert_eq!(one(&ok).unwrap().legacy_instance(), Some("PS"));
+    }
+    let text = "[legacy]\ndialect = \"v2\"\ninstance = \"PS\"\n[uxp]\ninstance = \"PS-UXP\"\n";
+    assert_one(text, 3, "legacy.instance", "not allowed when dialect is v2");
+    let text = "[legacy]\ndialect = \"v4\"\ninstance = \"P S\"\n[uxp]\ninstance = \"PS-UXP\"\n";
+    assert_one(text, 3, "legacy.instance", "not a valid instance code");
+}
+
+#[test]
+fn uxp_instance_checks() {
+    assert_one(
+        "[legacy]\ndialect = \"v2\"\n[uxp]\n",
+        3,
+        "uxp.instance",
+        "missing required key `instance`",
+    );
+    assert_one(
+        "[legacy]\ndialect = \"v2\"\n[uxp]\ninstance = \"A/B\"\n",
+        4,
+        "uxp.instance",
+        "not a valid instance code",
+    );
+    assert_one(
+        "[legacy]\ndialect = \"v2\"\n[uxp]\ninstance = \"\"\n",
+        4,
+        "uxp.instance",
+        "not a valid instance code",
+    );
+    // A `uxp` that is not a table is no definition: it is wrong, and `[uxp]` is missing.
+    let ps = problems("uxp = \"PS-UXP\"\n[legacy]\ndialect = \"v2\"\n");
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert_eq!((ps[0].0, ps[0].1.as_deref()), (None, Some("uxp")));
+    assert!(ps[0].2.contains("missing `[uxp]`"));
+    assert_eq!((ps[1].0, ps[1].1.as_deref()), (Some(1), Some("uxp")));
+    assert!(ps[1]
+        .2
+        .contains("must be a table (`[uxp]`), found a string"));
+}
+
+#[test]
+fn second_header_names_both_files() {
+    let err = Mappings::from_sources(&[
+        ("s/1.toml".into(), V31_HEAD.into()),
+        ("s/2.toml".into(), "\n[uxp]\ninstance = \"PS-UXP\"\n".into()),
+    ])
+    .unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert_eq!(err.to_string(), "s/2.toml:2: uxp: `[uxp]` is already defined at s/1.toml:3; it may appear in exactly one file");
+}
+
+#[test]
+fn unknown_keys_everywhere_are_all_reported() {
+    let text = format!(
+        "typo = 1\n{V31_HEAD}[[members]]\nlegacy = \"a\"\nuxp = \"PS-UXP/GOV/1\"\nsubsystem = \"x\"\n\
+         [[services]]\nlegacy = \"a.b\"\nuxp = \"PS-UXP/GOV/1/s/b\"\neffects = \"read\"\n"
+    );
+    let text = text.replace(
+        "dialect = \"v3.1\"\n",
+        "dialect = \"v3.1\"\ninstanse = \"PS\"\n",
+    );
+    let ps = problems(&text);
+    let fields: Vec<_> = ps
+        .iter()
+        .map(|p| (p.0.unwrap(), p.1.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (1, "typo".to_string()),
+            (4, "legacy.instanse".to_string()),
+            (10, "members[1].subsystem".to_string()),
+            (14, "services[1].effects".to_string()),
+        ]
+    );
+    assert!(
+        ps[3]
+            .2
+            .contains("expected `legacy`, `uxp`, `effect` or `wrapper`"),
+        "{}",
+        ps[3].2
+    );
+    // A table at the top level with a wrong name is an unknown key too.
+    assert_one(
+        &format!("{V31_HEAD}[legacy2]\n"),
+        5,
+        "legacy2",
+        "unknown key `legacy2`",
+    );
+}
+
+#[test]
+fn entry_shapes() {
+    assert_one(
+        &format!("{V31_HEAD}[members]\nlegacy = \"a\"\n"),
+        5,
+        "members",
+        "array of tables",
+    );
+    assert_one(
+        &format!("services = [1]\n{V31_HEAD}"),
+        1,
+        "services[1]",
+        "must be a table, found an integer",
+    );
+    // Inline tables in an array are tables too.
+    let m = one(&format!(
+        "members = [{{ legacy = \"a\", uxp = \"PS-UXP/GOV/1\" }}]\n{V31_HEAD}"
+    ))
+    .unwrap();
+    assert_eq!(m.uxp_for_legacy_name("a"), Some(&cid("PS-UXP/GOV/1")));
+}
+
+// ---- members ---------------------------------------------------------------
+
+fn member(legacy: &str, uxp: &str) -> String {
+    format!("[[members]]\nlegacy = \"{legacy}\"\nuxp = \"{uxp}\"\n")
+}
+
+#[test]
+fn member_required_keys_and_types() {
+    assert_one(
+        &format!("{V31_HEAD}[[members]]\nlegacy = \"a\"\n"),
+        5,
+        "members[1].uxp",
+        "missing required key `uxp`",
+    );
+    assert_one(
+        &format!("{V31_HEAD}[[members]]\nlegacy = [\"a\"]\nuxp = \"PS-UXP/GOV/1\"\n"),
+        6,
+        "members[1].legacy",
+        "found an array",
+    );
+}
+
+#[test]
+fn malformed_member_identifiers_name_the_value() {
+    assert_one(
+        &format!("{V31_HEAD}{}", member("a", "PS-UXP/GOV/1/s/x")),
+        7,
+        "members[1].uxp",
+        "`PS-UXP/GOV/1/s/x`",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", member("a", "PS-UXP//1")),
+        7,
+        "members[1].uxp",
+        "empty part",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", member("a", "PS-UXP/GOV/1;2")),
+        7,
+        "members[1].uxp",
+        "not allowed",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", member("a", "OTHER/GOV/1")),
+        7,
+        "members[1].uxp",
+        "[uxp] instance `PS-UXP`",
+    );
+}
+
+#[test]
+fn short_name_rules() {
+    assert_one(
+        &format!("{V31_HEAD}{}", member("", "PS-UXP/GOV/1")),
+        6,
+        "members[1].legacy",
+        "empty",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", member("a\\tb", "PS-UXP/GOV/1")),
+        6,
+        "members[1].legacy",
+        "whitespace",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", member("PS/GOV/1", "PS-UXP/GOV/1")),
+        6,
+        "members[1].legacy",
+        "need dialect v6.0 or v4",
+    );
+    // Dotted and DNS-like names are fine (gotcha 1).
+    let m = one(&format!(
+        "{V31_HEAD}{}",
+        member("v55ts2client2.sub", "PS-UXP/GOV/1/sub")
+    ))
+    .unwrap();
+    assert!(m.uxp_for_legacy_name("v55ts2client2.sub").is_some());
+}
+
+#[test]
+fn structured_legacy_member_rules() {
+    assert_one(
+        &format!("{V4_HEAD}{}", member("moh", "PS-UXP/GOV/1")),
+        7,
+        "members[1].legacy",
+        "must have 3 or 4",
+    );
+    assert_one(
+        &format!("{V4_HEAD}{}", member("EE/GOV/1", "PS-UXP/GOV/1")),
+        7,
+        "members[1].legacy",
+        "[legacy] instance `PS`",
+    );
+    let m = one(&format!("{V4_HEAD}{}", member("PS/GOV/1", "PS-UXP/GOV/1"))).unwrap();
+    assert_eq!(
+        m.uxp_for_legacy_id(&cid("PS/GOV/1")),
+        Some(&cid("PS-UXP/GOV/1"))
+    );
+}
+
+#[test]
+fn legacy_mapped_twice() {
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        member("a", "PS-UXP/GOV/1"),
+        member("a", "PS-UXP/GOV/2")
+    );
+    assert_one(
+        &text,
+        9,
+        "members[2].legacy",
+        "legacy `a` is already mapped at set/m.toml:6 (to `PS-UXP/GOV/1`)",
+    );
+    // Structured ids compare as identifiers.
+    let text = format!(
+        "{V4_HEAD}{}{}",
+        member("PS/GOV/1", "PS-UXP/GOV/1"),
+        member("PS/GOV/1", "PS-UXP/GOV/2")
+    );
+    assert_one(&text, 10, "members[2].legacy", "already mapped");
+}
+
+#[test]
+fn two_legacy_names_on_one_uxp_id_are_reported_at_both_places() {
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        member("a", "PS-UXP/GOV/1"),
+        member("b", "PS-UXP/GOV/1")
+    );
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert_eq!(
+        (ps[0].0, ps[0].1.as_deref()),
+        (Some(7), Some("members[1].uxp"))
+    );
+    assert!(
+        ps[0].2.contains("mapping of `b` at set/m.toml:10"),
+        "{}",
+        ps[0].2
+    );
+    assert_eq!(
+        (ps[1].0, ps[1].1.as_deref()),
+        (Some(10), Some("members[2].uxp"))
+    );
+    assert!(
+        ps[1].2.contains("mapping of `a` at set/m.toml:7"),
+        "{}",
+        ps[1].2
+    );
+    // The other entry has no `legacy`: still reported, and described as such.
+    let text = format!(
+        "{V31_HEAD}{}[[members]]\nuxp = \"PS-UXP/GOV/1\"\n",
+        member("a", "PS-UXP/GOV/1")
+    );
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 3, "{ps:#?}");
+    assert!(ps[0].2.contains("an entry without `legacy`"), "{ps:#?}");
+    // Different subsystems of one member are different identities (gotcha 1): fine.
+    assert!(one(&format!(
+        "{V31_HEAD}{}{}",
+        member("a", "PS-UXP/GOV/1"),
+        member("b", "PS-UXP/GOV/1/s")
+    ))
+    .is_ok());
+}
+
+#[test]
+fn identical_repeated_entry_is_one_problem() {
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        member("a", "PS-UXP/GOV/1"),
+        member("a", "PS-UXP/GOV/1")
+    );
+    assert_one(
+        &text,
+        9,
+        "members[2].legacy",
+        "duplicate of the entry at set/m.toml:6",
+    );
+}
+
+#[test]
+fn duplicates_across_files() {
+    let err = Mappings::from_sources(&[
+        (
+            "s/a.toml".into(),
+            format!("{V31_HEAD}{}", member("a", "PS-UXP/GOV/1")),
+        ),
+        ("s/b.toml".into(), member("a", "PS-UXP/GOV/2")),
+    ])
+    .unwrap_err();
+    assert_eq!(err.to_string(), "s/b.toml:2: members[1].legacy: legacy `a` is already mapped at s/a.toml:6 (to `PS-UXP/GOV/1`); it can map to one UXP identity only");
+}
+
+// ---- services --------------------------------------------------------------
+
+fn service(legacy: &str, uxp: &str, extra: &str) -> String {
+    format!("[[services]]\nlegacy = \"{legacy}\"\nuxp = \"{uxp}\"\n{extra}")
+}
+
+#[test]
+fn service_legacy_string_must_split() {
+    assert_one(
+        &format!("{V31_HEAD}{}", service("getX", "PS-UXP/GOV/1/s/getX", "")),
+        6,
+        "services[1].legacy",
+        "producer.method[.vN]",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", service("a..b", "PS-UXP/GOV/1/s/b", "")),
+        6,
+        "services[1].legacy",
+        "producer.method[.vN]",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", service("a.get X", "PS-UXP/GOV/1/s/b", "")),
+        6,
+        "services[1].legacy",
+        "whitespace",
+    );
+    // Versions inside method names stay in the name (gotcha 3).
+    let m = one(&format!(
+        "{V31_HEAD}{}",
+        service(
+            "rr.RR19IsikuElukoht_v1",
+            "PS-UXP/GOV/2/rr/RR19IsikuElukoht_v1",
+            ""
+        )
+    ))
+    .unwrap();
+    assert!(m.service_for_legacy("rr.RR19IsikuElukoht_v1").is_some());
+}
+
+#[test]
+fn service_uxp_must_be_a_service_id_in_the_uxp_instance() {
+    assert_one(
+        &format!("{V31_HEAD}{}", service("a.b", "PS-UXP/GOV/1/b", "")),
+        7,
+        "services[1].uxp",
+        "5 or 6",
+    );
+    assert_one(
+        &format!("{V31_HEAD}{}", service("a.b", "XX/GOV/1/s/b", "")),
+        7,
+        "services[1].uxp",
+        "instance `XX`",
+    );
+}
+
+#[test]
+fn structured_legacy_services() {
+    assert_one(
+        &format!(
+            "{V4_HEAD}{}",
+            service("moh.get.v1", "PS-UXP/GOV/1/moh/get/v1", "")
+        ),
+        7,
+        "services[1].legacy",
+        "5 or 6",
+    );
+    assert_one(
+        &format!(
+            "{V4_HEAD}{}",
+            service("EE/GOV/1/moh/get/v1", "PS-UXP/GOV/1/moh/get/v1", "")
+        ),
+        7,
+        "services[1].legacy",
+        "[legacy] instance `PS`",
+    );
+}
+
+#[test]
+fn effect_and_wrapper() {
+    assert_one(
+        &format!(
+            "{V31_HEAD}{}",
+            service("a.b", "PS-UXP/GOV/1/s/b", "effect = \"Read\"\n")
+        ),
+        8,
+        "services[1].effect",
+        "unknown effect `Read`",
+    );
+    assert_one(
+        &format!(
+            "{V31_HEAD}{}",
+            service("a.b", "PS-UXP/GOV/1/s/b", "effect = true\n")
+        ),
+        8,
+        "services[1].effect",
+        "found a boolean",
+    );
+    for bad in ["ns:getX", "get X", "1get", ""] {
+        let text = format!(
+            "{V31_HEAD}{}",
+            service("a.b", "PS-UXP/GOV/1/s/b", &format!("wrapper = \"{bad}\"\n"))
+        );
+        assert_one(&text, 8, "services[1].wrapper", "NCName");
+    }
+    let m = one(&format!(
+        "{V31_HEAD}{}",
+        service(
+            "a.b",
+            "PS-UXP/GOV/1/s/b",
+            "effect = \"read\"\nwrapper = \"getB\"\n"
+        )
+    ))
+    .unwrap();
+    let s = m.service_for_legacy("a.b").unwrap();
+    assert_eq!(
+        (s.effect, s.wrapper.as_deref()),
+        (Effect::Read, Some("getB"))
+    );
+}
+
+#[test]
+fn duplicate_services_either_way() {
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        service("a.b", "PS-UXP/GOV/1/s/b", ""),
+        service("a.b", "PS-UXP/GOV/1/s/c", "")
+    );
+    assert_one(
+        &text,
+        9,
+        "services[2].legacy",
+        "service `a.b` is already mapped at set/m.toml:6 (to `PS-UXP/GOV/1/s/b`)",
+    );
+
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        service("a.b", "PS-UXP/GOV/1/s/b", ""),
+        service("a.c", "PS-UXP/GOV/1/s/b", "")
+    );
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert_eq!(
+        (ps[0].0, ps[0].1.as_deref()),
+        (Some(7), Some("services[1].uxp"))
+    );
+    assert!(ps[0].2.contains("`a.c` at set/m.toml:10"));
+    assert_eq!(
+        (ps[1].0, ps[1].1.as_deref()),
+        (Some(10), Some("services[2].uxp"))
+    );
+
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        service("a.b", "PS-UXP/GOV/1/s/b", ""),
+        service("a.b", "PS-UXP/GOV/1/s/b", "")
+    );
+    assert_one(
+        &text,
+        9,
+        "services[2].legacy",
+        "duplicate of the entry at set/m.toml:6",
+    );
+
+    // Same code, different versions: distinct services.
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        service("a.b.v1", "PS-UXP/GOV/1/s/b/v1", ""),
+        service("a.b.v2", "PS-UXP/GOV/1/s/b/v2", "")
+    );
+    assert!(one(&text).is_ok());
+}
+
+#[test]
+fn provider_must_agree_with_a_mapped_producer() {
+    let moh = member("moh", "PS-UXP/GOV/1/moh");
+    // Mapped to another member: error at the service's uxp, naming the member entry.
+    let text = format!(
+        "{V31_HEAD}{moh}{}",
+        service("moh.get.v1", "PS-UXP/GOV/9/moh/get/v1", "")
+    );
+    assert_one(
+        &text,
+        10,
+        "services[1].uxp",
+        "differs from `PS-UXP/GOV/1/moh`, the mapping of producer `moh` at set/m.toml:5",
+    );
+    // Another subsystem of the same member is still another provider.
+    let text = format!(
+        "{V31_HEAD}{moh}{}",
+        service("moh.get.v1", "PS-UXP/GOV/1/other/get/v1", "")
+    );
+    assert_one(&text, 10, "services[1].uxp", "differs");
+    // Agreeing provider: fine.
+    assert!(one(&format!(
+        "{V31_HEAD}{moh}{}",
+        service("moh.get.v1", "PS-UXP/GOV/1/moh/get/v1", "")
+    ))
+    .is_ok());
+    // Unmapped producer: the service entry alone decides.
+    assert!(one(&format!(
+        "{V31_HEAD}{moh}{}",
+        service("pop.find", "PS-UXP/GOV/2/pop/find", "")
+    ))
+    .is_ok());
+    // Producer mapped to a whole member: any subsystem of it agrees.
+    let reg = member("reg", "PS-UXP/GOV/3");
+    assert!(one(&format!(
+        "{V31_HEAD}{reg}{}",
+        service("reg.get", "PS-UXP/GOV/3/filings/get", "")
+    ))
+    .is_ok());
+    assert!(one(&format!(
+        "{V31_HEAD}{reg}{}",
+        service("reg.get", "PS-UXP/GOV/4/filings/get", "")
+    ))
+    .is_err());
+    // Dotted producers use the mediator's split: `reg.sub` here.
+    let text = format!(
+        "{V31_HEAD}{}{}",
+        member("reg.sub", "PS-UXP/GOV/3/sub"),
+        service("reg.sub.find.v1", "PS-UXP/GOV/3/x/find/v1", "")
+    );
+    assert_one(&text, 10, "services[1].uxp", "producer `reg.sub`");
+}
+
+#[test]
+fn provider_check_on_structured_stacks() {
+    let moh = member("PS/GOV/1/moh", "PS-UXP/GOV/1/moh");
+    let text = format!(
+        "{V4_HEAD}{moh}{}",
+        service("PS/GOV/1/moh/get/v1", "PS-UXP/GOV/1/other/get/v1", "")
+    );
+    assert_one(&text, 11, "services[1].uxp", "differs");
+    // Only the legacy member is mapped: its mapping decides for its subsystems.
+    let member_only = member("PS/GOV/2", "PS-UXP/GOV/2");
+    let ok = format!(
+        "{V4_HEAD}{member_only}{}",
+        service("PS/GOV/2/pop/find", "PS-UXP/GOV/2/pop/find", "")
+    );
+    assert!(one(&ok).is_ok());
+    let bad = format!(
+        "{V4_HEAD}{member_only}{}",
+        service("PS/GOV/2/pop/find", "PS-UXP/GOV/3/pop/find", "")
+    );
+    assert_one(&bad, 11, "services[1].uxp", "differs from `PS-UXP/GOV/2`");
+}
+
+#[test]
+fn broken_dialect_does_not_cascade_into_every_entry() {
+    let text = format!(
+        "[legacy]\ndialect = \"v9\"\n[uxp]\ninstance = \"PS-UXP\"\n{}{}",
+        member("PS/GOV/1", "PS-UXP/GOV/1"),
+        service("moh.get", "PS-UXP/GOV/1/s/get", "")
+    );
+    assert_one(&text, 2, "legacy.dialect", "unknown dialect `v9`");
+}
+
+// ---- robustness --------------------------------------------------------------
+
+#[test]
+fn never_panics_on_truncated_or_mangled_input() {
+    let dir = fixtures("xroad6");
+    let mut full = String::new();
+    for f in ["00-instances.toml", "10-members.toml", "20-services.toml"] {
+        full.push_str(&std::fs::read_to_string(dir.join(f)).unwrap());
+    }
+    for (i, _) in full.char_indices() {
+        let _ = one(&full[..i]);
+    }
+    for junk in [
+        "\u{0}",
+        "[[",
+        "]]",
+        "=",
+        "\"",
+        "legacy.legacy.legacy = 1",
+        "[legacy.x]\ny=1",
+        "a = { b = [ { c = 1 } ] }",
+        "\u{feff}[legacy]",
+    ] {
+        let _ = one(junk);
+        let _ = one(&format!("{full}{junk}"));
+    }
+}
