@@ -1,6 +1,7 @@
 //! The `dualroad` command line: clap definitions and dispatch. `main.rs` only parses
 //! and calls [`run`]; each subcommand lives in its own file and returns an exit code.
 
+mod demo;
 mod mappings;
 mod translate;
 
@@ -28,6 +29,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole story on loopback with embedded defaults: no config needed.
+    Demo,
     /// Translate one message between a legacy dialect and UXP.
     Translate(translate::TranslateArgs),
     /// Check or import identifier mappings.
@@ -51,6 +54,7 @@ pub enum MappingsCommand {
 /// Runs a parsed command line. Errors that reach here are operator errors (exit 2).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo => demo::run(),
         Command::Translate(args) => translate::run(args),
         Command::Mappings { command } => match command {
             MappingsCommand::Check { dir } => mappings::check(&dir),

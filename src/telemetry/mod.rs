@@ -1,5 +1,9 @@
-//! Logging set-up (tracing). Log lines go to stderr so stdout stays the command's
-//! output; `RUST_LOG` filters, `--log-format json` is for production collectors.
+//! Telemetry: logging set-up, typed events (log line + metric together) and the
+//! Prometheus registry the admin listener serves. Log lines go to stderr so stdout stays
+//! a command's output; `RUST_LOG` filters, `--log-format json` is for collectors.
+
+pub mod events;
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

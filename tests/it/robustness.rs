@@ -83,13 +83,23 @@ fn mutate(rng: &mut XorShift, src: &[u8]) -> Vec<u8> {
 #[test]
 fn mutated_fixtures_never_panic() {
     let opts = Options::default();
-    let mut rng = XorShift(0x5eed_d0a1_7000_0001);
+    // scripts/fuzz-smoke.sh raises the count and varies the seed; CI uses the defaults.
+    let factor: usize = std::env::var("DUALROAD_FUZZ_FACTOR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let seed: u64 = std::env::var("DUALROAD_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_d0a1_7000_0001);
+    println!("mutation fuzz: {factor}x, seed {seed}");
+    let mut rng = XorShift(seed | 1);
     let mut runs = 0usize;
     for case in cases() {
         let maps = mappings(&case.mappings_dir());
         let src = case.bytes();
         let req = case.request_bytes().unwrap_or_default();
-        for _ in 0..40 {
+        for _ in 0..40 * factor {
             let m = mutate(&mut rng, &src);
             let ct = case.content_type.as_deref();
             let inp = Input::new(&m).with_content_type(ct);

@@ -1,0 +1,213 @@
+//! Typed telemetry events: each one emits its log line and updates its metrics with the
+//! same labels, so logs and dashboards never disagree (vector's `internal_events`).
+//! Metric names live in [`names`].
+
+use std::time::Duration;
+
+use crate::telemetry::metrics::Metrics;
+
+/// Metric names, in one place.
+pub mod names {
+    pub const REQUESTS: &str = "dualroad_requests_total";
+    pub const FAULTS: &str = "dualroad_faults_total";
+    pub const UPSTREAM_SECONDS: &str = "dualroad_upstream_request_duration_seconds";
+    pub const REQUEST_SECONDS: &str = "dualroad_request_duration_seconds";
+    pub const MIRRORS: &str = "dualroad_mirror_total";
+    pub const SWITCH_ACTIVE: &str = "dualroad_switch_rollback_active";
+    pub const RELOADS: &str = "dualroad_config_reloads_total";
+    pub const LOSSY_FIELDS: &str = "dualroad_lossy_fields_total";
+    pub const CONNECTIONS_REFUSED: &str = "dualroad_connections_refused_total";
+}
+
+/// Registers help texts for every metric.
+pub fn describe_all(m: &Metrics) {
+    m.describe(
+        names::REQUESTS,
+        "Requests answered, by agency, service, stage and the stack that served them.",
+    );
+    m.describe(
+        names::FAULTS,
+        "SOAP faults dualroad answered with, by code and failing side.",
+    );
+    m.describe(
+        names::UPSTREAM_SECONDS,
+        "Upstream request latency by stack and upstream.",
+    );
+    m.describe(
+        names::REQUEST_SECONDS,
+        "End-to-end request latency by listener.",
+    );
+    m.describe(
+        names::MIRRORS,
+        "Shadow copies sent to the other stack, by stack and outcome.",
+    );
+    m.describe(
+        names::SWITCH_ACTIVE,
+        "Active rollback switch entries, by agency and service scope.",
+    );
+    m.describe(names::RELOADS, "Configuration reloads by outcome.");
+    m.describe(
+        names::LOSSY_FIELDS,
+        "Legacy-only header fields seen (dropped when moving to UXP).",
+    );
+    m.describe(
+        names::CONNECTIONS_REFUSED,
+        "Connections refused because max_connections was reached.",
+    );
+}
+
+/// A request was answered.
+pub struct RequestServed<'a> {
+    pub listener: &'a str,
+    pub agency: &'a str,
+    pub service: &'a str,
+    pub stage: &'a str,
+    pub served_by: &'a str,
+    pub outcome: &'a str,
+    pub elapsed: Duration,
+}
+
+impl RequestServed<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::info!(
+            listener = self.listener,
+            agency = self.agency,
+            service = self.service,
+            stage = self.stage,
+            served_by = self.served_by,
+            outcome = self.outcome,
+            elapsed_ms = self.elapsed.as_secs_f64() * 1000.0,
+            "Request served."
+        );
+        m.inc(
+            names::REQUESTS,
+            &[
+                ("agency", self.agency),
+                ("service", self.service),
+                ("stage", self.stage),
+                ("served_by", self.served_by),
+                ("outcome", self.outcome),
+            ],
+        );
+        m.observe(
+            names::REQUEST_SECONDS,
+            &[("listener", self.listener)],
+            self.elapsed,
+        );
+    }
+}
+
+/// dualroad answered with a fault it raised itself.
+pub struct FaultRaised<'a> {
+    pub code: &'a str,
+    pub side: &'a str,
+    pub message: &'a str,
+    pub error_id: &'a str,
+}
+
+impl FaultRaised<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::warn!(
+            code = self.code,
+            side = self.side,
+            error_id = self.error_id,
+            "Fault: {}",
+            self.message
+        );
+        m.inc(names::FAULTS, &[("code", self.code), ("side", self.side)]);
+    }
+}
+
+/// One call to an upstream stack finished (successfully or not).
+pub struct UpstreamCalled<'a> {
+    pub stack: &'a str,
+    pub upstream: &'a str,
+    pub outcome: &'a str,
+    pub elapsed: Duration,
+}
+
+impl UpstreamCalled<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::debug!(
+            stack = self.stack,
+            upstream = self.upstream,
+            outcome = self.outcome,
+            elapsed_ms = self.elapsed.as_secs_f64() * 1000.0,
+            "Upstream call finished."
+        );
+        m.observe(
+            names::UPSTREAM_SECONDS,
+            &[
+                ("stack", self.stack),
+                ("upstream", self.upstream),
+                ("outcome", self.outcome),
+            ],
+            self.elapsed,
+        );
+    }
+}
+
+/// A shadow copy was sent (or could not be).
+pub struct Mirrored<'a> {
+    pub stack: &'a str,
+    pub outcome: &'a str,
+}
+
+impl Mirrored<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::debug!(
+            stack = self.stack,
+            outcome = self.outcome,
+            "Shadow copy finished."
+        );
+        m.inc(
+            names::MIRRORS,
+            &[("stack", self.stack), ("outcome", self.outcome)],
+        );
+    }
+}
+
+/// Legacy-only header fields seen in a request on its way to UXP.
+pub struct LossyFieldsSeen<'a> {
+    pub agency: &'a str,
+    pub fields: &'a [&'static str],
+}
+
+impl LossyFieldsSeen<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        for f in self.fields {
+            m.inc(
+                names::LOSSY_FIELDS,
+                &[("agency", self.agency), ("field", f)],
+            );
+        }
+        if !self.fields.is_empty() {
+            tracing::debug!(agency = self.agency, fields = ?self.fields, "Legacy-only header fields seen.");
+        }
+    }
+}
+
+/// A configuration reload was attempted.
+pub struct ConfigReloaded<'a> {
+    pub outcome: &'a str,
+    pub detail: &'a str,
+}
+
+impl ConfigReloaded<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        if self.outcome == "ok" {
+            tracing::info!(
+                outcome = self.outcome,
+                "Configuration reloaded: {}",
+                self.detail
+            );
+        } else {
+            tracing::error!(
+                outcome = self.outcome,
+                "Configuration reload refused; the old configuration stays in force: {}",
+                self.detail
+            );
+        }
+        m.inc(names::RELOADS, &[("outcome", self.outcome)]);
+    }
+}
