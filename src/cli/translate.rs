@@ -82,6 +82,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
             SoapArg::V12 => SoapVersion::Soap12,
         },
         max_message_bytes: args.max_message_bytes,
+        legacy_dialect: None,
     };
     let input = Input::new(&file).with_content_type(args.content_type.as_deref());
     let req_input = request

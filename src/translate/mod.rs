@@ -32,6 +32,9 @@ pub struct Options {
     /// SOAP version to send toward the UXP stack (UXP accepts both).
     pub uxp_soap: SoapVersion,
     pub max_message_bytes: usize,
+    /// Dialect of the legacy side when it differs from the mappings' `[legacy] dialect`
+    /// (a provider listener's adapter names its own).
+    pub legacy_dialect: Option<Dialect>,
 }
 
 impl Default for Options {
@@ -39,8 +42,54 @@ impl Default for Options {
         Options {
             uxp_soap: SoapVersion::Soap11,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            legacy_dialect: None,
         }
     }
+}
+
+/// Every name a request's client and service are known by, in both vocabularies, for
+/// routing rules written in either. Mapping failures just leave a name out: an
+/// unmapped agency can still be served by the legacy stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteNames {
+    pub agency: Vec<String>,
+    pub service: Vec<String>,
+}
+
+/// Names of a legacy client's request.
+pub fn route_names_legacy(maps: &Mappings, h: &Header) -> RouteNames {
+    let mut n = RouteNames::default();
+    if let Some(c) = party_str(&h.client) {
+        n.agency.push(c);
+    }
+    if let Some(Ok(id)) = h.client.as_ref().map(|p| map_client_to_uxp(maps, p)) {
+        n.agency.push(id.to_string());
+    }
+    if let Some(s) = service_str(&h.service) {
+        n.service.push(s);
+    }
+    if let Ok((sid, _, _)) = map_service_to_uxp(maps, h) {
+        n.service.push(sid.to_string());
+    }
+    n
+}
+
+/// Names of a UXP client's request (provider side).
+pub fn route_names_uxp(maps: &Mappings, h: &Header) -> RouteNames {
+    let mut n = RouteNames::default();
+    if let Some(Party::Id(cid)) = &h.client {
+        n.agency.push(cid.to_string());
+        if let Some(m) = maps.legacy_for_uxp(cid) {
+            n.agency.push(m.to_string());
+        }
+    }
+    if let Some(ServiceRef::Id(sid)) = &h.service {
+        n.service.push(sid.to_string());
+        if let Some(sm) = maps.service_for_uxp(sid) {
+            n.service.push(sm.legacy.clone());
+        }
+    }
+    n
 }
 
 /// What a message is.
@@ -666,11 +715,21 @@ pub fn response_to_legacy(
         Side::Client,
         opts,
     )?;
+    response_to_legacy_decoded(maps, opts, uxp_response, &req)
+}
+
+/// [`response_to_legacy`] with the legacy request already decoded.
+pub fn response_to_legacy_decoded(
+    maps: &Mappings,
+    opts: &Options,
+    uxp_response: Input,
+    req: &Decoded,
+) -> Result<Translation, TranslateError> {
     let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
     // The rename the request direction applied, reversed.
     let (_, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
     let rename = wrapper.map(|uxp_name| (uxp_name, method));
-    let (soap, wrapper_renamed) = echo_response(&resp, &req, SoapVersion::Soap11, rename)?;
+    let (soap, wrapper_renamed) = echo_response(&resp, req, SoapVersion::Soap11, rename)?;
     let rebuilt = resp.msg.rebuild(soap, SoapVersion::Soap11);
     let kind = resp.kind();
     Ok(Translation {
@@ -702,6 +761,16 @@ pub fn response_to_uxp(
     uxp_request: Input,
 ) -> Result<Translation, TranslateError> {
     let req = decode(uxp_request, Family::Uxp, Kind::Request, Side::Client, opts)?;
+    response_to_uxp_decoded(maps, opts, legacy_response, &req)
+}
+
+/// [`response_to_uxp`] with the UXP request already decoded.
+pub fn response_to_uxp_decoded(
+    maps: &Mappings,
+    opts: &Options,
+    legacy_response: Input,
+    req: &Decoded,
+) -> Result<Translation, TranslateError> {
     let resp = decode(
         legacy_response,
         Family::Legacy,
@@ -711,7 +780,11 @@ pub fn response_to_uxp(
     )?;
     let rename = match &req.header.service {
         Some(ServiceRef::Id(sid)) => maps.service_for_uxp(sid).and_then(|sm| {
-            let method = if maps.legacy_dialect().has_structured_ids() {
+            let method = if opts
+                .legacy_dialect
+                .unwrap_or_else(|| maps.legacy_dialect())
+                .has_structured_ids()
+            {
                 ServiceId::parse(&sm.legacy).ok()?.service_code
             } else {
                 LegacyServiceName::parse(&sm.legacy)?.method
@@ -722,7 +795,7 @@ pub fn response_to_uxp(
     };
     // A UXP response has the SOAP version of the UXP request it answers.
     let soap_version = req.msg.env.soap;
-    let (soap, wrapper_renamed) = echo_response(&resp, &req, soap_version, rename)?;
+    let (soap, wrapper_renamed) = echo_response(&resp, req, soap_version, rename)?;
     let rebuilt = resp.msg.rebuild(soap, soap_version);
     let kind = resp.kind();
     Ok(Translation {
