@@ -9,7 +9,10 @@
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod mapping;
+pub mod routing;
+pub mod store;
 pub mod translate;
 pub mod wire;
