@@ -6,11 +6,24 @@
 //!   SOAP envelopes, faults and `multipart/related`.
 //! - [`mapping`]: legacy short names ↔ UXP identifiers, loaded from `mappings/*.toml`.
 //! - [`translate`]: pure functions that turn a message of one dialect into another.
+//! - [`routing`]: pure routing decisions (stages, canary split, rollback switch).
+//! - [`proxy`]: the gateway's I/O shell: listeners, pipeline, upstream clients, the
+//!   single error-to-fault rescue.
+//! - [`store`]: sled: switch state and the tamper-evident audit log.
+//! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
+//! - [`config`]: file config → validated settings.
+//! - [`telemetry`]: logging, typed events, metrics.
+//! - [`sim`]: legacy and UXP stack simulators (tests, load scripts, the demo).
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
+pub mod admin;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod mapping;
+pub mod proxy;
+pub mod routing;
+pub mod store;
 pub mod telemetry;
 pub mod translate;
 pub mod wire;

@@ -3,6 +3,8 @@
 
 mod demo;
 mod mappings;
+mod serve;
+mod switch;
 mod translate;
 
 use std::path::PathBuf;
@@ -31,6 +33,18 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the whole story on loopback with embedded defaults: no config needed.
     Demo,
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Roll traffic back to the legacy stack, release it, or show the switch.
+    Switch {
+        #[command(subcommand)]
+        command: switch::SwitchCommand,
+    },
+    /// List or verify the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: switch::AuditCommand,
+    },
     /// Translate one message between a legacy dialect and UXP.
     Translate(translate::TranslateArgs),
     /// Check or import identifier mappings.
@@ -55,6 +69,9 @@ pub enum MappingsCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo => demo::run(),
+        Command::Serve(args) => serve::run(args),
+        Command::Switch { command } => switch::switch(command),
+        Command::Audit { command } => switch::audit(command),
         Command::Translate(args) => translate::run(args),
         Command::Mappings { command } => match command {
             MappingsCommand::Check { dir } => mappings::check(&dir),

@@ -404,6 +404,15 @@ pub fn request_to_uxp(
     input: Input,
 ) -> Result<Translation, TranslateError> {
     let d = decode(input, Family::Legacy, Kind::Request, Side::Client, opts)?;
+    request_to_uxp_decoded(maps, opts, &d)
+}
+
+/// [`request_to_uxp`] for a request already decoded (the gateway decodes once to route).
+pub fn request_to_uxp_decoded(
+    maps: &Mappings,
+    opts: &Options,
+    d: &Decoded,
+) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
     }
@@ -500,11 +509,20 @@ pub fn request_to_legacy(
     input: Input,
 ) -> Result<Translation, TranslateError> {
     let d = decode(input, Family::Uxp, Kind::Request, Side::Client, opts)?;
+    request_to_legacy_decoded(maps, opts, &d)
+}
+
+/// [`request_to_legacy`] for a request already decoded.
+pub fn request_to_legacy_decoded(
+    maps: &Mappings,
+    opts: &Options,
+    d: &Decoded,
+) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
     }
     let h = &d.header;
-    let dialect = maps.legacy_dialect();
+    let dialect = opts.legacy_dialect.unwrap_or_else(|| maps.legacy_dialect());
     let Some(Party::Id(cid)) = &h.client else {
         return Err(TranslateError::NotARequest);
     };

@@ -2,6 +2,8 @@
 //! one surface; shared helpers live in `support`.
 
 mod cli;
+mod gateway;
 mod robustness;
+mod stub;
 mod support;
 mod translate_fixtures;

@@ -1,0 +1,222 @@
+//! The admin listener (loopback by default): health, readiness, Prometheus metrics, the
+//! effective rollout, the rollback switch, reloads and the audit log. Operators and the
+//! `dualroad switch|audit` commands talk to a running gateway through it.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /healthz` | process is up |
+//! | `GET /readyz` | store open and every upstream accepts TCP connections |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /admin/rollout` | effective rules, fallback and switch state (JSON) |
+//! | `GET /admin/settings` | the resolved settings (JSON) |
+//! | `GET /admin/switch` · `POST /admin/switch` | switch state · `{"action":"rollback"\|"release","agency","service","reason","actor"}` |
+//! | `POST /admin/reload` | re-read the config file; 400 with the reasons if refused |
+//! | `GET /admin/audit` · `GET /admin/audit/verify` | audit entries · chain verification |
+
+pub mod client;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::proxy::server::text;
+use crate::proxy::Shared;
+use crate::routing::SwitchScope;
+
+/// Largest admin request body.
+pub const DEFAULT_ADMIN_BODY_BYTES: usize = 64 * 1024;
+/// How long readiness waits for each upstream's TCP handshake.
+pub const DEFAULT_READY_PROBE: Duration = Duration::from_millis(500);
+
+type Resp = Response<Full<Bytes>>;
+
+/// A switch change requested over the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchRequest {
+    pub action: SwitchAction,
+    #[serde(default)]
+    pub agency: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    pub reason: String,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchAction {
+    Rollback,
+    Release,
+}
+
+fn json(status: u16, v: &impl Serialize) -> Resp {
+    match serde_json::to_vec_pretty(v) {
+        Ok(b) => text(status, "application/json", b),
+        Err(e) => text(500, "text/plain", format!("cannot serialize: {e}")),
+    }
+}
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                let svc = service_fn(move |req| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(route(shared, req).await) }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() { break; }
+            }
+        }
+    }
+}
+
+async fn body_of(req: Request<Incoming>) -> Result<Bytes, Resp> {
+    match Limited::new(req.into_body(), DEFAULT_ADMIN_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(text(
+            400,
+            "text/plain",
+            format!("cannot read request body: {e}\n"),
+        )),
+    }
+}
+
+fn actor_of<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get("x-dualroad-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| "admin-api".into())
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/healthz") => text(200, "text/plain", "ok\n"),
+        (Method::GET, "/readyz") => readyz(&shared).await,
+        (Method::GET, "/metrics") => {
+            text(200, "text/plain; version=0.0.4", shared.metrics.render())
+        }
+        (Method::GET, "/admin/rollout") => {
+            let active = shared.active();
+            let policy = &active.settings.rollout;
+            json(
+                200,
+                &serde_json::json!({
+                    "fallback": policy.fallback(),
+                    "rules": policy.rules(),
+                    "switch": &*shared.switch(),
+                    "config_hash": active.settings.hash(),
+                }),
+            )
+        }
+        (Method::GET, "/admin/settings") => json(200, &shared.active().settings),
+        (Method::GET, "/admin/switch") => json(200, &*shared.switch()),
+        (Method::POST, "/admin/switch") => {
+            let body = match body_of(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let sr: SwitchRequest = match serde_json::from_slice(&body) {
+                Ok(s) => s,
+                Err(e) => return text(400, "text/plain", format!("bad switch request: {e}\n")),
+            };
+            if sr.reason.trim().is_empty() {
+                return text(400, "text/plain", "a reason is required\n");
+            }
+            let scope = SwitchScope::new(sr.agency.as_deref(), sr.service.as_deref());
+            if let Err(e) = scope.validate() {
+                return text(400, "text/plain", format!("invalid scope: {e}\n"));
+            }
+            let r = match sr.action {
+                SwitchAction::Rollback => shared.rollback(scope, &sr.actor, &sr.reason).await,
+                SwitchAction::Release => shared.release(scope, &sr.actor, &sr.reason).await,
+            };
+            match r {
+                Ok(state) => json(200, &state),
+                Err(e) => text(409, "text/plain", format!("{e}\n")),
+            }
+        }
+        (Method::POST, "/admin/reload") => {
+            let actor = actor_of(&req);
+            match shared.reload(&actor).await {
+                Ok(diff) => json(
+                    200,
+                    &serde_json::json!({ "reloaded": true, "changes": diff }),
+                ),
+                Err(e) => text(
+                    400,
+                    "text/plain",
+                    format!("reload refused, previous configuration stays in force:\n{e}\n"),
+                ),
+            }
+        }
+        (Method::GET, "/admin/audit") => match shared.store.audit_entries() {
+            Ok(entries) => json(200, &entries),
+            Err(e) => text(500, "text/plain", format!("{e}\n")),
+        },
+        (Method::GET, "/admin/audit/verify") => match shared.store.verify_audit() {
+            Ok(report) => json(if report.ok { 200 } else { 409 }, &report),
+            Err(e) => text(500, "text/plain", format!("{e}\n")),
+        },
+        (_, p) if p.starts_with("/admin") || matches!(p, "/healthz" | "/readyz" | "/metrics") => {
+            text(405, "text/plain", "method not allowed\n")
+        }
+        _ => text(404, "text/plain", "not found\n"),
+    }
+}
+
+async fn readyz(shared: &Shared) -> Resp {
+    let active = shared.active();
+    let mut problems = Vec::new();
+    if let Err(e) = shared.store.switch_state() {
+        problems.push(format!("store: {e}"));
+    }
+    for (name, u) in &active.settings.upstreams {
+        let addr = format!("{}:{}", u.url.host, u.url.port_or_default());
+        match tokio::time::timeout(DEFAULT_READY_PROBE, tokio::net::TcpStream::connect(&addr)).await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => problems.push(format!("upstream {name} ({addr}): {e}")),
+            Err(_) => problems.push(format!(
+                "upstream {name} ({addr}): no TCP answer within {} ms",
+                DEFAULT_READY_PROBE.as_millis()
+            )),
+        }
+    }
+    if problems.is_empty() {
+        text(200, "text/plain", "ready\n")
+    } else {
+        text(
+            503,
+            "text/plain",
+            format!("not ready:\n{}\n", problems.join("\n")),
+        )
+    }
+}

@@ -1,0 +1,435 @@
+//! Config loading against the files in `fixtures/config/` and the root example.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::file::*;
+use super::*;
+use crate::routing::{Pattern, Stage};
+use crate::wire::{Dialect, SoapVersion};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/config")
+        .join(name)
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dualroad.example.toml")
+}
+
+/// `(kind, line, field)` of every problem, in report order.
+fn problems(name: &str) -> Vec<(ErrorKind, Option<usize>, String)> {
+    match Settings::from_file(fixture(name)) {
+        Ok(_) => panic!("{name} should be rejected"),
+        Err(e) => e
+            .iter()
+            .map(|e| (e.kind, e.line, e.field.clone()))
+            .collect(),
+    }
+}
+
+fn message_of(name: &str, field: &str) -> String {
+    let errs = Settings::from_file(fixture(name)).expect_err(name);
+    errs.iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| panic!("no problem at {field} in {name}: {errs}"))
+}
+
+fn p(kind: ErrorKind, line: Option<usize>, field: &str) -> (ErrorKind, Option<usize>, String) {
+    (kind, line, field.to_string())
+}
+
+use ErrorKind::*;
+
+#[test]
+fn example_loads_with_documented_defaults() {
+    let s = Settings::from_file(example()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = example()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    assert_eq!(s.data_dir, dir.join("var/dualroad"));
+    assert_eq!(s.mappings, dir.join(DEFAULT_MAPPINGS_DIR));
+    // The example spells out every default; they must agree with the constants.
+    assert_eq!(s.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+    assert_eq!(
+        s.limits.header_read_timeout,
+        Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS)
+    );
+    assert_eq!(
+        s.limits.body_read_timeout,
+        Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS)
+    );
+    assert_eq!(s.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    let legacy = s.legacy_stack().expect("legacy stack");
+    assert_eq!(
+        (legacy.name.as_str(), legacy.dialect, legacy.url.port),
+        ("legacy-ss", Dialect::V31Eu, Some(8801))
+    );
+    assert_eq!(
+        (legacy.connect_timeout, legacy.request_timeout),
+        (
+            Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS)
+        )
+    );
+    assert_eq!(legacy.http10, DEFAULT_HTTP10);
+    let uxp = s.uxp_stack().expect("uxp stack");
+    assert_eq!(
+        (uxp.dialect, uxp.soap_version, uxp.url.port),
+        (Dialect::Uxp, DEFAULT_UXP_SOAP_VERSION, Some(8802))
+    );
+    assert_eq!(s.upstreams["legacy-adapter"].url.port, Some(8803));
+    let roles: Vec<_> = s
+        .listeners
+        .iter()
+        .map(|l| (l.name.as_str(), l.listen.port(), l.role.clone()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("agencies", 8080, ListenerRole::Consumer),
+            (
+                "uxp-providers",
+                8081,
+                ListenerRole::Provider {
+                    upstream: "legacy-adapter".into()
+                }
+            )
+        ]
+    );
+    assert_eq!(s.rollout.fallback(), Stage::Legacy);
+    assert_eq!(
+        s.rollout.rules()[0].stage,
+        Stage::Canary {
+            percent: 25,
+            sticky: false
+        }
+    );
+    assert_eq!(
+        s.rollout.rules()[1].agency,
+        Pattern::Prefix("PS-UXP/MUN/".into())
+    );
+}
+
+#[test]
+fn valid_fixture_loads() {
+    let s = Settings::from_file(fixture("valid.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.data_dir, PathBuf::from("/var/lib/dualroad"));
+    assert_eq!(s.upstreams["uxp-ss"].soap_version, SoapVersion::Soap12);
+    assert_eq!(s.upstreams["legacy-ss"].soap_version, SoapVersion::Soap11);
+    assert_eq!(s.upstreams["legacy-ss"].url.port_or_default(), 443);
+    assert_eq!(s.rollout.fallback(), Stage::Shadow);
+    assert_eq!(
+        s.rollout.rules()[0].stage,
+        Stage::Canary {
+            percent: 10,
+            sticky: true
+        }
+    );
+}
+
+#[test]
+fn syntax_error_names_its_line() {
+    assert_eq!(problems("syntax.toml"), [p(Syntax, Some(4), "")]);
+}
+
+#[test]
+fn unknown_keys_are_all_reported() {
+    assert_eq!(
+        problems("unknown_keys.toml"),
+        [
+            p(Schema, Some(5), "limits.max_message_size"),
+            p(Schema, Some(11), "listeners[0].tls"),
+            p(Schema, Some(32), "rollout.rules[0].weight"),
+        ]
+    );
+    assert!(message_of("unknown_keys.toml", "listeners[0].tls").starts_with("unknown field `tls`"));
+}
+
+#[test]
+fn unknown_top_level_key_is_reported_with_line() {
+    assert_eq!(
+        problems("unknown_top_level.toml"),
+        [p(Schema, Some(3), "rollouts")]
+    );
+}
+
+#[test]
+fn missing_fallback_points_at_rollout_table() {
+    assert_eq!(
+        problems("missing_fallback.toml"),
+        [p(Missing, Some(13), "rollout.fallback")]
+    );
+    assert_eq!(
+        message_of("missing_fallback.toml", "rollout.fallback"),
+        MISSING_FALLBACK
+    );
+    // No [rollout] at all: same message, no line to point at.
+    let e = Settings::from_str("t.toml", "data_dir = \"d\"\n[[listeners]]\nname=\"p\"\nrole=\"provider\"\nlisten=\"127.0.0.1:1\"\nupstream=\"a\"\n[upstreams.a]\nurl=\"http://a/\"\ndialect=\"v2\"\n")
+        .expect_err("no rollout");
+    let got: Vec<_> = e
+        .iter()
+        .map(|e| (e.line, e.field.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(got, [(None, "rollout.fallback", MISSING_FALLBACK)]);
+}
+
+#[test]
+fn rule_problems_are_all_reported() {
+    assert_eq!(
+        problems("rules.toml"),
+        [
+            p(Invalid, Some(16), "rollout.fallback"),
+            p(Schema, Some(21), "rollout.rules[0].stage"),
+            p(Invalid, Some(27), "rollout.rules[1].percent"),
+            p(Conflict, Some(33), "rollout.rules[2].percent"),
+            p(Conflict, Some(34), "rollout.rules[2].sticky"),
+            p(Invalid, Some(37), "rollout.rules[3].agency"),
+            // Missing: points at the rule, where it should be added.
+            p(Missing, Some(37), "rollout.rules[3].percent"),
+        ]
+    );
+    assert!(message_of("rules.toml", "rollout.rules[0].stage").contains("unknown variant `canery`"));
+    assert_eq!(
+        message_of("rules.toml", "rollout.rules[1].percent"),
+        "percent must be between 0 and 100, got 150"
+    );
+}
+
+#[test]
+fn reference_problems_are_all_reported() {
+    assert_eq!(
+        problems("references.toml"),
+        [
+            p(Conflict, Some(9), "listeners[0].upstream"),
+            p(UnknownReference, Some(15), "listeners[1].upstream"),
+            p(Conflict, Some(24), "upstreams.uxp-ss.soap_version"),
+            p(Conflict, Some(27), "stacks.legacy"),
+            p(UnknownReference, Some(28), "stacks.uxp"),
+        ]
+    );
+    assert!(message_of("references.toml", "listeners[1].upstream").contains("`legacy-adaptor`"));
+    assert!(message_of("references.toml", "stacks.legacy").contains("speaks \"uxp\""));
+    assert!(message_of("references.toml", "listeners[1].upstream")
+        .contains("(defined: legacy-ss, uxp-ss)"));
+}
+
+#[test]
+fn uxp_stack_on_legacy_dialect_is_a_conflict() {
+    let text = std::fs::read_to_string(fixture("valid.toml")).expect("fixture");
+    let text = text.replace("uxp = \"uxp-ss\"", "uxp = \"legacy-ss\"");
+    let e = Settings::from_str("swapped.toml", &text).expect_err("legacy upstream as uxp stack");
+    let got: Vec<_> = e
+        .iter()
+        .map(|e| (e.kind, e.line, e.field.as_str()))
+        .collect();
+    assert_eq!(got, [(Conflict, Some(20), "stacks.uxp")]);
+    assert!(e.errors[0].message.contains("speaks \"v4\""));
+}
+
+#[test]
+fn listener_and_address_problems_are_all_reported() {
+    assert_eq!(
+        problems("listeners.toml"),
+        [
+            p(Conflict, Some(14), "listeners[1].name"),
+            p(Conflict, Some(16), "listeners[1].listen"),
+            p(Conflict, Some(21), "listeners[2].listen"),
+            p(Invalid, Some(26), "listeners[3].listen"),
+            p(Invalid, Some(29), "upstreams.legacy-ss.url"),
+            p(Invalid, Some(33), "upstreams.uxp-ss.url"),
+        ]
+    );
+    assert!(
+        message_of("listeners.toml", "listeners[1].name").contains("listeners[0].name (line 9)")
+    );
+    assert!(message_of("listeners.toml", "listeners[1].listen")
+        .contains("listeners[0].listen (line 11)"));
+    assert!(message_of("listeners.toml", "listeners[2].listen").contains("admin.listen (line 6)"));
+    assert!(message_of("listeners.toml", "upstreams.legacy-ss.url").contains("http:// or https://"));
+}
+
+#[test]
+fn identical_rule_patterns_report_both_lines() {
+    assert_eq!(
+        problems("overlapping_rules.toml"),
+        [
+            p(Conflict, Some(30), "rollout.rules[2]"),
+            p(Conflict, Some(35), "rollout.rules[3]")
+        ]
+    );
+    let contradicts = message_of("overlapping_rules.toml", "rollout.rules[2]");
+    assert!(
+        contradicts.starts_with("contradicts rollout.rules[0] (line 19)"),
+        "{contradicts}"
+    );
+    assert!(
+        contradicts.contains("\"canary 25%\" and \"uxp\""),
+        "{contradicts}"
+    );
+    let duplicates = message_of("overlapping_rules.toml", "rollout.rules[3]");
+    assert!(
+        duplicates.starts_with("duplicates rollout.rules[0] (line 19)"),
+        "{duplicates}"
+    );
+}
+
+#[test]
+fn values_types_and_missing_sections_are_all_reported() {
+    assert_eq!(
+        problems("limits.toml"),
+        [
+            p(Invalid, Some(6), "limits.header_read_timeout_ms"),
+            p(Invalid, Some(7), "limits.max_connections"),
+            p(Schema, Some(12), "upstreams.legacy-ss.request_timeout_ms"),
+            p(Schema, Some(16), "upstreams.uxp-ss.dialect"),
+            p(Missing, None, "data_dir"),
+            p(Missing, None, "listeners"),
+        ]
+    );
+    assert_eq!(
+        message_of("limits.toml", "upstreams.legacy-ss.request_timeout_ms"),
+        "invalid type: string \"30s\", expected an integer"
+    );
+    assert!(message_of("limits.toml", "data_dir").starts_with("required: "));
+}
+
+#[test]
+fn errors_render_file_line_field_message() {
+    let e = Settings::from_file(fixture("missing_fallback.toml")).expect_err("invalid");
+    let text = e.to_string();
+    let file = fixture("missing_fallback.toml").display().to_string();
+    assert_eq!(
+        text,
+        format!("{file}: 1 problem\n  {file}:13: rollout.fallback: {MISSING_FALLBACK}")
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_io_problem() {
+    let e = Settings::from_file(fixture("does-not-exist.toml")).expect_err("missing file");
+    assert_eq!(e.errors[0].kind, Io);
+}
+
+#[test]
+fn dotted_and_inline_tables_work_too() {
+    let text = r#"
+data_dir = "d"
+rollout.fallback = "legacy"
+rollout.rules = [ { agency = "*", service = "*", stage = "canary", percent = 5 },
+                  { agency = "*", service = "*", stage = "uxp", bogus = 1 } ]
+listeners = [ { name = "p", role = "provider", listen = "127.0.0.1:1", upstream = "a" } ]
+upstreams.a.url = "http://a/"
+upstreams.a.dialect = "v2"
+"#;
+    let e = Settings::from_str("inline.toml", text).expect_err("bogus key");
+    let got: Vec<_> = e
+        .iter()
+        .map(|e| (e.kind, e.line, e.field.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got[..1],
+        [(Schema, Some(5), "rollout.rules[1].bogus", got[0].3)]
+    );
+    assert_eq!(got.len(), 1, "{e}");
+    // Without the bogus key the two rules have identical patterns: reported at the second.
+    let e = Settings::from_str("inline.toml", &text.replace(", bogus = 1", ""))
+        .expect_err("identical patterns");
+    let got: Vec<_> = e
+        .iter()
+        .map(|e| (e.kind, e.line, e.field.as_str()))
+        .collect();
+    assert_eq!(got, [(Conflict, Some(5), "rollout.rules[1]")]);
+    // With distinct patterns it loads.
+    let s = Settings::from_str(
+        "inline.toml",
+        &text.replace(", bogus = 1", "").replace(
+            "service = \"*\", stage = \"uxp\"",
+            "service = \"pay.*\", stage = \"uxp\"",
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.rollout.rules().len(), 2);
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(example()).expect("example")
+}
+
+#[test]
+fn from_str_keeps_relative_paths_and_from_file_resolves_them() {
+    let s = Settings::from_str("example", &example_text()).expect("valid");
+    assert_eq!(s.data_dir, PathBuf::from("var/dualroad"));
+}
+
+#[test]
+fn hash_is_stable_and_tracks_content() {
+    let a = Settings::from_str("a", &example_text()).expect("valid");
+    let b = Settings::from_str("b", &example_text()).expect("valid");
+    assert_eq!(a.hash(), b.hash(), "the name labels errors only");
+    assert_eq!(a.hash().len(), 64);
+    assert!(a
+        .hash()
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    // Comments and formatting do not change the configuration.
+    let reformatted = example_text().replace("percent = 25 ", "percent   =   25   # same\n#");
+    let c = Settings::from_str("c", &reformatted).expect("valid");
+    assert_eq!(a.hash(), c.hash());
+    let d = Settings::from_str("d", &example_text().replace("percent = 25", "percent = 30"))
+        .expect("valid");
+    assert_ne!(a.hash(), d.hash());
+}
+
+#[test]
+fn diff_says_what_changed_in_operator_terms() {
+    let before = Settings::from_str("a", &example_text()).expect("valid");
+    let after_text = example_text()
+        .replace("fallback = \"legacy\"", "fallback = \"shadow\"")
+        .replace(
+            "stage = \"canary\"\npercent = 25 ",
+            "stage = \"uxp\"\n# percent = 25 ",
+        )
+        .replace("sticky = false   ", "# sticky = false")
+        .replace("agency = \"PS-UXP/MUN/*\"", "agency = \"PS-UXP/COM/*\"")
+        .replace(
+            "request_timeout_ms = 30000         # whole",
+            "request_timeout_ms = 60000 # whole",
+        );
+    let after = Settings::from_str("b", &after_text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        before.diff(&after),
+        [
+            "upstream legacy-ss: request_timeout_ms: 30000 → 60000",
+            "fallback: legacy → shadow",
+            "rollout rule agency=10000042 service=moh.*: canary 25% → uxp",
+            "rollout rule agency=PS-UXP/MUN/* service=*: removed (was shadow)",
+            "rollout rule agency=PS-UXP/COM/* service=*: added (shadow)",
+        ]
+    );
+    assert!(before.diff(&before).is_empty());
+}
+
+#[test]
+fn settings_serialize_for_show_settings() {
+    let s = Settings::from_str("a", &example_text()).expect("valid");
+    let v = serde_json::to_value(&s).expect("serializes");
+    assert_eq!(v["limits"]["header_read_timeout_ms"], 10_000);
+    assert_eq!(v["admin"]["listen"], "127.0.0.1:9090");
+    assert_eq!(v["listeners"][1]["role"], "provider");
+    assert_eq!(v["listeners"][1]["upstream"], "legacy-adapter");
+    assert_eq!(v["upstreams"]["uxp-ss"]["soap_version"], "1.1");
+    assert_eq!(
+        v["upstreams"]["legacy-ss"]["url"],
+        "http://127.0.0.1:8801/cgi-bin/consumer_proxy"
+    );
+    assert_eq!(v["rollout"]["fallback"]["stage"], "legacy");
+    assert_eq!(
+        v["rollout"]["rules"][0],
+        serde_json::json!({"agency": "10000042", "service": "moh.*", "stage": "canary", "percent": 25, "sticky": false})
+    );
+}

@@ -1,0 +1,96 @@
+//! Gateway errors: everything that can stop a request, tagged with the failing side.
+
+use crate::error::{FaultCode, Side};
+use crate::proxy::upstream::UpstreamError;
+use crate::routing::Stack;
+use crate::translate::TranslateError;
+
+/// The listener role a request arrived on; decides the fault-code origin of upstream
+/// failures (a consumer-side gateway acts as X-Road's client proxy, a provider-side one
+/// as its server proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Consumer,
+    Provider,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+    #[error("{error}")]
+    Upstream { stack: Stack, error: UpstreamError },
+    #[error("{stack} stack answered HTTP {status} with {what}")]
+    BadUpstreamAnswer {
+        stack: Stack,
+        status: u16,
+        what: String,
+    },
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("request body not received within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u128 },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("method {0} is not allowed: X-Road SOAP requests are POSTs")]
+    Method(String),
+    #[error("no SOAP endpoint at `{0}` (use `/` or `/cgi-bin/consumer_proxy`)")]
+    Path(String),
+    #[error("dualroad is misconfigured: {0}")]
+    Config(String),
+}
+
+fn stack_side(s: Stack) -> Side {
+    match s {
+        Stack::Legacy => Side::Legacy,
+        Stack::Uxp => Side::Uxp,
+    }
+}
+
+impl GatewayError {
+    pub fn side(&self) -> Side {
+        match self {
+            GatewayError::Translate(e) => e.side(),
+            GatewayError::Upstream { stack, .. }
+            | GatewayError::BadUpstreamAnswer { stack, .. } => stack_side(*stack),
+            GatewayError::BodyTooLarge { .. }
+            | GatewayError::BodyTimeout { .. }
+            | GatewayError::BodyRead(_)
+            | GatewayError::Method(_)
+            | GatewayError::Path(_) => Side::Client,
+            GatewayError::Config(_) => Side::Internal,
+        }
+    }
+
+    pub fn fault_code(&self, role: Role) -> FaultCode {
+        let upstream = |code: &str| match role {
+            Role::Consumer => FaultCode(format!("Server.ClientProxy.{code}")),
+            Role::Provider => FaultCode(format!("Server.ServerProxy.ServiceFailed.{code}")),
+        };
+        match self {
+            GatewayError::Translate(e) => e.fault_code(),
+            GatewayError::Upstream { error, .. } => upstream(error.code()),
+            GatewayError::BadUpstreamAnswer { .. } => upstream("InvalidResponse"),
+            GatewayError::BodyTooLarge { .. } => {
+                FaultCode::for_side(Side::Client, "MessageTooLarge")
+            }
+            GatewayError::BodyTimeout { .. } => FaultCode::for_side(Side::Client, "Timeout"),
+            GatewayError::BodyRead(_) => FaultCode::for_side(Side::Client, "IOError"),
+            GatewayError::Method(_) => FaultCode::for_side(Side::Client, "InvalidHttpMethod"),
+            GatewayError::Path(_) => FaultCode::for_side(Side::Client, "InvalidRequest"),
+            GatewayError::Config(_) => FaultCode::for_side(Side::Internal, "InternalError"),
+        }
+    }
+
+    /// HTTP status to answer with (SOAP 1.1 faults travel with 500; the method and size
+    /// refusals get their own statuses so plain HTTP tooling reads them right).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            GatewayError::Method(_) => 405,
+            GatewayError::Path(_) => 404,
+            GatewayError::BodyTooLarge { .. } => 413,
+            GatewayError::BodyTimeout { .. } => 408,
+            _ => 500,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Calls to an upstream stack (legacy security server, UXP security server, or a legacy
+//! service adapter): pooled hyper-util clients with connect and whole-exchange
+//! timeouts, a body size limit, and HTTP/1.0 for old adapters that need it. Only
+//! `Content-Type` and `SOAPAction` are forwarded, as X-Road does.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+
+use crate::config::{Scheme, Upstream};
+
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(30);
+
+/// Why an upstream call failed. Each maps to an X-Road style fault in `respond`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to upstream `{upstream}` ({url}): {reason}")]
+    Unreachable {
+        upstream: String,
+        url: String,
+        reason: String,
+    },
+    #[error("upstream `{upstream}` did not answer within {timeout_ms} ms")]
+    Timeout { upstream: String, timeout_ms: u128 },
+    #[error("upstream `{upstream}` closed the connection or sent a broken response: {reason}")]
+    Broken { upstream: String, reason: String },
+    #[error("upstream `{upstream}` answered with more than {limit} bytes")]
+    TooLarge { upstream: String, limit: u64 },
+    #[error("upstream `{upstream}` uses https, which this build cannot call yet (TLS to upstreams is not configured)")]
+    TlsUnsupported { upstream: String },
+}
+
+impl UpstreamError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpstreamError::Unreachable { .. } | UpstreamError::Broken { .. } => "NetworkError",
+            UpstreamError::Timeout { .. } => "Timeout",
+            UpstreamError::TooLarge { .. } => "ResponseTooLarge",
+            UpstreamError::TlsUnsupported { .. } => "InternalError",
+        }
+    }
+
+    /// Short label for metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            UpstreamError::Unreachable { .. } => "unreachable",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Broken { .. } => "broken",
+            UpstreamError::TooLarge { .. } => "too_large",
+            UpstreamError::TlsUnsupported { .. } => "tls",
+        }
+    }
+}
+
+/// An upstream's answer.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    /// UXP's `uxp-transaction-id`, kept for logs and evidence.
+    pub transaction_id: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// A pooled client for one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    pub upstream: Upstream,
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: http::Uri,
+    max_body: u64,
+}
+
+impl UpstreamClient {
+    pub fn new(upstream: &Upstream, max_body: u64) -> Result<UpstreamClient, UpstreamError> {
+        if upstream.url.scheme == Scheme::Https {
+            return Err(UpstreamError::TlsUnsupported {
+                upstream: upstream.name.clone(),
+            });
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(upstream.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(DEFAULT_POOL_IDLE)
+            .build(connector);
+        let url = &upstream.url;
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        let uri_text = format!(
+            "http://{host}:{}{}",
+            url.port_or_default(),
+            url.path_and_query
+        );
+        let uri = uri_text
+            .parse::<http::Uri>()
+            .map_err(|e| UpstreamError::Unreachable {
+                upstream: upstream.name.clone(),
+                url: uri_text.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(UpstreamClient {
+            upstream: upstream.clone(),
+            client,
+            uri,
+            max_body,
+        })
+    }
+
+    /// POSTs a SOAP message and collects the answer, all within the request timeout.
+    pub async fn call(
+        &self,
+        body: Bytes,
+        content_type: &str,
+        soap_action: Option<&str>,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let started = Instant::now();
+        let name = &self.upstream.name;
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .version(if self.upstream.http10 {
+                Version::HTTP_10
+            } else {
+                Version::HTTP_11
+            });
+        if let Ok(v) = HeaderValue::from_str(content_type) {
+            req = req.header(http::header::CONTENT_TYPE, v);
+        }
+        if let Some(a) = soap_action.and_then(|a| HeaderValue::from_str(a).ok()) {
+            req = req.header("SOAPAction", a);
+        }
+        // Old adapters spoken to in HTTP/1.0 need a length, never chunked encoding.
+        req = req.header(http::header::CONTENT_LENGTH, body.len());
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| UpstreamError::Broken {
+                upstream: name.clone(),
+                reason: e.to_string(),
+            })?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| {
+                if e.is_connect() {
+                    UpstreamError::Unreachable {
+                        upstream: name.clone(),
+                        url: self.uri.to_string(),
+                        reason: source_chain(&e),
+                    }
+                } else {
+                    UpstreamError::Broken {
+                        upstream: name.clone(),
+                        reason: source_chain(&e),
+                    }
+                }
+            })?;
+            let status = resp.status().as_u16();
+            let header = |n: &str| {
+                resp.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header("content-type");
+            let transaction_id = header("uxp-transaction-id");
+            let limited = Limited::new(resp.into_body(), self.max_body as usize);
+            let body = limited.collect().await.map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    UpstreamError::TooLarge {
+                        upstream: name.clone(),
+                        limit: self.max_body,
+                    }
+                } else {
+                    UpstreamError::Broken {
+                        upstream: name.clone(),
+                        reason: e.to_string(),
+                    }
+                }
+            })?;
+            Ok(UpstreamResponse {
+                status,
+                content_type,
+                body: body.to_bytes(),
+                transaction_id,
+                elapsed: started.elapsed(),
+            })
+        };
+        match tokio::time::timeout(self.upstream.request_timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: name.clone(),
+                timeout_ms: self.upstream.request_timeout.as_millis(),
+            }),
+        }
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,148 @@
+//! In-process upstream stubs on 127.0.0.1:0 for gateway tests: an echo responder (a
+//! SOAP request sent back as its own answer: a valid SOAP message with the header
+//! echoed), and misbehaving upstreams for fault-injection cases.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 200 with the request body as the answer.
+    Echo,
+    /// 200 with an HTML page.
+    Html,
+    /// Accepts, then never answers.
+    Stall,
+    /// Reads the request, then closes without answering.
+    Reset,
+    /// 500 with a SOAP fault.
+    Fault,
+}
+
+/// A running stub; counts hits and keeps the last request.
+#[derive(Clone)]
+pub struct Stub {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    pub last: Arc<Mutex<Option<(Option<String>, Bytes)>>>,
+}
+
+impl Stub {
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+    pub fn last_body(&self) -> String {
+        self.last
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+const FAULT: &str = r#"<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>upstream says no</faultstring></s:Fault></s:Body></s:Envelope>"#;
+
+pub async fn spawn(behaviour: Behaviour) -> Stub {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stub = Stub {
+        addr,
+        hits: Arc::new(AtomicUsize::new(0)),
+        last: Arc::new(Mutex::new(None)),
+    };
+    let s = stub.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let s = s.clone();
+            tokio::spawn(async move {
+                match behaviour {
+                    Behaviour::Stall => {
+                        s.hits.fetch_add(1, Ordering::SeqCst);
+                        let mut buf = [0u8; 4096];
+                        let _ = stream.read(&mut buf).await;
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    Behaviour::Reset => {
+                        s.hits.fetch_add(1, Ordering::SeqCst);
+                        let mut buf = [0u8; 65536];
+                        let _ = stream.read(&mut buf).await;
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\n<partial")
+                            .await;
+                        drop(stream);
+                    }
+                    _ => {
+                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let s = s.clone();
+                            async move {
+                                s.hits.fetch_add(1, Ordering::SeqCst);
+                                let ct = req
+                                    .headers()
+                                    .get("content-type")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_string);
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                *s.last.lock().unwrap() = Some((ct.clone(), body.clone()));
+                                let (status, ct, body) = match behaviour {
+                                    Behaviour::Echo => {
+                                        (200, ct.unwrap_or_else(|| "text/xml".into()), body)
+                                    }
+                                    Behaviour::Html => (
+                                        200,
+                                        "text/html".to_string(),
+                                        Bytes::from_static(
+                                            b"<html><body>502 Bad Gateway</body></html>",
+                                        ),
+                                    ),
+                                    _ => (
+                                        500,
+                                        "text/xml; charset=utf-8".to_string(),
+                                        Bytes::from_static(FAULT.as_bytes()),
+                                    ),
+                                };
+                                let mut r = hyper::Response::new(Full::new(body));
+                                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                r.headers_mut().insert("content-type", ct.parse().unwrap());
+                                Ok::<_, std::convert::Infallible>(r)
+                            }
+                        });
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    stub
+}
+
+impl Stub {
+    /// A stub that is never started (for config-only tests).
+    pub fn dummy() -> Stub {
+        Stub {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            hits: Arc::new(AtomicUsize::new(0)),
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+}
