@@ -2,6 +2,7 @@
 //! and calls [`run`]; each subcommand lives in its own file and returns an exit code.
 
 mod mappings;
+mod sim;
 mod translate;
 
 use std::path::PathBuf;
@@ -35,6 +36,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// Run a stack simulator (a legacy X-Road or a UXP security server stand-in).
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,5 +62,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Check { dir } => mappings::check(&dir),
             MappingsCommand::Import(args) => mappings::import(args),
         },
+        Command::Sim { command } => sim::run(command),
     }
 }

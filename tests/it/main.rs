@@ -3,5 +3,6 @@
 
 mod cli;
 mod robustness;
+mod sim;
 mod support;
 mod translate_fixtures;
