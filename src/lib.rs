@@ -14,6 +14,7 @@
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
 //! - [`sim`]: legacy and UXP stack simulators (tests, load scripts, the demo).
+//! - [`sim`]: stand-ins for a legacy X-Road and a UXP security server (tests, demos).
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod mapping;
 pub mod proxy;
 pub mod routing;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod translate;

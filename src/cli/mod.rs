@@ -4,6 +4,7 @@
 mod demo;
 mod mappings;
 mod serve;
+mod sim;
 mod switch;
 mod translate;
 
@@ -52,6 +53,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// Run a stack simulator (a legacy X-Road or a UXP security server stand-in).
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Check { dir } => mappings::check(&dir),
             MappingsCommand::Import(args) => mappings::import(args),
         },
+        Command::Sim { command } => sim::run(command),
     }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod gateway;
 mod robustness;
+mod sim;
 mod stub;
 mod support;
 mod translate_fixtures;
