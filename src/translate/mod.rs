@@ -668,14 +668,17 @@ pub fn request_to_legacy_decoded(
 
 // === responses ===
 
+/// A wrapper rename: `(from, to)` local-name prefixes.
+type Rename = (String, String);
+
 /// Shared by both response directions: the response's Body under a header echoed from
 /// the original request (decoded from `request`, in the request's own dialect).
 fn echo_response(
     resp: &Decoded,
     req: &Decoded,
     target_soap: SoapVersion,
-    rename: Option<(String, String)>,
-) -> Result<(Vec<u8>, Option<(String, String)>), TranslateError> {
+    rename: Option<Rename>,
+) -> Result<(Vec<u8>, Option<Rename>), TranslateError> {
     let env = &resp.msg.env;
     let target = target_for(env, req.dialect);
     // Every element is copied from the request as the client wrote it.
@@ -718,8 +721,8 @@ fn response_only_fields(resp: &Header, req: &Header) -> Vec<(String, String)> {
     out
 }
 
-/// 2. UXP response → the legacy client's response. `legacy_request` is the request the
-/// legacy client sent (before translation).
+/// Direction 2: UXP response → the legacy client's response. `legacy_request` is the
+/// request the legacy client sent (before translation).
 pub fn response_to_legacy(
     maps: &Mappings,
     opts: &Options,
@@ -771,7 +774,7 @@ pub fn response_to_legacy_decoded(
     })
 }
 
-/// 4. legacy response → UXP response. `uxp_request` is the request the UXP client sent.
+/// Direction 4: legacy response → UXP response. `uxp_request` is the request the UXP client sent.
 pub fn response_to_uxp(
     maps: &Mappings,
     opts: &Options,

@@ -165,6 +165,9 @@ pub(crate) fn slice(src: &[u8], r: Range<usize>) -> &[u8] {
     src.get(r).unwrap_or(&[])
 }
 
+/// `xmlns` declarations as `(prefix, uri)`; the default namespace has prefix `""`.
+type NsDecls = Vec<(String, String)>;
+
 struct Scanner<'a> {
     src: &'a [u8],
     /// Bytes skipped before the reader's input (a UTF-8 BOM), so offsets stay
@@ -234,7 +237,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn attrs_of(&self, e: &BytesStart) -> Result<(Vec<Attr>, Vec<(String, String)>), WireError> {
+    fn attrs_of(&self, e: &BytesStart) -> Result<(Vec<Attr>, NsDecls), WireError> {
         let mut attrs = Vec::new();
         let mut decls = Vec::new();
         for a in e.attributes() {

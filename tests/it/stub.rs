@@ -29,12 +29,15 @@ pub enum Behaviour {
     Fault,
 }
 
+/// The last request a stub saw: content type and body.
+pub type LastRequest = (Option<String>, Bytes);
+
 /// A running stub; counts hits and keeps the last request.
 #[derive(Clone)]
 pub struct Stub {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
-    pub last: Arc<Mutex<Option<(Option<String>, Bytes)>>>,
+    pub last: Arc<Mutex<Option<LastRequest>>>,
 }
 
 impl Stub {

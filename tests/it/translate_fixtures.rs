@@ -1,11 +1,9 @@
 //! Every fixture in `fixtures/cases.toml` through the translation core, with the
-//! invariants the issue sets:
-//! - decode → encode to the same dialect is byte-identical;
-//! - the Body bytes are identical before and after any translation (unless the mapping
-//!   renames the wrapper, and then they differ by exactly that rename);
-//! - legacy → UXP → legacy restores the legacy header exactly (and UXP → legacy → UXP
-//!   the UXP header);
-//! - rejected input gets the expected X-Road fault code, and the fault parses.
+//! invariants the issue sets: decode → encode to the same dialect is byte-identical;
+//! the Body bytes are identical before and after any translation (unless the mapping
+//! renames the wrapper, and then they differ by exactly that rename); legacy → UXP →
+//! legacy restores the legacy header exactly (and UXP → legacy → UXP the UXP header);
+//! rejected input gets the expected X-Road fault code, and the fault parses.
 //! Translations are snapshotted with insta (`tests/it/snapshots/`).
 
 use dualroad::translate::{self, Options, Translation};
@@ -101,6 +99,11 @@ fn manifest_is_substantial() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), c.len(), "case names must be unique");
+    for x in c {
+        assert!(matches!(x.kind.as_str(), "request" | "response" | "fault"), "{}: kind {}", x.name, x.kind);
+        assert!(x.notes.as_deref().is_some_and(|n| !n.trim().is_empty()), "{}: every case says what it exercises", x.name);
+        assert_eq!(x.request.is_some(), x.kind != "request", "{}: responses and faults name their request", x.name);
+    }
 }
 
 #[test]
