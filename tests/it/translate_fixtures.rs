@@ -100,9 +100,23 @@ fn manifest_is_substantial() {
     names.dedup();
     assert_eq!(names.len(), c.len(), "case names must be unique");
     for x in c {
-        assert!(matches!(x.kind.as_str(), "request" | "response" | "fault"), "{}: kind {}", x.name, x.kind);
-        assert!(x.notes.as_deref().is_some_and(|n| !n.trim().is_empty()), "{}: every case says what it exercises", x.name);
-        assert_eq!(x.request.is_some(), x.kind != "request", "{}: responses and faults name their request", x.name);
+        assert!(
+            matches!(x.kind.as_str(), "request" | "response" | "fault"),
+            "{}: kind {}",
+            x.name,
+            x.kind
+        );
+        assert!(
+            x.notes.as_deref().is_some_and(|n| !n.trim().is_empty()),
+            "{}: every case says what it exercises",
+            x.name
+        );
+        assert_eq!(
+            x.request.is_some(),
+            x.kind != "request",
+            "{}: responses and faults name their request",
+            x.name
+        );
     }
 }
 
