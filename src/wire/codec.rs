@@ -460,6 +460,11 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    /// Formats straight into the buffer (no intermediate `String`).
+    fn fmt(&mut self, args: std::fmt::Arguments) {
+        use std::io::Write;
+        let _ = self.buf.write_fmt(args);
+    }
     fn raw(&mut self, s: &str) {
         self.buf.extend_from_slice(s.as_bytes());
     }
@@ -474,13 +479,13 @@ impl Out<'_> {
     /// `<p:name attrs>text</p:name>`, or `<p:name attrs/>` when empty.
     fn simple(&mut self, name: &str, attrs: &str, value: &str) {
         let p = self.prefix.to_string();
-        self.raw(&format!("<{p}:{name}{attrs}"));
+        self.fmt(format_args!("<{p}:{name}{attrs}"));
         if value.is_empty() {
             self.raw("/>");
         } else {
             self.raw(">");
             self.text(value);
-            self.raw(&format!("</{p}:{name}>"));
+            self.fmt(format_args!("</{p}:{name}>"));
         }
     }
 }
@@ -490,15 +495,15 @@ const REPR_PREFIX: &str = "repr";
 
 fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
     let p = o.prefix.to_string();
-    o.raw(&format!(
+    o.fmt(format_args!(
         "<{p}:{name} {ID_PREFIX}:objectType=\"{}\">",
         id.object_type()
     ));
-    let inner = format!("{indent}    ");
+    let inner = Indent(indent);
     let part = |o: &mut Out, l: &str, v: &str| {
-        o.raw(&format!("\n{inner}<{ID_PREFIX}:{l}>"));
+        o.fmt(format_args!("\n{inner}<{ID_PREFIX}:{l}>"));
         o.text(v);
-        o.raw(&format!("</{ID_PREFIX}:{l}>"));
+        o.fmt(format_args!("</{ID_PREFIX}:{l}>"));
     };
     part(o, "xRoadInstance", &id.instance);
     part(o, "memberClass", &id.member_class);
@@ -506,17 +511,19 @@ fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
     if let Some(s) = &id.subsystem {
         part(o, "subsystemCode", s);
     }
-    o.raw(&format!("\n{indent}</{p}:{name}>"));
+    o.fmt(format_args!("\n{indent}</{p}:{name}>"));
 }
 
 fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
     let p = o.prefix.to_string();
-    o.raw(&format!("<{p}:service {ID_PREFIX}:objectType=\"SERVICE\">"));
-    let inner = format!("{indent}    ");
+    o.fmt(format_args!(
+        "<{p}:service {ID_PREFIX}:objectType=\"SERVICE\">"
+    ));
+    let inner = Indent(indent);
     let part = |o: &mut Out, l: &str, v: &str| {
-        o.raw(&format!("\n{inner}<{ID_PREFIX}:{l}>"));
+        o.fmt(format_args!("\n{inner}<{ID_PREFIX}:{l}>"));
         o.text(v);
-        o.raw(&format!("</{ID_PREFIX}:{l}>"));
+        o.fmt(format_args!("</{ID_PREFIX}:{l}>"));
     };
     part(o, "xRoadInstance", &id.provider.instance);
     part(o, "memberClass", &id.provider.member_class);
@@ -528,7 +535,16 @@ fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
     if let Some(v) = &id.service_version {
         part(o, "serviceVersion", v);
     }
-    o.raw(&format!("\n{indent}</{p}:service>"));
+    o.fmt(format_args!("\n{indent}</{p}:service>"));
+}
+
+/// One indentation step deeper than `.0`, formatted without allocating.
+struct Indent<'a>(&'a str);
+
+impl std::fmt::Display for Indent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}    ", self.0)
+    }
 }
 
 /// Writes one field freshly in `dialect`. Returns false when the dialect has no place
@@ -600,7 +616,7 @@ fn write_field(
         FieldTag::RequestHash => match (&h.request_hash, structured) {
             (Some(rh), true) => {
                 let p = o.prefix.to_string();
-                o.raw(&format!("<{p}:requestHash"));
+                o.fmt(format_args!("<{p}:requestHash"));
                 if let Some(a) = &rh.algorithm_id {
                     o.raw(" algorithmId=\"");
                     o.attr_text(a);
@@ -608,22 +624,22 @@ fn write_field(
                 }
                 o.raw(">");
                 o.text(&rh.value);
-                o.raw(&format!("</{p}:requestHash>"));
+                o.fmt(format_args!("</{p}:requestHash>"));
             }
             _ => return Ok(false),
         },
         FieldTag::RepresentedParty => {
             match (&h.represented_party, dialect) {
                 (Some(rp), Dialect::V4 | Dialect::Uxp) => {
-                    o.raw(&format!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
+                    o.fmt(format_args!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
                     if let Some(c) = &rp.party_class {
-                        o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
+                        o.fmt(format_args!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
                         o.text(c);
-                        o.raw(&format!("</{REPR_PREFIX}:partyClass>"));
+                        o.fmt(format_args!("</{REPR_PREFIX}:partyClass>"));
                     }
-                    o.raw(&format!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
+                    o.fmt(format_args!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
                     o.text(&rp.party_code);
-                    o.raw(&format!(
+                    o.fmt(format_args!(
                         "</{REPR_PREFIX}:partyCode>\n{indent}</{REPR_PREFIX}:representedParty>"
                     ));
                 }
@@ -642,14 +658,14 @@ fn write_field(
             };
             let Some(name) = name else { return Ok(false) };
             let p = o.prefix.to_string();
-            o.raw(&format!("<{p}:{name}{typed}"));
+            o.fmt(format_args!("<{p}:{name}{typed}"));
             if v.is_empty() {
                 o.raw("/>");
             } else {
                 // Legacy values are restored exactly, surrounding whitespace included.
                 o.raw(">");
                 o.text(v);
-                o.raw(&format!("</{p}:{name}>"));
+                o.fmt(format_args!("</{p}:{name}>"));
             }
         }
         FieldTag::Extension(i) => {
@@ -796,9 +812,9 @@ pub fn encode_header(
             o.buf.extend_from_slice(slice(s.src, s.layout.open.clone()))
         }
         _ => {
-            o.raw(&format!("<{env_p}Header"));
+            o.fmt(format_args!("<{env_p}Header"));
             for (p, uri) in &open_decls {
-                o.raw(&format!(" xmlns:{p}=\""));
+                o.fmt(format_args!(" xmlns:{p}=\""));
                 o.attr_text(uri);
                 o.raw("\"");
             }
@@ -830,7 +846,7 @@ pub fn encode_header(
             }
             None => {
                 let mark = o.buf.len();
-                o.raw(&format!("\n{indent}"));
+                o.fmt(format_args!("\n{indent}"));
                 if write_field(&mut o, h, tag, dialect, &indent, &in_scope)? {
                     wrote_any = true;
                 } else {
@@ -849,14 +865,14 @@ pub fn encode_header(
         Some(s) if !s.layout.trailing.is_empty() => {
             o.buf
                 .extend_from_slice(slice(s.src, s.layout.trailing.clone()));
-            o.raw(&format!("</{env_p}Header>"));
+            o.fmt(format_args!("</{env_p}Header>"));
         }
         _ => {
             if wrote_any {
                 let outer = indent.get(..indent.len().saturating_sub(2)).unwrap_or("");
-                o.raw(&format!("\n{outer}"));
+                o.fmt(format_args!("\n{outer}"));
             }
-            o.raw(&format!("</{env_p}Header>"));
+            o.fmt(format_args!("</{env_p}Header>"));
         }
     }
     Ok(o.buf)
