@@ -206,7 +206,9 @@ async fn forward(
     action: Option<&str>,
 ) -> Result<UpstreamResponse, GatewayError> {
     let started = Instant::now();
-    let r = client.call(body, ct, action).await;
+    let span =
+        tracing::info_span!("upstream", stack = stack.name(), upstream = %client.upstream.name);
+    let r = tracing::Instrument::instrument(client.call(body, ct, action), span).await;
     UpstreamCalled {
         stack: stack.name(),
         upstream: &client.upstream.name,

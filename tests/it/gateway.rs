@@ -507,5 +507,29 @@ fn overlapping_rules_are_refused_with_both_lines() {
     assert!(err.contains("t.toml"), "{err}");
 }
 
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let env = env_with(Behaviour::Slow, Behaviour::Echo).await;
+    let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
+    let addr = consumer(&gw);
+    let inflight = tokio::spawn(async move { post(addr, V31EU, XML).await });
+    // Let the request reach the slow upstream, then stop the gateway.
+    for _ in 0..100 {
+        if env.legacy.hits() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.shutdown().await;
+    let (status, body) = inflight.await.unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (200, V31EU),
+        "the in-flight request completed"
+    );
+    // And nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
 #[allow(dead_code)]
 fn _unused(_: &Path) {}

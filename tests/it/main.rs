@@ -4,6 +4,7 @@
 mod cli;
 mod gateway;
 mod robustness;
+mod serve_cli;
 mod sim;
 mod stub;
 mod support;

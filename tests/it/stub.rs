@@ -27,6 +27,8 @@ pub enum Behaviour {
     Reset,
     /// 500 with a SOAP fault.
     Fault,
+    /// Like `Echo`, after half a second.
+    Slow,
 }
 
 /// The last request a stub saw: content type and body.
@@ -105,8 +107,11 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
                                     .map(|c| c.to_bytes())
                                     .unwrap_or_default();
                                 *s.last.lock().unwrap() = Some((ct.clone(), body.clone()));
+                                if behaviour == Behaviour::Slow {
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                }
                                 let (status, ct, body) = match behaviour {
-                                    Behaviour::Echo => {
+                                    Behaviour::Echo | Behaviour::Slow => {
                                         (200, ct.unwrap_or_else(|| "text/xml".into()), body)
                                     }
                                     Behaviour::Html => (
