@@ -94,7 +94,7 @@ fn translation_tour(maps: &Mappings) {
     show(
         "UXP answer → back to the 2.0 client (its own header restored, requestHash dropped)",
         translate::response_to_legacy(
-            &maps,
+            maps,
             &opts,
             Input::new(UXP_RESPONSE_TO_V2),
             Input::new(V2_REQUEST),
