@@ -170,38 +170,41 @@ impl Shared {
         actor: &str,
         reason: &str,
     ) -> Result<SwitchState, StoreError> {
-        let _g = self.change.lock().await;
-        let state = self
-            .store
-            .rollback(scope, &self.attribution(actor, reason))?;
-        write_lock(&self.switch, Arc::new(state.clone()));
-        self.publish_switch_metrics(&state);
-        tracing::warn!(
-            actor,
-            reason,
-            entries = state.entries.len(),
-            "Rollback switch applied."
-        );
-        Ok(state)
+        self.change_switch(true, scope, actor, reason).await
     }
 
+    /// Lifts the rollback stored for exactly `scope`.
     pub async fn release(
         &self,
         scope: SwitchScope,
         actor: &str,
         reason: &str,
     ) -> Result<SwitchState, StoreError> {
+        self.change_switch(false, scope, actor, reason).await
+    }
+
+    async fn change_switch(
+        &self,
+        rollback: bool,
+        scope: SwitchScope,
+        actor: &str,
+        reason: &str,
+    ) -> Result<SwitchState, StoreError> {
         let _g = self.change.lock().await;
-        let state = self
-            .store
-            .release(scope, &self.attribution(actor, reason))?;
+        let by = self.attribution(actor, reason);
+        let state = if rollback {
+            self.store.rollback(scope, &by)?
+        } else {
+            self.store.release(scope, &by)?
+        };
         write_lock(&self.switch, Arc::new(state.clone()));
         self.publish_switch_metrics(&state);
+        let what = if rollback { "applied" } else { "released" };
         tracing::warn!(
             actor,
             reason,
             entries = state.entries.len(),
-            "Rollback switch released."
+            "Rollback switch {what}."
         );
         Ok(state)
     }

@@ -333,30 +333,9 @@ async fn consumer(
             )
             .await?;
             // Phase `translate_back`.
-            let back = translate::response_to_legacy_decoded(
-                &active.maps,
-                &active.opts,
-                Input::new(&resp.body).with_content_type(resp.content_type.as_deref()),
-                &d,
-            )
-            .map_err(|e| match e {
-                translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
-                    stack: Stack::Uxp,
-                    status: resp.status,
-                    what: format!("something that is not a usable SOAP answer ({error})"),
-                },
-                other => GatewayError::Translate(other),
-            })?;
-            let status = if back.kind == translate::MessageKind::Fault {
-                500
-            } else {
-                200
-            };
-            Ok(soap_response(
-                status,
-                &back.content_type,
-                Bytes::from(back.bytes),
-            ))
+            let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
+            let back = translate::response_to_legacy_decoded(&active.maps, &active.opts, input, &d);
+            answer(back, &resp, Stack::Uxp)
         }
     }
 }
@@ -398,15 +377,21 @@ async fn provider(
         t.soap_action.as_deref(),
     )
     .await?;
-    let back = translate::response_to_uxp_decoded(
-        &active.maps,
-        &opts,
-        Input::new(&resp.body).with_content_type(resp.content_type.as_deref()),
-        &d,
-    )
-    .map_err(|e| match e {
+    let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
+    let back = translate::response_to_uxp_decoded(&active.maps, &opts, input, &d);
+    answer(back, &resp, Stack::Legacy)
+}
+
+/// Phase `respond` for a translated answer: an upstream answer that cannot be read as
+/// SOAP is that stack's failure; a fault travels with HTTP 500, as SOAP 1.1 wants.
+fn answer(
+    back: Result<translate::Translation, translate::TranslateError>,
+    resp: &UpstreamResponse,
+    stack: Stack,
+) -> Result<Response<Body>, GatewayError> {
+    let back = back.map_err(|e| match e {
         translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
-            stack: Stack::Legacy,
+            stack,
             status: resp.status,
             what: format!("something that is not a usable SOAP answer ({error})"),
         },

@@ -521,23 +521,7 @@ impl<'a> Scanner<'a> {
                             "more than {DEFAULT_MAX_HEADER_CHILDREN} header elements"
                         )));
                     }
-                    let is_empty = matches!(
-                        self.src.get(self.pos().saturating_sub(2)..self.pos()),
-                        Some(b"/>")
-                    );
-                    let (attrs, decls) = self.attrs_of(&e)?;
-                    let mut elem = Elem {
-                        ns,
-                        local: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
-                        attrs,
-                        text: String::new(),
-                        children: Vec::new(),
-                        span: s..self.pos(),
-                        ns_decls: decls,
-                    };
-                    if !is_empty {
-                        self.fill(&mut elem, 1)?;
-                    }
+                    let elem = self.element(s, ns, &e, 1)?;
                     gaps.push(gap_start..s);
                     children.push(elem);
                     gap_start = self.pos();
@@ -564,6 +548,35 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Builds the element whose start tag (at `start`) was just read, with its content
+    /// when it is not an empty-element tag.
+    fn element(
+        &mut self,
+        start: usize,
+        ns: Option<String>,
+        e: &BytesStart,
+        depth: usize,
+    ) -> Result<Elem, WireError> {
+        let is_empty = matches!(
+            self.src.get(self.pos().saturating_sub(2)..self.pos()),
+            Some(b"/>")
+        );
+        let (attrs, decls) = self.attrs_of(e)?;
+        let mut elem = Elem {
+            ns,
+            local: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+            attrs,
+            text: String::new(),
+            children: Vec::new(),
+            span: start..self.pos(),
+            ns_decls: decls,
+        };
+        if !is_empty {
+            self.fill(&mut elem, depth)?;
+        }
+        Ok(elem)
+    }
+
     /// Reads the content of `elem` (whose start tag was just read) up to its end tag.
     fn fill(&mut self, elem: &mut Elem, depth: usize) -> Result<(), WireError> {
         if depth > DEFAULT_MAX_HEADER_DEPTH {
@@ -584,23 +597,7 @@ impl<'a> Scanner<'a> {
                         .push_str(&cs.decode(&raw).ok_or(WireError::BadEncoding(cs.label()))?);
                 }
                 Event::Start(e) | Event::Empty(e) => {
-                    let is_empty = matches!(
-                        self.src.get(self.pos().saturating_sub(2)..self.pos()),
-                        Some(b"/>")
-                    );
-                    let (attrs, decls) = self.attrs_of(&e)?;
-                    let mut child = Elem {
-                        ns,
-                        local: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
-                        attrs,
-                        text: String::new(),
-                        children: Vec::new(),
-                        span: s..self.pos(),
-                        ns_decls: decls,
-                    };
-                    if !is_empty {
-                        self.fill(&mut child, depth + 1)?;
-                    }
+                    let child = self.element(s, ns, &e, depth + 1)?;
                     elem.children.push(child);
                 }
                 Event::End(_) => {
