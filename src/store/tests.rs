@@ -436,7 +436,7 @@ fn a_file_is_not_a_data_dir() {
 fn foreign_sled_database_is_refused() {
     let dir = tempdir();
     {
-        let db = sled::open(dir.path()).expect("sled");
+        let db = raw_sled(dir.path());
         db.open_tree("diffs")
             .expect("tree")
             .insert(b"k", b"v")
@@ -511,7 +511,7 @@ fn older_or_unreadable_schema_version_is_refused() {
 
 /// Like `write_schema_version`, for a store that no longer opens through `Store`.
 fn write_schema_version_raw(dir: &Path, raw: &[u8]) {
-    let db = sled::open(dir).expect("sled");
+    let db = raw_sled(dir);
     db.open_tree(TREE_META)
         .expect("meta")
         .insert(KEY_SCHEMA_VERSION, raw)
@@ -524,7 +524,7 @@ fn missing_schema_version_with_data_is_refused() {
     let dir = tempdir();
     drop(store_with_log(dir.path()));
     {
-        let db = sled::open(dir.path()).expect("sled");
+        let db = raw_sled(dir.path());
         db.open_tree(TREE_META)
             .expect("meta")
             .remove(KEY_SCHEMA_VERSION)
@@ -547,4 +547,16 @@ fn second_open_of_a_live_store_fails_clearly() {
         err.to_string().contains("another dualroad process"),
         "{err}"
     );
+}
+
+/// Opens the raw sled database behind a store that was just dropped. sled releases its
+/// file lock lazily after the last handle goes (sled #1234), so retry briefly.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    for _ in 0..40 {
+        if let Ok(db) = sled::open(path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sled::open(path).expect("sled")
 }
