@@ -29,6 +29,18 @@ if os.getenv("BENCH_CHECK") == "1" then
   end
 end
 
+-- How many of `total` requests took longer than `us` microseconds (from the latency
+-- histogram, by bisecting its percentiles).
+local function count_over(latency, total, us)
+  if latency.max <= us then return 0 end
+  local lo, hi = 0, 100
+  for _ = 1, 40 do
+    local mid = (lo + hi) / 2
+    if latency:percentile(mid) > us then hi = mid else lo = mid end
+  end
+  return math.floor((100 - hi) / 100 * total + 0.5)
+end
+
 function done(summary, latency, requests)
   local seconds = summary.duration / 1e6
   local e = summary.errors
@@ -47,9 +59,10 @@ function done(summary, latency, requests)
   for code, n in pairs(seen) do table.insert(codes, code .. ":" .. n) end
   io.write(string.format(
     "BENCH requests=%d seconds=%.3f rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d "
-      .. "connect=%d read=%d write=%d status=%d timeout=%d non200=%d codes=%s\n",
+      .. "connect=%d read=%d write=%d status=%d timeout=%d non200=%d over2s=%d codes=%s\n",
     summary.requests, seconds, summary.requests / seconds,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
     e.connect, e.read, e.write, e.status, e.timeout, other,
+    count_over(latency, summary.requests, 2e6),
     (#codes > 0) and table.concat(codes, ",") or "-"))
 end
