@@ -1,4 +1,4 @@
-//! `dualroad sim legacy|uxp`: run a stack simulator (`crate::sim`) until Ctrl-C or
+//! `dualroad sim legacy|uxp|echo`: run a stack simulator (`crate::sim`) until Ctrl-C or
 //! SIGTERM. stdout: the bound address, one line, as soon as the socket listens (so
 //! `--listen 127.0.0.1:0` is usable from scripts); stderr: logs.
 
@@ -20,6 +20,17 @@ pub enum SimCommand {
     /// A UXP security server: answers UXP (4.0 profile) requests, SOAP 1.1 or 1.2, with
     /// requestHash and a uxp-transaction-id header.
     Uxp(CommonArgs),
+    /// An echo responder for load measurements: answers every POST with 200, the
+    /// request's Content-Type and body unchanged.
+    Echo(EchoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the bound address is
+    /// printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +77,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<ExitCode> {
     let (kind, common, dialect) = match cmd {
         SimCommand::Legacy(a) => (SimKind::Legacy, a.common, a.dialect),
         SimCommand::Uxp(a) => (SimKind::Uxp, a, None),
+        SimCommand::Echo(a) => return run_echo(a),
     };
     if dialect == Some(Dialect::Uxp) {
         anyhow::bail!(
@@ -101,6 +113,26 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<ExitCode> {
         tracing::info!(sim = %kind, %addr, "simulator listening");
         sim::serve(listener, cfg, shutdown_signal()).await;
         tracing::info!(sim = %kind, "simulator stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{addr}")?;
+        out.flush()?;
+        drop(out);
+        tracing::info!(%addr, "echo responder listening");
+        sim::echo::serve(listener, shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -23,6 +23,7 @@
 mod base64;
 mod body;
 mod data;
+pub mod echo;
 mod error;
 mod respond;
 mod server;

@@ -723,3 +723,31 @@ fn sim_cli_prints_the_address_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn sim_echo_returns_the_request_on_a_kept_alive_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(sim::echo::serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let req = fixture("messages/v3.1-eu/request-getPatientSummary.xml");
+    let mut c = connect(addr).await;
+    for path in ["/", "/cgi-bin/consumer_proxy"] {
+        let r = send(&mut c, "POST", path, Some(&req.content_type), &req.bytes).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type(), req.content_type);
+        assert_eq!(r.body, req.bytes);
+    }
+    let r = send(&mut c, "POST", "/", None, b"").await;
+    assert_eq!((r.status, r.content_type(), r.body.len()), (200, "", 0));
+    let r = send(&mut c, "GET", "/", None, b"").await;
+    assert_eq!(r.status, 405);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("serve returns after shutdown")
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err());
+}
