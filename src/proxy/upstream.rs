@@ -17,6 +17,10 @@ use crate::config::{Scheme, Upstream};
 
 /// How long an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(30);
+/// Most requests in flight to one upstream, and so most connections to it. Without a
+/// bound, 1000 client connections meant ~1000 upstream connections and ran the process
+/// out of file descriptors; beyond it requests wait (within their timeout) for a slot.
+pub const DEFAULT_UPSTREAM_MAX_IN_FLIGHT: usize = 256;
 
 /// Why an upstream call failed. Each maps to an X-Road style fault in `respond`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +81,7 @@ pub struct UpstreamClient {
     client: Client<HttpConnector, Full<Bytes>>,
     uri: http::Uri,
     max_body: u64,
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl UpstreamClient {
@@ -91,6 +96,7 @@ impl UpstreamClient {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(DEFAULT_POOL_IDLE)
+            .pool_max_idle_per_host(DEFAULT_UPSTREAM_MAX_IN_FLIGHT)
             .build(connector);
         let url = &upstream.url;
         let host = if url.host.contains(':') {
@@ -115,6 +121,9 @@ impl UpstreamClient {
             client,
             uri,
             max_body,
+            in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                DEFAULT_UPSTREAM_MAX_IN_FLIGHT,
+            )),
         })
     }
 
@@ -150,6 +159,15 @@ impl UpstreamClient {
                 reason: e.to_string(),
             })?;
         let exchange = async {
+            // A closed semaphore cannot happen (it is never closed); treat it as broken.
+            let _slot = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|e| UpstreamError::Broken {
+                    upstream: name.clone(),
+                    reason: e.to_string(),
+                })?;
             let resp = self.client.request(req).await.map_err(|e| {
                 if e.is_connect() {
                     UpstreamError::Unreachable {

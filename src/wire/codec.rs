@@ -65,7 +65,7 @@ pub fn detect(env: &Envelope, family: Family) -> Result<Dialect, WireError> {
         let seen: Vec<String> = h
             .children
             .iter()
-            .map(|c| c.ns.clone().unwrap_or_else(|| "no namespace".into()))
+            .map(|c| c.ns.as_deref().unwrap_or("no namespace").to_string())
             .collect();
         return Err(WireError::UnknownDialect(if seen.is_empty() {
             "the Header is empty".into()
@@ -333,7 +333,7 @@ fn decode_foreign(
 
 fn raw_ext(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)]) -> FieldTag {
     h.extensions.push(RawHeader {
-        namespace: c.ns.clone(),
+        namespace: c.ns.as_deref().map(str::to_string),
         local_name: c.local.clone(),
         xml: slice(env.src, c.span.clone()).to_vec(),
         ns_decls: scope.to_vec(),

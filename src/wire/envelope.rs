@@ -12,6 +12,7 @@
 //! expanded), header nesting is bounded, and nothing here can panic on input.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -29,7 +30,7 @@ pub const DEFAULT_MAX_HEADER_CHILDREN: usize = 256;
 /// An attribute with its namespace resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
-    pub ns: Option<String>,
+    pub ns: Option<Arc<str>>,
     pub local: String,
     pub value: String,
 }
@@ -37,7 +38,9 @@ pub struct Attr {
 /// A header element as a tiny tree (headers are small; bodies never become one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Elem {
-    pub ns: Option<String>,
+    /// Namespace URI; shared between elements of one scan (interned), since a header
+    /// uses a handful of namespaces across dozens of elements.
+    pub ns: Option<Arc<str>>,
     pub local: String,
     pub attrs: Vec<Attr>,
     /// Concatenated, unescaped text directly inside this element.
@@ -88,7 +91,7 @@ pub struct HeaderBlock {
 /// The first element inside the Body.
 #[derive(Debug, Clone)]
 pub struct Wrapper {
-    pub ns: Option<String>,
+    pub ns: Option<Arc<str>>,
     pub local: String,
     /// Qualified name as written, e.g. `moh:getPatientSummary`.
     pub qname: String,
@@ -175,6 +178,8 @@ struct Scanner<'a> {
     base: usize,
     reader: NsReader<&'a [u8]>,
     charset: Option<Charset>,
+    /// Namespace URIs seen so far (a handful per message).
+    interned: Vec<Arc<str>>,
 }
 
 fn xml_err(e: impl std::fmt::Display) -> WireError {
@@ -198,6 +203,7 @@ impl<'a> Scanner<'a> {
             base,
             reader,
             charset,
+            interned: Vec::new(),
         }
     }
 
@@ -219,11 +225,16 @@ impl<'a> Scanner<'a> {
             })
     }
 
-    fn ns_of(res: &ResolveResult) -> Option<String> {
-        match res {
-            ResolveResult::Bound(ns) => Some(String::from_utf8_lossy(ns.0).into_owned()),
-            _ => None,
+    fn ns_of(interned: &mut Vec<Arc<str>>, res: &ResolveResult) -> Option<Arc<str>> {
+        let ResolveResult::Bound(ns) = res else {
+            return None;
+        };
+        if let Some(a) = interned.iter().find(|a| a.as_bytes() == ns.0) {
+            return Some(a.clone());
         }
+        let a: Arc<str> = Arc::from(String::from_utf8_lossy(ns.0).as_ref());
+        interned.push(a.clone());
+        Some(a)
     }
 
     fn check_unknown_prefix(res: &ResolveResult, name: &[u8]) -> Result<(), WireError> {
@@ -237,7 +248,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn attrs_of(&self, e: &BytesStart) -> Result<(Vec<Attr>, NsDecls), WireError> {
+    fn attrs_of(&mut self, e: &BytesStart) -> Result<(Vec<Attr>, NsDecls), WireError> {
         let mut attrs = Vec::new();
         let mut decls = Vec::new();
         for a in e.attributes() {
@@ -256,7 +267,7 @@ impl<'a> Scanner<'a> {
             let (res, local) = self.reader.resolve_attribute(a.key);
             Self::check_unknown_prefix(&res, a.key.as_ref())?;
             attrs.push(Attr {
-                ns: Self::ns_of(&res),
+                ns: Self::ns_of(&mut self.interned, &res),
                 local: String::from_utf8_lossy(local.as_ref()).into_owned(),
                 value,
             });
@@ -265,13 +276,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads the next event, refusing DTDs. Returns (start offset, resolved ns, event).
-    fn next(&mut self) -> Result<(usize, Option<String>, Event<'a>), WireError> {
+    fn next(&mut self) -> Result<(usize, Option<Arc<str>>, Event<'a>), WireError> {
         let start = self.pos();
         let (res, ev) = self.reader.read_resolved_event().map_err(xml_err)?;
         if let Event::DocType(_) = ev {
             return Err(WireError::Dtd);
         }
-        let ns = Self::ns_of(&res);
+        let ns = Self::ns_of(&mut self.interned, &res);
         if let Event::Start(e) | Event::Empty(e) = &ev {
             Self::check_unknown_prefix(&res, e.name().as_ref())?;
         }
@@ -553,7 +564,7 @@ impl<'a> Scanner<'a> {
     fn element(
         &mut self,
         start: usize,
-        ns: Option<String>,
+        ns: Option<Arc<str>>,
         e: &BytesStart,
         depth: usize,
     ) -> Result<Elem, WireError> {
