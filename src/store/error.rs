@@ -71,6 +71,9 @@ pub enum StoreError {
     #[error("no rollback is in effect for exactly {scope} (a broader or narrower one may be; see the switch state)")]
     NotRolledBack { scope: String },
 
+    #[error("invalid redaction config: {0}")]
+    InvalidRedaction(#[from] super::redact::RedactionConfigError),
+
     #[error("invalid rollback scope: {0}")]
     InvalidScope(#[from] PatternError),
 

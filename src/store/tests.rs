@@ -437,7 +437,7 @@ fn foreign_sled_database_is_refused() {
     let dir = tempdir();
     {
         let db = raw_sled(dir.path());
-        db.open_tree("diffs")
+        db.open_tree("orders")
             .expect("tree")
             .insert(b"k", b"v")
             .expect("insert");
@@ -445,7 +445,7 @@ fn foreign_sled_database_is_refused() {
     }
     let err = Store::open(dir.path()).expect_err("foreign db");
     assert!(
-        matches!(&err, StoreError::NotAStore { found, .. } if found.contains("diffs")),
+        matches!(&err, StoreError::NotAStore { found, .. } if found.contains("orders")),
         "{err}"
     );
 }

@@ -2,6 +2,7 @@
 //! one surface; shared helpers live in `support`.
 
 mod cli;
+mod exchanges;
 mod gateway;
 mod robustness;
 mod serve_cli;
