@@ -533,3 +533,47 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 
 #[allow(dead_code)]
 fn _unused(_: &Path) {}
+
+/// The stack simulators behind the gateway: an agency served by UXP gets the same Body
+/// as it would from the legacy stack, in its own dialect and header.
+#[tokio::test]
+async fn with_simulators_both_stacks_answer_alike() {
+    use dualroad::sim::{self, SimConfig};
+    let start_sim = |cfg: SimConfig| async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(sim::serve(l, cfg, std::future::pending::<()>()));
+        addr
+    };
+    let legacy = start_sim(SimConfig::legacy()).await;
+    let uxp = start_sim(SimConfig::uxp()).await;
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = legacy;
+    env.uxp.addr = uxp;
+    let rules = "[[rollout.rules]]\nagency = \"10000042\"\nservice = \"*\"\nstage = \"uxp\"\n";
+    let gw = start(&config_text(&env, "legacy", rules, "", 2000)).await;
+    let (status, via_uxp) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200, "{via_uxp}");
+    let (status, direct) = post(legacy, V31EU, XML).await;
+    assert_eq!(status, 200);
+    let body = |s: &str| s[s.find("<SOAP-ENV:Body>").unwrap()..].to_string();
+    assert_eq!(
+        body(&via_uxp),
+        body(&direct),
+        "UXP answer translated back = legacy answer"
+    );
+    assert!(
+        via_uxp.contains("<xrd:consumer>10000042</xrd:consumer>")
+            && !via_uxp.contains("requestHash"),
+        "{via_uxp}"
+    );
+    let m = &gw.shared.metrics;
+    assert_eq!(
+        m.counter_sum(
+            "dualroad_requests_total",
+            &[("served_by", "uxp"), ("outcome", "ok")]
+        ),
+        1.0
+    );
+    gw.shutdown().await;
+}
