@@ -9,6 +9,8 @@
 //! - [`routing`]: pure routing decisions (stages, canary split, rollback switch).
 //! - [`proxy`]: the gateway's I/O shell: listeners, pipeline, upstream clients, the
 //!   single error-to-fault rescue.
+//! - [`shadow`]: shadow mode's comparison core: two SOAP answers compared as SOAP
+//!   (canonical trees, volatile fields, ignore rules, noise calibration).
 //! - [`store`]: sled: switch state and the tamper-evident audit log.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod mapping;
 pub mod proxy;
 pub mod routing;
+pub mod shadow;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

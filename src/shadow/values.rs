@@ -1,0 +1,493 @@
+//! Value treatments: when two different strings mean the same value.
+//!
+//! The comparator ([`super::compare`]) compares text exactly unless the config names a
+//! path as *numeric* or as a *timestamp*; then the two strings are parsed here and
+//! compared as values. Everything is parsed by hand (no float rounding, no date crate):
+//!
+//! - [`Decimal`]: `007` = `7`, `1.50` = `1.5`, `+2` = `2`, `-0` = `0`, `1.5E2` = `150`.
+//!   Exact: digits are kept as digits, so 20-digit account numbers and amounts with many
+//!   decimals compare correctly where `f64` would round.
+//! - [`Timestamp`]: ISO-8601 / `xs:dateTime` in extended format,
+//!   `YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`. Two zoned values compare as instants (so
+//!   `12:00:00+02:00` = `10:00:00Z`); two unzoned values compare as wall-clock times; a
+//!   zoned and an unzoned value are not comparable and fall back to exact text.
+//! - [`Date`]: a calendar date `YYYY-MM-DD`, used for ignore-rule expiry.
+//!
+//! A value that does not parse is never an error here: the caller falls back to comparing
+//! the text exactly, so a malformed number still shows up as a difference.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Whitespace as XML defines it (space, tab, CR, LF); `char::is_whitespace` is wider.
+pub(crate) fn is_xml_ws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// Largest decimal exponent accepted; beyond it a "number" is treated as text (and a
+/// hostile `1E999999999999` cannot make rendering allocate gigabytes).
+const MAX_EXPONENT: i64 = 100_000;
+
+/// A decimal number in canonical form: `0.d₁d₂d₃… × 10^exp`, with no leading or
+/// trailing zero digits. Zero has no digits and is never negative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    digits: String,
+    exp: i64,
+}
+
+impl Decimal {
+    /// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (surrounding XML whitespace allowed).
+    /// `INF`, `NaN`, hex and thousands separators are not numbers here.
+    pub fn parse(s: &str) -> Option<Decimal> {
+        let s = s.trim_matches(is_xml_ws);
+        let (negative, rest) = match s.as_bytes().first()? {
+            b'-' => (true, s.get(1..)?),
+            b'+' => (false, s.get(1..)?),
+            _ => (false, s),
+        };
+        let (mantissa, exponent) = match rest.find(['e', 'E']) {
+            Some(i) => (rest.get(..i)?, Some(rest.get(i + 1..)?)),
+            None => (rest, None),
+        };
+        let (int, frac) = match mantissa.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (mantissa, ""),
+        };
+        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+            return None;
+        }
+        let e: i64 = match exponent {
+            None => 0,
+            Some(x) => {
+                let body = x.strip_prefix(['+', '-']).unwrap_or(x);
+                if body.is_empty() || body.len() > 9 || !all_digits(body) {
+                    return None;
+                }
+                x.parse().ok()?
+            }
+        };
+        // Significant digits of int ++ frac, and where the decimal point sits in them.
+        let leading = int.bytes().take_while(|b| *b == b'0').count();
+        let digits: String = if leading == int.len() {
+            // The integer part is all zeros: skip zeros at the start of the fraction too.
+            let frac_leading = frac.bytes().take_while(|b| *b == b'0').count();
+            let sig = frac.get(frac_leading..).unwrap_or("");
+            let exp = e - frac_leading as i64;
+            let sig = sig.trim_end_matches('0');
+            if sig.is_empty() {
+                return Some(Decimal::zero());
+            }
+            return Decimal::bounded(negative, sig.to_string(), exp);
+        } else {
+            let mut d = String::with_capacity(int.len() + frac.len());
+            d.push_str(int.get(leading..).unwrap_or(""));
+            d.push_str(frac);
+            d
+        };
+        let exp = e + (int.len() - leading) as i64;
+        let sig = digits.trim_end_matches('0');
+        Decimal::bounded(negative, sig.to_string(), exp)
+    }
+
+    fn zero() -> Decimal {
+        Decimal {
+            negative: false,
+            digits: String::new(),
+            exp: 0,
+        }
+    }
+
+    fn bounded(negative: bool, digits: String, exp: i64) -> Option<Decimal> {
+        if exp.abs() > MAX_EXPONENT {
+            return None;
+        }
+        Some(Decimal {
+            negative,
+            digits,
+            exp,
+        })
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.digits.is_empty()
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// Plain decimal notation (`-0.015`, `250000`) for ordinary magnitudes, scientific
+    /// (`1.5E40`) beyond them, so the canonical text stays short.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("0");
+        }
+        if self.negative {
+            f.write_str("-")?;
+        }
+        let n = self.digits.len() as i64;
+        if !(-20..=40).contains(&self.exp) {
+            let (first, rest) = self.digits.split_at(1);
+            f.write_str(first)?;
+            if !rest.is_empty() {
+                write!(f, ".{rest}")?;
+            }
+            return write!(f, "E{}", self.exp - 1);
+        }
+        if self.exp <= 0 {
+            f.write_str("0.")?;
+            for _ in 0..-self.exp {
+                f.write_str("0")?;
+            }
+            f.write_str(&self.digits)
+        } else if self.exp >= n {
+            f.write_str(&self.digits)?;
+            for _ in 0..self.exp - n {
+                f.write_str("0")?;
+            }
+            Ok(())
+        } else {
+            let (int, frac) = self.digits.split_at(self.exp as usize);
+            write!(f, "{int}.{frac}")
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Inverse of [`days_from_civil`].
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Exactly `n` ASCII digits at the start of `s`, as a number, and the rest.
+fn digits(s: &str, n: usize) -> Option<(u32, &str)> {
+    let head = s.get(..n)?;
+    if !head.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((head.parse().ok()?, s.get(n..)?))
+}
+
+/// Parses `YYYY-MM-DD` (a real calendar date) and returns the rest of the string.
+fn parse_ymd(s: &str) -> Option<((i64, u32, u32), &str)> {
+    let (y, s) = digits(s, 4)?;
+    let s = s.strip_prefix('-')?;
+    let (m, s) = digits(s, 2)?;
+    let s = s.strip_prefix('-')?;
+    let (d, s) = digits(s, 2)?;
+    let y = i64::from(y);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(((y, m, d), s))
+}
+
+/// A calendar date, `YYYY-MM-DD`. Ordered chronologically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl Date {
+    /// A date from its parts; `None` unless it exists in the Gregorian calendar.
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
+        let ok = (1..=12).contains(&month)
+            && day >= 1
+            && u32::from(day) <= days_in_month(i64::from(year), u32::from(month));
+        ok.then_some(Date { year, month, day })
+    }
+
+    /// The UTC date of a Unix time in seconds. The gateway passes today's date in (this
+    /// module reads no clock): `Date::from_unix_seconds(now.duration_since(UNIX_EPOCH)…)`.
+    pub fn from_unix_seconds(secs: i64) -> Date {
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        Date {
+            year: y.clamp(0, 9999) as u16,
+            month: m as u8,
+            day: d as u8,
+        }
+    }
+
+    pub fn year(self) -> u16 {
+        self.year
+    }
+    pub fn month(self) -> u8 {
+        self.month
+    }
+    pub fn day(self) -> u8 {
+        self.day
+    }
+}
+
+/// Why a date string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a calendar date in the form YYYY-MM-DD")]
+pub struct BadDate(pub String);
+
+impl FromStr for Date {
+    type Err = BadDate;
+    fn from_str(s: &str) -> Result<Date, BadDate> {
+        match parse_ymd(s) {
+            Some(((y, m, d), "")) => Date::new(y as u16, m as u8, d as u8),
+            _ => None,
+        }
+        .ok_or_else(|| BadDate(s.to_string()))
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl serde::Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A parsed `xs:dateTime`: seconds and nanoseconds since 1970-01-01T00:00:00, in UTC
+/// when `zoned`, else on an unspecified wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    secs: i64,
+    nanos: u32,
+    zoned: bool,
+}
+
+impl Timestamp {
+    /// Parses `YYYY-MM-DDThh:mm:ss[.f+][Z|±hh:mm]` (surrounding whitespace allowed).
+    /// `24:00:00` is the end of the day, as `xs:dateTime` allows.
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let s = s.trim_matches(is_xml_ws);
+        let ((y, mo, d), s) = parse_ymd(s)?;
+        let s = s.strip_prefix(['T', 't'])?;
+        let (h, s) = digits(s, 2)?;
+        let s = s.strip_prefix(':')?;
+        let (mi, s) = digits(s, 2)?;
+        let s = s.strip_prefix(':')?;
+        let (sec, mut s) = digits(s, 2)?;
+        let mut nanos = 0u32;
+        if let Some(rest) = s.strip_prefix(['.', ',']) {
+            let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 {
+                return None;
+            }
+            // Nanosecond precision; further digits are below any tolerance we offer.
+            for (i, b) in rest.bytes().take(9).enumerate() {
+                if i < n {
+                    nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+                }
+            }
+            s = rest.get(n..)?;
+        }
+        let end_of_day = h == 24 && mi == 0 && sec == 0 && nanos == 0;
+        if (h > 23 && !end_of_day) || mi > 59 || sec > 59 {
+            return None;
+        }
+        let (offset, zoned) = match s {
+            "" => (0i64, false),
+            "Z" | "z" => (0, true),
+            _ => {
+                let sign = match s.as_bytes().first()? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let (oh, r) = digits(s.get(1..)?, 2)?;
+                let r = r.strip_prefix(':')?;
+                let (om, r) = digits(r, 2)?;
+                if !r.is_empty() || oh > 14 || om > 59 {
+                    return None;
+                }
+                (sign * i64::from(oh * 3600 + om * 60), true)
+            }
+        };
+        let days = days_from_civil(y, mo, d);
+        let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
+        Some(Timestamp { secs, nanos, zoned })
+    }
+
+    /// Whether `self` and `other` are at most `tolerance_secs` apart. `None` when one is
+    /// zoned and the other is not: they cannot be placed on one time line.
+    pub fn within(&self, other: &Timestamp, tolerance_secs: u32) -> Option<bool> {
+        if self.zoned != other.zoned {
+            return None;
+        }
+        let a = i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos);
+        let b = i128::from(other.secs) * 1_000_000_000 + i128::from(other.nanos);
+        Some((a - b).abs() <= i128::from(tolerance_secs) * 1_000_000_000)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Canonical form: UTC with `Z` when zoned, fraction without trailing zeros.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = civil_from_days(self.secs.div_euclid(86_400));
+        let t = self.secs.rem_euclid(86_400);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            t / 3600,
+            t / 60 % 60,
+            t % 60
+        )?;
+        if self.nanos > 0 {
+            let frac = format!("{:09}", self.nanos);
+            write!(f, ".{}", frac.trim_end_matches('0'))?;
+        }
+        if self.zoned {
+            f.write_str("Z")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap_or_else(|| panic!("{s} parses"))
+    }
+
+    #[test]
+    fn decimals_compare_by_value() {
+        assert_eq!(dec("007"), dec("7"));
+        assert_eq!(dec("1.50"), dec("1.5"));
+        assert_eq!(dec("+2"), dec("2.000"));
+        assert_eq!(dec("-0"), dec("0.00"));
+        assert_eq!(dec("1.5E2"), dec("150"));
+        assert_eq!(dec("0.015"), dec("1.5e-2"));
+        assert_eq!(dec(" 42\n"), dec("42"));
+        assert_eq!(dec(".5"), dec("0.5"));
+        assert_eq!(dec("5."), dec("5"));
+        assert_ne!(dec("1.5"), dec("15"));
+        assert_ne!(dec("-1"), dec("1"));
+        // Exact beyond f64 precision.
+        assert_ne!(dec("12345678901234567890"), dec("12345678901234567891"));
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "1e",
+            "INF",
+            "NaN",
+            "0x10",
+            "1,5",
+            "1 000",
+            "1e99999999999",
+        ] {
+            assert_eq!(Decimal::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimals_render_canonically() {
+        for (i, o) in [
+            ("007", "7"),
+            ("1.50", "1.5"),
+            ("250000.00", "250000"),
+            ("-0.0150", "-0.015"),
+            ("-0", "0"),
+            ("1.5E2", "150"),
+            ("1.5E60", "1.5E60"),
+            ("2e-30", "2E-30"),
+        ] {
+            assert_eq!(dec(i).to_string(), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants() {
+        let t = |s: &str| Timestamp::parse(s).unwrap_or_else(|| panic!("{s} parses"));
+        let a = t("2026-03-01T12:00:00+02:00");
+        assert_eq!(a.within(&t("2026-03-01T10:00:00Z"), 0), Some(true));
+        assert_eq!(a.within(&t("2026-03-01T10:00:04.5Z"), 5), Some(true));
+        assert_eq!(a.within(&t("2026-03-01T10:00:05.001Z"), 5), Some(false));
+        assert_eq!(a.within(&t("2026-03-01T10:00:00"), 5), None);
+        assert_eq!(
+            t("2024-02-28T23:59:59").within(&t("2024-02-29T00:00:01"), 2),
+            Some(true)
+        );
+        assert_eq!(
+            t("2025-12-31T24:00:00Z").to_string(),
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            t("2026-03-01T12:00:00.250+02:00").to_string(),
+            "2026-03-01T10:00:00.25Z"
+        );
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-03-01",
+            "2026-03-01T25:00:00Z",
+            "2026-03-01T10:00Z",
+            "2026-03-01T10:00:00+2:00",
+            "2026-03-01T10:00:00.Z",
+            "yesterday",
+        ] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_parse_order_and_convert() {
+        let d: Date = "2024-02-29".parse().unwrap();
+        assert_eq!(d.to_string(), "2024-02-29");
+        assert!("2025-02-29".parse::<Date>().is_err());
+        assert!("2025-1-01".parse::<Date>().is_err());
+        assert!("2025-01-01x".parse::<Date>().is_err());
+        assert!(d < "2024-03-01".parse().unwrap());
+        assert_eq!(Date::from_unix_seconds(0).to_string(), "1970-01-01");
+        assert_eq!(
+            Date::from_unix_seconds(1_772_323_200).to_string(),
+            "2026-03-01"
+        );
+        assert_eq!(Date::from_unix_seconds(-1).to_string(), "1969-12-31");
+    }
+}
