@@ -2,7 +2,8 @@
 //!
 //! Where it sits: the gateway has both answers in the client's dialect (the UXP answer
 //! translated back exactly as for the client); [`Canon::from_input`] turns each into a
-//! [`Canon`], and [`super::compare`] walks the two trees side by side.
+//! [`Canon`], and the comparator ([`super::compare`](mod@super::compare)) walks the two
+//! trees side by side.
 //!
 //! Unlike `wire::envelope` (which stops at the Body so bodies can be copied raw), this
 //! parses the *whole* message, because the Body is what is compared. What is kept, and
@@ -165,6 +166,18 @@ struct Node {
     /// element's occurrences are adjacent): lets the comparator find repetitions
     /// without comparing names again.
     repeat: bool,
+    /// The first 8 bytes of the local name, big-endian, zero-padded: compares like the
+    /// name itself on those bytes, so most name comparisons are one integer compare.
+    key: u64,
+}
+
+/// See `Node::key`.
+fn name_key(local: &str) -> u64 {
+    let mut k = [0u8; 8];
+    for (d, s) in k.iter_mut().zip(local.bytes()) {
+        *d = s;
+    }
+    u64::from_be_bytes(k)
 }
 
 #[derive(Debug, Clone)]
@@ -293,8 +306,8 @@ impl Canon {
         if body.iter().all(|b| is_ws(*b)) {
             return Err(CanonError::Empty);
         }
-        // Sized from typical SOAP: ~25 bytes of markup per element, names and text take
-        // about half of the bytes.
+        // Sized from typical SOAP (about 25 bytes of markup per element), so a normal
+        // answer never regrows these.
         let elements = body.len() / 24 + 8;
         Parser {
             reader: Reader::from_reader(body),
@@ -391,6 +404,7 @@ impl Canon {
             attrs: Span { start: 0, end: 0 },
             children: Span { start: 0, end: 0 },
             repeat: false,
+            key: 0,
         };
         Element {
             canon: self,
@@ -432,7 +446,7 @@ impl<'c> Element<'c> {
 
     /// True when both have the same local name and namespace.
     pub fn same_name(&self, other: &Element<'_>) -> bool {
-        self.local() == other.local()
+        self.same_local(other)
             && if std::ptr::eq(self.canon, other.canon) {
                 self.node.ns == other.node.ns // interned: ids are enough
             } else {
@@ -442,6 +456,9 @@ impl<'c> Element<'c> {
 
     /// The canonical order of names (local name, then namespace).
     pub fn cmp_name(&self, other: &Element<'_>) -> Ordering {
+        if self.node.key != other.node.key {
+            return self.node.key.cmp(&other.node.key);
+        }
         cmp_name(
             self.local(),
             self.namespace(),
@@ -491,6 +508,21 @@ impl<'c> Element<'c> {
         self.children()
             .iter()
             .find(|c| c.local() == local && c.namespace() == ns)
+    }
+
+    /// Local-name equality; names of up to 8 bytes are equal exactly when their keys
+    /// and lengths are.
+    pub(crate) fn same_local(&self, other: &Element<'_>) -> bool {
+        let (a, b) = (self.node.local, other.node.local);
+        let len = a.end.wrapping_sub(a.start);
+        self.node.key == other.node.key
+            && len == b.end.wrapping_sub(b.start)
+            && (len <= 8 || self.local() == other.local())
+    }
+
+    /// See `Node::key`: local names with different keys differ, in this order.
+    pub(crate) fn name_key(&self) -> u64 {
+        self.node.key
     }
 
     /// Same name as the previous sibling.
@@ -693,12 +725,7 @@ impl<'a> Builder<'a> {
     /// Decodes a name and appends it.
     fn put_name(&mut self, raw: &[u8]) -> Result<Span, CanonError> {
         let name = self.decode(raw)?;
-        let start = self.here()?;
-        self.arena.push_str(&name);
-        Ok(Span {
-            start,
-            end: self.here()?,
-        })
+        self.put(&name)
     }
 
     /// Decodes character data into its value. Line-end (and attribute whitespace)
@@ -766,6 +793,7 @@ impl<'a> Builder<'a> {
 
     fn cmp_nodes(&self, a: u32, b: u32) -> Ordering {
         match (self.nodes.get(a as usize), self.nodes.get(b as usize)) {
+            (Some(x), Some(y)) if x.key != y.key => x.key.cmp(&y.key),
             (Some(x), Some(y)) => cmp_name(
                 self.str(x.local),
                 self.ns_str(x.ns),
@@ -1021,6 +1049,7 @@ impl Parser<'_> {
             attrs,
             children: Span::default(),
             repeat: false,
+            key: name_key(self.b.str(local)),
         });
         if self.open.is_empty() {
             if self.root.is_some() {

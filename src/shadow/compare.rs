@@ -4,8 +4,9 @@
 //! to the client's dialect), [`compare`] canonicalizes them ([`super::canon`]), classifies
 //! faults, walks the two trees side by side, and returns the outcome class, the list of
 //! differing paths (for field-level aggregation, as Diffy does) and a unified diff of the
-//! two canonical texts (evidence for a human). Pure: no clock, no I/O; today's date (for
-//! rule expiry) is passed in.
+//! two canonical texts (evidence for a human). Sans-io: no I/O, and today's date (for
+//! rule expiry) is passed in; the only clock read is the line diff's deadline
+//! ([`DEFAULT_DIFF_TIMEOUT`]), which bounds its time on huge, completely different answers.
 //!
 //! Order of decisions:
 //! 1. Either answer unreadable: primary → `not-compared: primary-invalid`; shadow →
@@ -219,7 +220,7 @@ pub fn compare(primary: Input<'_>, shadow: Input<'_>, opts: &Options<'_>) -> Com
 
 /// The outcome for an answer that could not be canonicalized.
 pub fn unreadable(role: Role, e: &CanonError) -> Comparison {
-    let detail = Some(format!("{role:?} answer: {e}").to_lowercase());
+    let detail = Some(format!("{} answer: {e}", role.as_str()));
     match (role, e.is_limit()) {
         (_, true) => Comparison::not_compared(NotComparedReason::TooLarge, detail),
         (Role::Primary, false) => {
@@ -472,11 +473,14 @@ impl<'t> Walker<'_, '_, 't> {
 
     /// Name equality of a primary and a shadow element.
     fn same_name(&self, p: Element<'_>, s: Element<'_>) -> bool {
-        p.local() == s.local() && self.same_ns(p, s)
+        p.same_local(&s) && self.same_ns(p, s)
     }
 
     /// Canonical name order of a primary and a shadow element.
     fn cmp_name(&self, p: Element<'_>, s: Element<'_>) -> std::cmp::Ordering {
+        if p.name_key() != s.name_key() {
+            return p.name_key().cmp(&s.name_key());
+        }
         match p.local().cmp(s.local()) {
             std::cmp::Ordering::Equal if self.same_ns(p, s) => std::cmp::Ordering::Equal,
             std::cmp::Ordering::Equal => p.namespace().cmp(&s.namespace()),
@@ -732,17 +736,18 @@ impl<'t> Walker<'_, '_, 't> {
         let Some(el) = p.or(s) else {
             return;
         };
+        let local = el.local();
         let marks = (self.key.len(), self.loc.len());
         if !self.path.is_empty() {
             self.key.push('/');
             self.loc.push('/');
         }
-        self.key.push_str(el.local());
-        self.loc.push_str(el.local());
+        self.key.push_str(local);
+        self.loc.push_str(local);
         if let Some(i) = idx {
             push_index(&mut self.loc, i + 1);
         }
-        self.path.push(el.local());
+        self.path.push(local);
 
         let today = self.opts.today;
         let skip = (parent_is_header && is_volatile(&el))

@@ -15,7 +15,7 @@
 //! - [`rules`]: the config (`ignore` with reason and expiry, `unordered`, `numeric`,
 //!   `timestamps`), validated all at once; stale and expired rule reporting.
 //! - [`values`]: hand-written number, timestamp and date parsing for the treatments.
-//! - [`compare`]: the comparator: fault classification, the tree walk, volatile X-Road
+//! - [`compare`](mod@compare): the comparator: fault classification, the tree walk, volatile X-Road
 //!   fields, differing paths, unified diff.
 //! - [`noise`]: Diffy-style noise learned from primary-vs-primary pairs.
 //! - [`outcome`]: the outcome classes and not-compared reasons shared with the mirror.

@@ -2,7 +2,8 @@
 //! sent to the *primary* stack twice, and the paths where those two answers differ are
 //! non-deterministic on the known-good stack itself (timestamps, generated ids, counters).
 //! Differences on such paths between primary and shadow are then not the shadow stack's
-//! fault: [`super::compare`] reports them in `Comparison::noise`, not in `diffs`.
+//! fault: the comparator ([`super::compare`](mod@super::compare)) reports them in
+//! `Comparison::noise`, not in `diffs`.
 //!
 //! Where it sits: the mirror, for `read` services with `calibrate > 0`, compares the two
 //! primary answers with `compare::Options::calibration` and feeds the result to

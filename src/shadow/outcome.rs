@@ -17,6 +17,15 @@ pub enum Role {
     Shadow,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
 /// Why a request was not compared. Every dropped or skipped shadow copy gets one, so
 /// nothing is dropped silently (the anchors' Envoy/Istio failure mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -30,7 +30,8 @@
 //!   equal when at most that many seconds apart.
 //!
 //! The built-in volatile fields (the X-Road message `id` and `requestHash` headers) are
-//! not rules: they never count, whatever the config says (see [`super::compare`]).
+//! not rules: they never count, whatever the config says (see
+//! [`super::compare`](mod@super::compare)).
 
 use std::fmt;
 

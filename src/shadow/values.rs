@@ -1,8 +1,8 @@
 //! Value treatments: when two different strings mean the same value.
 //!
-//! The comparator ([`super::compare`]) compares text exactly unless the config names a
-//! path as *numeric* or as a *timestamp*; then the two strings are parsed here and
-//! compared as values. Everything is parsed by hand (no float rounding, no date crate):
+//! The comparator ([`super::compare`](mod@super::compare)) compares text exactly unless
+//! the config names a path as *numeric* or as a *timestamp*; then the two strings are
+//! parsed here and compared as values. Everything is parsed by hand (no float rounding, no date crate):
 //!
 //! - [`Decimal`]: `007` = `7`, `1.50` = `1.5`, `+2` = `2`, `-0` = `0`, `1.5E2` = `150`.
 //!   Exact: digits are kept as digits, so 20-digit account numbers and amounts with many
