@@ -180,7 +180,8 @@ pub struct ExchangeRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_latency_ms: Option<f64>,
     /// `match`, `body-diff`, `fault-mismatch`, `fault-code-diff`, `shadow-error`,
-    /// `not-compared`, or `served` (no shadow in this stage).
+    /// `not-compared`, `served` (no shadow in this stage) or `rejected` (dualroad
+    /// answered with its own fault, see `rejected_code`).
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_compared_reason: Option<String>,
@@ -194,6 +195,14 @@ pub struct ExchangeRecord {
     /// Identifiers with no mapping.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmapped: Vec<String>,
+    /// Ignore rules (their `path`) that matched a node of either answer: a rule that
+    /// never appears here over a period is stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_rules: Vec<String>,
+    /// The X-Road fault code dualroad itself answered with when it rejected the
+    /// request (`outcome = "rejected"`): bad input, unknown member, upstream down…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_code: Option<String>,
     /// Hash of the canonical request: both stacks got the same logical request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_hash: Option<String>,

@@ -29,6 +29,8 @@ pub(crate) fn record(at_unix_ms: u64, agency: &str, outcome: &str) -> ExchangeRe
         shadow_fault_code: None,
         lossy_fields: vec![],
         unmapped: vec![],
+        ignore_rules: Vec::new(),
+        rejected_code: None,
         request_hash: Some("ab".repeat(32)),
         diff_id: None,
         bodies: None,
