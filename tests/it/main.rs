@@ -6,6 +6,7 @@ mod exchanges;
 mod gateway;
 mod robustness;
 mod serve_cli;
+mod shadow;
 mod sim;
 mod stub;
 mod support;
