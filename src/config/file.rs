@@ -56,6 +56,10 @@ pub const DEFAULT_CALIBRATE: f64 = 0.0;
 pub const DEFAULT_STORE_BODIES: bool = false;
 /// `capture`: requests are recorded for replay only when asked.
 pub const DEFAULT_CAPTURE: bool = false;
+/// `auto_rollback.min_samples`: fewer samples in the window say nothing.
+pub const DEFAULT_GATE_MIN_SAMPLES: u64 = 50;
+/// `auto_rollback.window`, in seconds.
+pub const DEFAULT_GATE_WINDOW_S: u64 = 300;
 /// `store.retention_days`.
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 /// `store.max_bytes`: 1 GiB of evidence, oldest removed first.
@@ -255,6 +259,30 @@ pub struct RuleConfig {
     pub store_bodies: Option<bool>,
     /// Record the (redacted) requests for `dualroad replay`. Default `shadow.capture`.
     pub capture: Option<bool>,
+    /// `canary`, `uxp` and `uxp-shadow` only: roll this rule's traffic back to legacy
+    /// automatically when UXP goes bad.
+    pub auto_rollback: Option<Lenient<AutoRollbackConfig>>,
+}
+
+/// `auto_rollback = { min_samples, min_match_rate, window }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRollbackConfig {
+    /// Default [`DEFAULT_GATE_MIN_SAMPLES`].
+    pub min_samples: Option<i64>,
+    /// `0.0..=1.0`. Required: the threshold is the point of the gate.
+    pub min_match_rate: Option<f64>,
+    /// Seconds, or text with a unit (`"90s"`, `"5m"`, `"1h"`). Default
+    /// [`DEFAULT_GATE_WINDOW_S`] seconds.
+    pub window: Option<WindowValue>,
+}
+
+/// A window as written: seconds or `"5m"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum WindowValue {
+    Seconds(i64),
+    Text(String),
 }
 
 /// A stage as named in the file; `validate` adds the canary's percentage.

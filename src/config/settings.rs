@@ -73,6 +73,8 @@ pub struct MirrorPolicy {
     pub sandbox: Option<String>,
     pub store_bodies: bool,
     pub capture: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<crate::routing::gate::GatePolicy>,
 }
 
 /// `[store]`, resolved.

@@ -540,3 +540,40 @@ fn a_sandbox_must_speak_what_the_mirrored_stack_speaks() {
     assert_eq!(e.kind, Conflict);
     assert!(e.message.contains("must speak uxp"), "{}", e.message);
 }
+
+#[test]
+fn auto_rollback_is_validated() {
+    let s = Settings::from_file(example()).unwrap_or_else(|e| panic!("{e}"));
+    let g = s.shadow.rules[0]
+        .auto_rollback
+        .expect("canary rule is gated");
+    assert_eq!(
+        (g.min_samples, g.min_match_rate, g.window),
+        (50, 0.95, Duration::from_secs(300))
+    );
+    let text = example_text()
+        .replace("window = \"5m\"", "window = \"5 fortnights\"")
+        .replace(
+            "stage = \"shadow\"\n",
+            "stage = \"shadow\"\nauto_rollback = { min_samples = 5 }\n",
+        );
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    let got: Vec<(ErrorKind, String)> = errs.iter().map(|e| (e.kind, e.field.clone())).collect();
+    for want in [
+        (Invalid, "rollout.rules[0].auto_rollback.window"),
+        (Conflict, "rollout.rules[1].auto_rollback"),
+    ] {
+        assert!(
+            got.iter().any(|(k, f)| *k == want.0 && f == want.1),
+            "missing {want:?} in {errs}"
+        );
+    }
+    let text = example_text().replace("min_match_rate = 0.95, ", "");
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    assert!(
+        errs.iter().any(
+            |e| e.kind == Missing && e.field == "rollout.rules[0].auto_rollback.min_match_rate"
+        ),
+        "{errs}"
+    );
+}

@@ -227,6 +227,9 @@ pub struct Primary {
     /// `None` when dualroad answered with its own fault (`meta.rejected_code`).
     pub answer: Option<Answer>,
     pub store_bodies: bool,
+    /// For the automatic gate.
+    pub rule: Option<usize>,
+    pub uxp_failed: bool,
 }
 
 /// Everything the copy needs, owned.
@@ -427,7 +430,7 @@ struct Copy {
 
 #[allow(clippy::too_many_arguments)]
 async fn finish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     active: &Active,
     rt: &ShadowRuntime,
     stack: Stack,
@@ -446,7 +449,7 @@ async fn finish(
 /// Waits for the client's answer, judges the pair and submits the record.
 #[allow(clippy::too_many_arguments)]
 async fn finish_with(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     active: &Active,
     rt: &ShadowRuntime,
     stack: Stack,
@@ -518,6 +521,7 @@ async fn finish_with(
         bodies,
         primary.store_bodies,
     );
+    crate::proxy::gate::observe(shared, primary.rule, &event.record, primary.uxp_failed);
     rt.submit(shared, event);
 }
 

@@ -7,6 +7,7 @@
 //! state (swapped the moment a rollback is durably stored).
 
 pub mod error;
+pub mod gate;
 pub mod mirror;
 pub mod pipeline;
 pub mod respond;
@@ -122,6 +123,8 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// The exchange writer, mirror capacity and learned noise.
     pub shadow: mirror::ShadowRuntime,
+    /// The automatic gate's windows.
+    pub gates: gate::Gates,
     /// Serialises reloads and switch changes (each writes the audit log).
     change: tokio::sync::Mutex<()>,
 }
@@ -303,6 +306,7 @@ impl Shared {
                 format!("could not record the change in the audit log, so it was not applied: {e}")
             })?;
         write_lock(&self.active, Arc::new(active));
+        self.gates.clear();
         Ok(diff)
     }
 }
@@ -377,6 +381,7 @@ impl Gateway {
             metrics,
             config_path,
             shadow,
+            gates: gate::Gates::default(),
             change: tokio::sync::Mutex::new(()),
         });
         shared.publish_switch_metrics(&switch);

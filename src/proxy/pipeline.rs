@@ -48,6 +48,10 @@ struct Served {
     not_compared: Option<(NotComparedReason, Option<String>)>,
     store_bodies: bool,
     capture: bool,
+    /// The rollout rule that routed the request (`None`: fallback), for the gate.
+    rule: Option<usize>,
+    /// dualroad answered with its own fault because the UXP stack failed.
+    uxp_failed: bool,
 }
 
 pub fn stage_name(s: &Stage) -> &'static str {
@@ -147,7 +151,7 @@ fn header<B>(req: &Request<B>, name: &str) -> Option<String> {
 
 #[allow(clippy::type_complexity)]
 fn finish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     active: &Active,
     listener: &str,
     mut served: Served,
@@ -175,6 +179,7 @@ fn finish(
                 }
             }
             let code = e.fault_code(role).as_str().to_string();
+            served.uxp_failed = e.side() == crate::error::Side::Uxp;
             (
                 fault_response(&e, &rescue, role, &shared.metrics),
                 "rejected",
@@ -216,7 +221,7 @@ fn finish(
 /// Phase `record`: the exchange goes to the store (through the mirror task when a
 /// copy is in flight, so the record carries both sides). Never blocks.
 fn record(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     active: &Active,
     listener: &str,
     served: Served,
@@ -271,6 +276,8 @@ fn record(
             meta,
             answer: served.answer,
             store_bodies: served.store_bodies,
+            rule: served.rule,
+            uxp_failed: served.uxp_failed,
         };
         // A closed channel means the copy task is gone (runtime shutting down).
         let _ = tx.send(primary);
@@ -292,6 +299,7 @@ fn record(
         bodies,
         served.store_bodies,
     );
+    crate::proxy::gate::observe(shared, served.rule, &event.record, served.uxp_failed);
     shared.shadow.submit(shared, event);
 }
 
@@ -472,6 +480,7 @@ async fn consumer(
     };
     served.served_by = decision.served_by.name();
     let policy = active.settings.shadow.policy(decision.rule);
+    served.rule = decision.rule;
     served.store_bodies = policy.store_bodies;
     served.capture = policy.capture;
     tracing::debug!(agency = %served.agency, service = %served.service, ?decision, "Routed.");

@@ -19,6 +19,7 @@ pub mod names {
     pub const CONNECTIONS_REFUSED: &str = "dualroad_connections_refused_total";
     pub const EXCHANGES: &str = "dualroad_exchanges_total";
     pub const SHADOW_REQUEST_MISMATCH: &str = "dualroad_shadow_request_mismatch_total";
+    pub const AUTO_ROLLBACKS: &str = "dualroad_auto_rollbacks_total";
 }
 
 /// Registers help texts for every metric.
@@ -59,6 +60,10 @@ pub fn describe_all(m: &Metrics) {
     m.describe(
         names::EXCHANGES,
         "Exchange records handed to the store writer: queued, or dropped because its queue was full.",
+    );
+    m.describe(
+        names::AUTO_ROLLBACKS,
+        "Rollbacks the automatic gate applied (or failed to store), by scope.",
     );
     m.describe(
         names::SHADOW_REQUEST_MISMATCH,
@@ -252,5 +257,38 @@ impl ConfigReloaded<'_> {
             );
         }
         m.inc(names::RELOADS, &[("outcome", self.outcome)]);
+    }
+}
+
+/// The automatic gate rolled a rule back.
+pub struct AutoRollback<'a> {
+    pub scope: &'a str,
+    pub reason: &'a str,
+    /// False when the rollback could not be stored (and so is not in effect).
+    pub applied: bool,
+}
+
+impl AutoRollback<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        if self.applied {
+            tracing::warn!(
+                scope = self.scope,
+                reason = self.reason,
+                "Auto-gate rolled back."
+            );
+        } else {
+            tracing::error!(
+                scope = self.scope,
+                reason = self.reason,
+                "Auto-gate rollback failed."
+            );
+        }
+        m.inc(
+            names::AUTO_ROLLBACKS,
+            &[
+                ("scope", self.scope),
+                ("applied", if self.applied { "true" } else { "false" }),
+            ],
+        );
     }
 }

@@ -307,3 +307,73 @@ async fn uxp_shadow_compares_the_legacy_answer_and_every_stage_is_recorded() {
     );
     gw.shutdown().await;
 }
+
+/// `auto_rollback` on a `uxp-shadow` rule: injected divergence trips the gate, which
+/// rolls the rule back itself (actor `auto-gate`, the numbers in the audit log);
+/// identical stacks above the threshold never do.
+#[tokio::test]
+async fn the_auto_gate_rolls_back_under_divergence_and_not_above_the_threshold() {
+    let rules =
+        "[[rollout.rules]]\nagency = \"10000042\"\nservice = \"*\"\nstage = \"uxp-shadow\"\n\
+                 auto_rollback = { min_samples = 5, min_match_rate = 0.8, window = \"10m\" }\n";
+    for diverge in [false, true] {
+        let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+        env.legacy.addr = start_sim(SimConfig::legacy()).await;
+        env.uxp.addr = start_sim(SimConfig {
+            divergence_rate: if diverge { 1.0 } else { 0.0 },
+            ..SimConfig::uxp()
+        })
+        .await;
+        let gw = start(&config_text(&env, "legacy", rules, "", 2000)).await;
+        for i in 0..8 {
+            let (status, _) = post(consumer(&gw), &with_id(V31EU, &format!("gate-{i}")), XML).await;
+            assert_eq!(status, 200);
+        }
+        let recs = records(&gw, 8).await;
+        let compared = recs
+            .iter()
+            .filter(|r| r.outcome == "match" || r.outcome == "body-diff")
+            .count();
+        assert!(compared >= 5, "{recs:#?}");
+        // The gate acts on the mirror task's records; give the rollback time to land.
+        let mut switch = gw.shared.switch();
+        for _ in 0..200 {
+            switch = gw.shared.switch();
+            if !switch.entries.is_empty() || !diverge {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if diverge {
+            let e = switch.entries.first().expect("the gate rolled back");
+            assert_eq!(
+                (e.agency.as_deref(), e.service.as_deref(), e.actor.as_str()),
+                (Some("10000042"), None, "auto-gate")
+            );
+            assert!(
+                e.reason.contains("0 of 5") || e.reason.contains("of 5"),
+                "{}",
+                e.reason
+            );
+            let audit = gw.shared.store.audit_entries().unwrap();
+            let last = audit.last().unwrap();
+            assert_eq!(last.actor, "auto-gate");
+            assert!(
+                last.reason.contains("min_match_rate 80.0 %"),
+                "{}",
+                last.reason
+            );
+            assert!(gw.shared.store.verify_audit().unwrap().ok, "chain intact");
+            // Traffic is back on legacy from the next request.
+            let (status, _) = post(consumer(&gw), &with_id(V31EU, "after"), XML).await;
+            assert_eq!(status, 200);
+            let recs = records(&gw, 9).await;
+            assert!(recs
+                .iter()
+                .any(|r| r.stage == "rollback" && r.served_by == "legacy"));
+        } else {
+            assert!(switch.entries.is_empty(), "{switch:?}");
+        }
+        gw.shutdown().await;
+    }
+}

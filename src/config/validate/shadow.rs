@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::{Checker, Upstreams};
 use crate::config::error::ErrorKind;
 use crate::config::file::{
-    FileConfig, RuleConfig, ShadowWrites, StageName, DEFAULT_CALIBRATE, DEFAULT_CAPTURE,
+    AutoRollbackConfig, FileConfig, RuleConfig, ShadowWrites, StageName, WindowValue,
+    DEFAULT_CALIBRATE, DEFAULT_CAPTURE, DEFAULT_GATE_MIN_SAMPLES, DEFAULT_GATE_WINDOW_S,
     DEFAULT_RETENTION_DAYS, DEFAULT_SAMPLE, DEFAULT_SHADOW_CONCURRENCY,
     DEFAULT_SHADOW_SERVICE_BUDGET_BYTES, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_STORE_BODIES,
     DEFAULT_STORE_FLUSH_INTERVAL_MS, DEFAULT_STORE_MAX_BODY_BYTES, DEFAULT_STORE_MAX_BYTES,
@@ -16,6 +17,7 @@ use crate::config::file::{
 };
 use crate::config::settings::{MirrorPolicy, ShadowSettings, StoreSettings};
 use crate::config::source::FieldPath;
+use crate::routing::gate::GatePolicy;
 use crate::shadow::CompareConfig;
 use crate::store::{RedactionConfig, RedactionConfigError, Redactor};
 use crate::wire::Dialect;
@@ -78,6 +80,7 @@ pub(super) fn check_shadow(
             .and_then(|s| s.store_bodies)
             .unwrap_or(DEFAULT_STORE_BODIES),
         capture: s.and_then(|s| s.capture).unwrap_or(DEFAULT_CAPTURE),
+        auto_rollback: None,
     };
     let timeout = c.millis(
         &sp.key("timeout_ms"),
@@ -176,13 +179,100 @@ fn rule_policy(
             Some(name.to_string())
         }
     };
+    let auto_rollback = rule
+        .auto_rollback
+        .as_ref()
+        .and_then(|a| c.lenient(&p.key("auto_rollback"), a))
+        .and_then(|a| gate_policy(&p.key("auto_rollback"), a, stage, c));
     MirrorPolicy {
         sample: fraction(c, &p.key("sample"), rule.sample, defaults.sample),
         calibrate: fraction(c, &p.key("calibrate"), rule.calibrate, defaults.calibrate),
         sandbox,
         store_bodies: rule.store_bodies.unwrap_or(defaults.store_bodies),
         capture: rule.capture.unwrap_or(defaults.capture),
+        auto_rollback,
     }
+}
+
+/// `auto_rollback` applies where UXP serves: rolling back a stage legacy already
+/// serves would record a decision that changes nothing.
+fn gate_policy(
+    p: &FieldPath,
+    a: &AutoRollbackConfig,
+    stage: Option<StageName>,
+    c: &mut Checker<'_>,
+) -> Option<GatePolicy> {
+    if let Some(s @ (StageName::Legacy | StageName::Shadow)) = stage {
+        c.report(
+            p,
+            ErrorKind::Conflict,
+            format!(
+                "auto_rollback applies only to stage = \"canary\", \"uxp\" or \"uxp-shadow\" (this rule is \"{}\", served by legacy already); remove it",
+                s.as_str()
+            ),
+        );
+        return None;
+    }
+    let min_match_rate = match a.min_match_rate {
+        None => {
+            c.report(
+                &p.key("min_match_rate"),
+                ErrorKind::Missing,
+                "required: the share of good UXP exchanges below which the rule is rolled back, e.g. 0.95",
+            );
+            None
+        }
+        Some(r) => Some(fraction(c, &p.key("min_match_rate"), Some(r), 1.0)),
+    };
+    let min_samples = c.positive(
+        &p.key("min_samples"),
+        a.min_samples,
+        DEFAULT_GATE_MIN_SAMPLES,
+    );
+    let window = match &a.window {
+        None => Some(Duration::from_secs(DEFAULT_GATE_WINDOW_S)),
+        Some(WindowValue::Seconds(n)) if *n > 0 => Some(Duration::from_secs(n.unsigned_abs())),
+        Some(WindowValue::Text(t)) => {
+            match parse_window(t) {
+                Some(d) => Some(d),
+                None => {
+                    c.report(
+                    &p.key("window"),
+                    ErrorKind::Invalid,
+                    format!("`{t}` is not a window: seconds, or a number with s, m or h, e.g. \"5m\""),
+                );
+                    None
+                }
+            }
+        }
+        Some(WindowValue::Seconds(n)) => {
+            c.report(
+                &p.key("window"),
+                ErrorKind::Invalid,
+                format!("must be greater than 0 seconds, got {n}"),
+            );
+            None
+        }
+    };
+    Some(GatePolicy {
+        min_samples,
+        min_match_rate: min_match_rate?,
+        window: window?,
+    })
+}
+
+fn parse_window(t: &str) -> Option<Duration> {
+    let t = t.trim();
+    let split = t.find(|ch: char| !ch.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
 }
 
 /// The sandbox must exist and speak what the mirrored stack speaks.
