@@ -339,16 +339,44 @@ async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
         println!("  {t:<60} {label:<14} {l:>7} {u:>7}");
     }
     // Give in-flight shadow copies a moment, then report.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let m = &gw.shared.metrics;
+    // Counters are whole numbers; an absent series sums to -0.0.
+    let outcome = |o: &str| {
+        m.counter_sum("dualroad_mirror_total", &[("stack", "uxp"), ("outcome", o)]) as u64
+    };
     println!(
-        "\n  shadow copies sent: {} to UXP ({} answered); client-visible failures: {total_fail}",
-        m.counter_sum("dualroad_mirror_total", &[("stack", "uxp")]),
-        m.counter_sum(
-            "dualroad_mirror_total",
-            &[("stack", "uxp"), ("outcome", "answered")]
-        ),
+        "\n  shadow copies to UXP: {} — {} match, {} body-diff, {} fault-mismatch, {} not compared; client-visible failures: {total_fail}",
+        m.counter_sum("dualroad_mirror_total", &[("stack", "uxp")]) as u64,
+        outcome("match"),
+        outcome("body-diff"),
+        outcome("fault-mismatch"),
+        ["timeout", "overload", "too-large", "upstream-error", "sampled-out", "write-service"]
+            .iter()
+            .map(|o| outcome(o))
+            .sum::<u64>(),
     );
+    if let Some(d) = gw
+        .shared
+        .store
+        .exchanges()
+        .list_diffs(None, None, None, 1)?
+        .first()
+    {
+        println!(
+            "  latest diff {} ({} {}, {}): `dualroad diffs show {}` prints it whole",
+            d.id, d.agency, d.service, d.outcome, d.id
+        );
+        for p in d.paths.iter().take(3) {
+            println!(
+                "    {:<8} {}  legacy {:?} → uxp {:?}",
+                p.kind,
+                p.path,
+                p.primary.as_deref().unwrap_or("—"),
+                p.shadow.as_deref().unwrap_or("—")
+            );
+        }
+    }
     let audit = gw.shared.store.audit_entries()?;
     let verify = gw.shared.store.verify_audit()?;
     println!(
