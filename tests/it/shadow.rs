@@ -377,3 +377,56 @@ async fn the_auto_gate_rolls_back_under_divergence_and_not_above_the_threshold()
         gw.shutdown().await;
     }
 }
+
+/// Calibration: with `calibrate = 1.0` every read request also goes a second time to
+/// the primary; a field that differs between two primary answers (a per-call stamp)
+/// is learned as noise for the service, kept across restarts, and reported apart
+/// instead of counting against UXP. Without calibration the same field is a diff.
+#[tokio::test]
+async fn calibration_learns_noise_from_two_primary_answers() {
+    let stamp = "Body/getPatientSummary/request/stamp";
+    let n = 6;
+    for calibrate in [0.0, 1.0] {
+        let env = env_with(Behaviour::EchoStamped, Behaviour::Echo).await;
+        let legacy = env.legacy.clone();
+        let rules = format!("{SHADOW_ALL}calibrate = {calibrate:.1}\n");
+        let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+        for i in 0..n {
+            let (status, _) = post(consumer(&gw), &with_id(V31EU, &format!("cal-{i}")), XML).await;
+            assert_eq!(status, 200);
+        }
+        let recs = records(&gw, n).await;
+        let outcomes: Vec<_> = recs.iter().map(|r| r.outcome.as_str()).collect();
+        if calibrate == 0.0 {
+            assert!(outcomes.iter().all(|o| *o == "body-diff"), "{outcomes:?}");
+            let id = recs[0].diff_id.unwrap();
+            let d = gw.shared.store.exchanges().diff(id).unwrap().unwrap();
+            assert!(
+                d.paths.iter().any(|p| p.path == stamp && !p.noise),
+                "{d:#?}"
+            );
+            assert_eq!(legacy.hits(), n, "no second call without calibration");
+            gw.shutdown().await;
+            continue;
+        }
+        assert!(outcomes.iter().all(|o| *o == "match"), "{outcomes:?}");
+        for _ in 0..200 {
+            if legacy.hits() == 2 * n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            legacy.hits(),
+            2 * n,
+            "each request went twice to the primary"
+        );
+        let data = env.data.clone();
+        gw.shutdown().await;
+        let store = dualroad::store::Store::open(&data).unwrap();
+        let models = store.exchanges().noise_models().unwrap();
+        let model = models.values().next().expect("a noise model was saved");
+        assert_eq!(model.pairs(), n as u64, "{model:?}");
+        assert_eq!(model.count(stamp), n as u64, "{model:?}");
+    }
+}

@@ -29,6 +29,10 @@ pub enum Behaviour {
     Fault,
     /// Like `Echo`, after half a second.
     Slow,
+    /// Like `Echo`, with `<stamp>N</stamp>` (N = this stub's hit count) added inside
+    /// the first `<request>`: an answer that differs on every call, like a server
+    /// timestamp, for noise calibration.
+    EchoStamped,
 }
 
 /// The last request a stub saw: content type and body.
@@ -94,7 +98,7 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
                         let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                             let s = s.clone();
                             async move {
-                                s.hits.fetch_add(1, Ordering::SeqCst);
+                                let hit = s.hits.fetch_add(1, Ordering::SeqCst);
                                 let ct = req
                                     .headers()
                                     .get("content-type")
@@ -113,6 +117,18 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
                                 let (status, ct, body) = match behaviour {
                                     Behaviour::Echo | Behaviour::Slow => {
                                         (200, ct.unwrap_or_else(|| "text/xml".into()), body)
+                                    }
+                                    Behaviour::EchoStamped => {
+                                        let text = String::from_utf8_lossy(&body).replacen(
+                                            "<request>",
+                                            &format!("<request><stamp>{hit}</stamp>"),
+                                            1,
+                                        );
+                                        (
+                                            200,
+                                            ct.unwrap_or_else(|| "text/xml".into()),
+                                            Bytes::from(text),
+                                        )
                                     }
                                     Behaviour::Html => (
                                         200,
