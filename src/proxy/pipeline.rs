@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::proxy::error::{GatewayError, Role};
+use crate::proxy::identity::{self, ConnIdentity};
 use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
 use crate::proxy::{Active, Shared};
@@ -51,6 +52,7 @@ pub async fn handle(
     let active = shared.active();
     let content_type = header(&req, "content-type");
     let soap_action = header(&req, "soapaction");
+    let conn = identity::of_request(&req);
     let (r, family) = match role.clone() {
         ListenerKind::Consumer => (Role::Consumer, Family::Legacy),
         ListenerKind::Provider { .. } => (Role::Provider, Family::Uxp),
@@ -81,7 +83,9 @@ pub async fn handle(
         soap_action: soap_action.as_deref(),
     };
     let result = match role {
-        ListenerKind::Consumer => consumer(&shared, &active, &body, input, &mut served).await,
+        ListenerKind::Consumer => {
+            consumer(&shared, &active, &conn, &body, input, &mut served).await
+        }
         ListenerKind::Provider { upstream } => {
             provider(&shared, &active, &upstream, input, &mut served).await
         }
@@ -249,6 +253,7 @@ fn check_passthrough(
 async fn consumer(
     shared: &Arc<Shared>,
     active: &Arc<Active>,
+    conn: &ConnIdentity,
     body: &Bytes,
     input: Input<'_>,
     served: &mut Served,
@@ -265,6 +270,8 @@ async fn consumer(
     let names = translate::route_names_legacy(&active.maps, &d.header);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
+    // May this connection speak for the client the header names?
+    identity::enforce(shared, active, conn, &names.agency)?;
     let message_id = d.header.id.clone().unwrap_or_default();
     let switch = shared.switch();
     let decision: Decision = decide(
