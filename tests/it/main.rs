@@ -9,4 +9,5 @@ mod serve_cli;
 mod sim;
 mod stub;
 mod support;
+mod tls;
 mod translate_fixtures;
