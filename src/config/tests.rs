@@ -63,6 +63,8 @@ fn example_loads_with_documented_defaults() {
         Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS)
     );
     assert_eq!(s.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
+    assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
     assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
     let legacy = s.legacy_stack().expect("legacy stack");
     assert_eq!(
@@ -498,4 +500,41 @@ fn tls_settings_resolve_relative_to_the_config_file() {
     assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
     assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
     assert!(s.client_bindings.is_empty());
+}
+
+/// The commented TLS and client-binding examples in `dualroad.example.toml` are valid
+/// when uncommented (its listener example points at the test certificates).
+#[test]
+fn example_tls_and_binding_comments_are_valid() {
+    let text = example_text();
+    let keep = [
+        "tls.cert =",
+        "tls.key =",
+        "tls.client_ca =",
+        "tls.require_client_cert =",
+        "[[client_bindings]]",
+        "name =",
+        "cert_subject =",
+        "source =",
+        "clients =",
+    ];
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.strip_prefix("# ") {
+            Some(l) if keep.iter().any(|k| l.starts_with(k)) => out.push_str(l),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    assert!(out.contains("\ntls.cert = "), "{out}");
+    // from_str keeps relative paths: they resolve against the crate root, where the
+    // example lives.
+    let s =
+        Settings::from_str("example (uncommented)", &out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let agencies = &s.listeners[0];
+    let tls = agencies.tls.as_ref().expect("tls");
+    assert!(tls.require_client_cert);
+    assert_eq!(s.client_bindings.len(), 2);
+    assert_eq!(s.client_bindings[0].name, "moh-portal");
+    assert_eq!(s.client_bindings[1].source[0].to_string(), "10.20.0.0/16");
 }
