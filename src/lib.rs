@@ -15,6 +15,7 @@
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
+//! - [`tls`]: rustls configs for HTTPS listeners and upstreams, certificate facts.
 //! - [`sim`]: legacy and UXP stack simulators (tests, load scripts, the demo).
 //! - [`sim`]: stand-ins for a legacy X-Road and a UXP security server (tests, demos).
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
@@ -30,5 +31,6 @@ pub mod shadow;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod translate;
 pub mod wire;

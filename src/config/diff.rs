@@ -79,6 +79,14 @@ impl Settings {
             "limits.max_connections".into(),
             self.limits.max_connections.to_string(),
         );
+        push(
+            "limits.max_header_bytes".into(),
+            self.limits.max_header_bytes.to_string(),
+        );
+        push(
+            "limits.max_headers".into(),
+            self.limits.max_headers.to_string(),
+        );
         push("admin.listen".into(), self.admin.listen.to_string());
         for l in &self.listeners {
             push(format!("listener {}: listen", l.name), l.listen.to_string());
@@ -87,6 +95,9 @@ impl Settings {
                 ListenerRole::Provider { upstream } => format!("provider → {upstream}"),
             };
             push(format!("listener {}: role", l.name), role);
+            if let Some(t) = &l.tls {
+                push(format!("listener {}: tls", l.name), tls_fact(t));
+            }
         }
         for (name, u) in &self.upstreams {
             push(format!("upstream {name}: url"), u.url.to_string());
@@ -106,6 +117,17 @@ impl Settings {
                 u.request_timeout.as_millis().to_string(),
             );
         }
+        for (name, u) in &self.upstreams {
+            if let Some(t) = &u.tls {
+                push(format!("upstream {name}: tls"), upstream_tls_fact(t));
+            }
+        }
+        for b in &self.client_bindings {
+            push(
+                format!("client binding {}", b.name),
+                serde_json::to_string(b).unwrap_or_default(),
+            );
+        }
         if let Some(s) = &self.stacks {
             push("stacks.legacy".into(), s.legacy.clone());
             push("stacks.uxp".into(), s.uxp.clone());
@@ -119,4 +141,31 @@ impl Settings {
         }
         f
     }
+}
+
+fn tls_fact(t: &super::ListenerTls) -> String {
+    let mut s = format!("cert {} key {}", t.cert.display(), t.key.display());
+    if let Some(ca) = &t.client_ca {
+        s.push_str(&format!(
+            " client_ca {} ({})",
+            ca.display(),
+            if t.require_client_cert {
+                "client certificate required"
+            } else {
+                "client certificate optional"
+            }
+        ));
+    }
+    s
+}
+
+fn upstream_tls_fact(t: &super::UpstreamTls) -> String {
+    let mut s = format!("ca {}", t.ca.display());
+    if let Some(c) = &t.client_cert {
+        s.push_str(&format!(" client_cert {}", c.display()));
+    }
+    if let Some(n) = &t.server_name {
+        s.push_str(&format!(" server_name {n}"));
+    }
+    s
 }

@@ -27,6 +27,15 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// `limits.max_connections`: per listener.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+/// `limits.max_header_bytes`: request line + headers. Real SOAP clients send well under
+/// 2 KiB; 64 KiB leaves room for long cookies or tokens while bounding what a client
+/// can make the gateway buffer before it has a request.
+pub const DEFAULT_MAX_HEADER_BYTES: u64 = 64 * 1024;
+/// `limits.max_headers`: hyper's own default; SOAP clients send about ten.
+pub const DEFAULT_MAX_HEADERS: u64 = 100;
+/// `listeners.*.tls.require_client_cert` when `client_ca` is set: mutual TLS means a
+/// certificate is required unless the file says otherwise.
+pub const DEFAULT_REQUIRE_CLIENT_CERT: bool = true;
 /// `admin.listen`: loopback, because the admin API can roll traffic back.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// `upstreams.*.http10`: HTTP/1.1 unless an old adapter needs 1.0.
@@ -91,6 +100,10 @@ pub struct FileConfig {
     pub stacks: Option<Lenient<StacksConfig>>,
     /// Required.
     pub rollout: Option<Lenient<RolloutConfig>>,
+    /// Which X-Road clients a connection may speak for (see `security`). None: no
+    /// binding, any client header is accepted.
+    #[serde(default)]
+    pub client_bindings: Vec<Lenient<ClientBindingConfig>>,
     /// Mirror limits and the defaults of the per-rule shadow keys.
     pub shadow: Option<Lenient<ShadowConfig>>,
     /// How answers are compared: ignore rules, treatments.
@@ -156,6 +169,8 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: Option<i64>,
     pub body_read_timeout_ms: Option<i64>,
     pub max_connections: Option<i64>,
+    pub max_header_bytes: Option<i64>,
+    pub max_headers: Option<i64>,
 }
 
 /// `[admin]`.
@@ -179,6 +194,54 @@ pub struct ListenerConfig {
     /// Provider role only, and required there: the legacy adapter requests are
     /// translated for.
     pub upstream: Option<String>,
+    /// Serve HTTPS instead of plain HTTP.
+    pub tls: Option<Lenient<ListenerTlsConfig>>,
+}
+
+/// `listeners.*.tls`: paths relative to the config file, PEM.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// The server certificate chain, leaf first. Required.
+    pub cert: Option<String>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1). Required.
+    pub key: Option<String>,
+    /// CA certificates client certificates are verified against; enables mutual TLS.
+    pub client_ca: Option<String>,
+    /// With `client_ca` only. Default [`DEFAULT_REQUIRE_CLIENT_CERT`].
+    pub require_client_cert: Option<bool>,
+}
+
+/// `upstreams.*.tls`: how to call an `https://` upstream. Paths relative to the config
+/// file, PEM.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// CA certificates the upstream's certificate is verified against. Required: there
+    /// is no system trust store, and no way to skip verification.
+    pub ca: Option<String>,
+    /// Client certificate for mutual TLS (with `client_key`).
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    /// Name to verify the certificate for (and send as SNI) when it is not the URL's host.
+    pub server_name: Option<String>,
+}
+
+/// One `[[client_bindings]]` entry: connections matching every criterion given
+/// (`cert_sha256`, `cert_subject`, `source`) may speak for `clients`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientBindingConfig {
+    /// Unique; names the binding in logs. Required.
+    pub name: Option<String>,
+    /// SHA-256 of the client certificate (DER), hex, colons optional.
+    pub cert_sha256: Option<String>,
+    /// The client certificate's subject, e.g. "C=EE, O=Ministry of Health, CN=moh-portal".
+    pub cert_subject: Option<String>,
+    /// Source address ranges (CIDR or single addresses).
+    pub source: Option<Vec<String>>,
+    /// Legacy consumer names and/or UXP client ids (patterns as in rollout rules). Required.
+    pub clients: Option<Vec<String>>,
 }
 
 /// Which side of the gateway a listener faces.
@@ -207,6 +270,8 @@ pub struct UpstreamConfig {
     pub request_timeout_ms: Option<i64>,
     /// `dialect = "uxp"` only. Default [`DEFAULT_UXP_SOAP_VERSION`].
     pub soap_version: Option<Lenient<SoapVersion>>,
+    /// `https://` URLs only, and required there.
+    pub tls: Option<Lenient<UpstreamTlsConfig>>,
 }
 
 /// `[stacks]`: which upstream is which stack, for consumer listeners.

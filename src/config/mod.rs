@@ -21,12 +21,14 @@ mod diff;
 pub mod error;
 pub mod file;
 mod resolve;
+pub mod security;
 pub mod settings;
 mod source;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use file::FileConfig;
+pub use security::{Cidr, ClientBinding, Fingerprint, ListenerTls, UpstreamTls};
 pub use settings::{
     Admin, Limits, Listener, ListenerRole, Scheme, Settings, Stacks, Upstream, UpstreamUrl,
     UrlError,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::security::{ClientBinding, ListenerTls, UpstreamTls};
 use crate::routing::RolloutPolicy;
 use crate::shadow::CompareConfig;
 use crate::store::RedactionConfig;
@@ -35,6 +36,8 @@ pub struct Settings {
     /// Present whenever a consumer listener is.
     pub stacks: Option<Stacks>,
     pub rollout: RolloutPolicy,
+    /// Which clients a connection may speak for; empty: no binding.
+    pub client_bindings: Vec<ClientBinding>,
     pub shadow: ShadowSettings,
     /// As written (validated); compiled into `shadow::Rules` when settings take effect.
     pub compare: CompareConfig,
@@ -100,6 +103,8 @@ pub struct Limits {
     #[serde(rename = "body_read_timeout_ms", serialize_with = "ser_ms")]
     pub body_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,6 +118,8 @@ pub struct Listener {
     pub listen: SocketAddr,
     #[serde(flatten)]
     pub role: ListenerRole,
+    /// HTTPS; `None` serves plain HTTP.
+    pub tls: Option<ListenerTls>,
 }
 
 /// A listener's role, with what each role needs.
@@ -137,6 +144,8 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     #[serde(rename = "request_timeout_ms", serialize_with = "ser_ms")]
     pub request_timeout: Duration,
+    /// Present exactly for `https://` URLs.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// Upstream names for the two stacks consumer traffic is split between.

@@ -63,6 +63,8 @@ fn example_loads_with_documented_defaults() {
         Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS)
     );
     assert_eq!(s.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
+    assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
     assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
     let legacy = s.legacy_stack().expect("legacy stack");
     assert_eq!(
@@ -143,11 +145,12 @@ fn unknown_keys_are_all_reported() {
         problems("unknown_keys.toml"),
         [
             p(Schema, Some(5), "limits.max_message_size"),
-            p(Schema, Some(11), "listeners[0].tls"),
+            p(Schema, Some(11), "listeners[0].tls_mode"),
             p(Schema, Some(32), "rollout.rules[0].weight"),
         ]
     );
-    assert!(message_of("unknown_keys.toml", "listeners[0].tls").starts_with("unknown field `tls`"));
+    assert!(message_of("unknown_keys.toml", "listeners[0].tls_mode")
+        .starts_with("unknown field `tls_mode`"));
 }
 
 #[test]
@@ -222,12 +225,15 @@ fn reference_problems_are_all_reported() {
 fn uxp_stack_on_legacy_dialect_is_a_conflict() {
     let text = std::fs::read_to_string(fixture("valid.toml")).expect("fixture");
     let text = text.replace("uxp = \"uxp-ss\"", "uxp = \"legacy-ss\"");
+    // from_str keeps paths as written; point the TLS files at the fixtures.
+    let tls_dir = format!("{}/", fixture("../tls").display());
+    let text = text.replace("../tls/", &tls_dir);
     let e = Settings::from_str("swapped.toml", &text).expect_err("legacy upstream as uxp stack");
     let got: Vec<_> = e
         .iter()
         .map(|e| (e.kind, e.line, e.field.as_str()))
         .collect();
-    assert_eq!(got, [(Conflict, Some(20), "stacks.uxp")]);
+    assert_eq!(got, [(Conflict, Some(22), "stacks.uxp")]);
     assert!(e.errors[0].message.contains("speaks \"v4\""));
 }
 
@@ -576,4 +582,103 @@ fn auto_rollback_is_validated() {
         ),
         "{errs}"
     );
+}
+
+#[test]
+fn tls_and_binding_problems_are_all_reported_at_their_keys() {
+    assert_eq!(
+        problems("tls.toml"),
+        [
+            p(Invalid, Some(8), "listeners[0].tls.cert"),
+            p(Invalid, Some(8), "listeners[0].tls.key"),
+            p(Missing, Some(14), "listeners[1].tls.cert"),
+            p(Conflict, Some(14), "listeners[1].tls.require_client_cert"),
+            p(Missing, Some(16), "upstreams.legacy-ss.tls"),
+            p(Conflict, Some(23), "upstreams.uxp-ss.tls"),
+            p(Invalid, Some(28), "upstreams.adapter.tls.ca"),
+            p(Missing, Some(28), "upstreams.adapter.tls.client_key"),
+            p(Invalid, Some(28), "upstreams.adapter.tls.server_name"),
+            p(Invalid, Some(39), "client_bindings[0].cert_sha256"),
+            p(Conflict, Some(43), "client_bindings[1].name"),
+            p(Invalid, Some(44), "client_bindings[1].source"),
+            p(Invalid, Some(45), "client_bindings[1].clients"),
+            p(Invalid, Some(49), "client_bindings[2].cert_subject"),
+            p(Invalid, Some(50), "client_bindings[2].clients"),
+            p(Missing, Some(53), "client_bindings[3]"),
+        ]
+    );
+    // Files are named, resolved against the config file's directory.
+    let m = message_of("tls.toml", "listeners[0].tls.cert");
+    assert!(
+        m.contains("fixtures/config/../tls/no-such-cert.pem") && m.contains("cannot read"),
+        "{m}"
+    );
+    let m = message_of("tls.toml", "listeners[0].tls.key");
+    assert!(
+        m.contains("server.pem") && m.contains("no private key"),
+        "{m}"
+    );
+    let m = message_of("tls.toml", "upstreams.adapter.tls.ca");
+    assert!(
+        m.contains("server.key") && m.contains("no certificate"),
+        "{m}"
+    );
+    assert!(message_of("tls.toml", "upstreams.legacy-ss.tls").contains("cannot be turned off"));
+    assert!(message_of("tls.toml", "client_bindings[1].name")
+        .contains("client_bindings[0].name (line 38)"));
+    assert!(message_of("tls.toml", "client_bindings[3]")
+        .contains("cert_sha256, cert_subject and/or source"));
+}
+
+#[test]
+fn tls_settings_resolve_relative_to_the_config_file() {
+    let s = Settings::from_file(fixture("valid.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let tls_dir = fixture("../tls");
+    let t = s.upstreams["uxp-ss"].tls.as_ref().expect("tls");
+    assert_eq!(t.ca, tls_dir.join("ca.pem"));
+    assert_eq!(
+        t.client_key.as_deref(),
+        Some(tls_dir.join("client-moh.key").as_path())
+    );
+    assert_eq!(t.server_name.as_deref(), Some("localhost"));
+    assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
+    assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
+    assert!(s.client_bindings.is_empty());
+}
+
+/// The commented TLS and client-binding examples in `dualroad.example.toml` are valid
+/// when uncommented (its listener example points at the test certificates).
+#[test]
+fn example_tls_and_binding_comments_are_valid() {
+    let text = example_text();
+    let keep = [
+        "tls.cert =",
+        "tls.key =",
+        "tls.client_ca =",
+        "tls.require_client_cert =",
+        "[[client_bindings]]",
+        "name =",
+        "cert_subject =",
+        "source =",
+        "clients =",
+    ];
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.strip_prefix("# ") {
+            Some(l) if keep.iter().any(|k| l.starts_with(k)) => out.push_str(l),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    assert!(out.contains("\ntls.cert = "), "{out}");
+    // from_str keeps relative paths: they resolve against the crate root, where the
+    // example lives.
+    let s =
+        Settings::from_str("example (uncommented)", &out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let agencies = &s.listeners[0];
+    let tls = agencies.tls.as_ref().expect("tls");
+    assert!(tls.require_client_cert);
+    assert_eq!(s.client_bindings.len(), 2);
+    assert_eq!(s.client_bindings[0].name, "moh-portal");
+    assert_eq!(s.client_bindings[1].source[0].to_string(), "10.20.0.0/16");
 }

@@ -14,9 +14,11 @@ use super::error::{ConfigError, ErrorKind};
 use super::file::{
     FileConfig, Lenient, Role, RuleConfig, StageName, DEFAULT_ADMIN_LISTEN,
     DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS,
-    DEFAULT_HTTP10, DEFAULT_MAPPINGS_DIR, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STICKY, DEFAULT_UXP_SOAP_VERSION,
+    DEFAULT_HTTP10, DEFAULT_MAPPINGS_DIR, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS,
+    DEFAULT_STICKY, DEFAULT_UXP_SOAP_VERSION,
 };
+use super::security;
 use super::settings::{
     Admin, Limits, Listener, ListenerRole, Settings, Stacks, Upstream, UpstreamUrl,
 };
@@ -48,7 +50,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn report(&mut self, path: &FieldPath, kind: ErrorKind, message: impl Into<String>) {
+    pub(super) fn report(&mut self, path: &FieldPath, kind: ErrorKind, message: impl Into<String>) {
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             line: self.map.line(path),
@@ -58,14 +60,18 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn line(&self, path: &FieldPath) -> String {
+    pub(super) fn line(&self, path: &FieldPath) -> String {
         self.map
             .line(path)
             .map_or_else(String::new, |l| format!(" (line {l})"))
     }
 
     /// Unwraps a [`Lenient`] value, reporting its schema error at the key it names.
-    fn lenient<'v, T>(&mut self, path: &FieldPath, value: &'v Lenient<T>) -> Option<&'v T> {
+    pub(super) fn lenient<'v, T>(
+        &mut self,
+        path: &FieldPath,
+        value: &'v Lenient<T>,
+    ) -> Option<&'v T> {
         match &value.0 {
             Ok(v) => Some(v),
             Err(e) => {
@@ -79,7 +85,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn required<'v, T: ?Sized>(
+    pub(super) fn required<'v, T: ?Sized>(
         &mut self,
         path: &FieldPath,
         value: Option<&'v T>,
@@ -126,7 +132,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn pattern(&mut self, path: &FieldPath, text: &str) -> Option<Pattern> {
+    pub(super) fn pattern(&mut self, path: &FieldPath, text: &str) -> Option<Pattern> {
         match Pattern::parse(text) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -145,7 +151,7 @@ fn addrs_conflict(a: &SocketAddr, b: &SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-fn resolve_path(base: Option<&Path>, text: &str) -> PathBuf {
+pub(super) fn resolve_path(base: Option<&Path>, text: &str) -> PathBuf {
     match base {
         Some(base) if Path::new(text).is_relative() => base.join(text),
         _ => PathBuf::from(text),
@@ -215,6 +221,18 @@ pub(crate) fn validate(
             DEFAULT_MAX_CONNECTIONS,
         ))
         .unwrap_or(usize::MAX),
+        max_header_bytes: usize::try_from(c.positive(
+            &lp.key("max_header_bytes"),
+            l.and_then(|l| l.max_header_bytes),
+            DEFAULT_MAX_HEADER_BYTES,
+        ))
+        .unwrap_or(usize::MAX),
+        max_headers: usize::try_from(c.positive(
+            &lp.key("max_headers"),
+            l.and_then(|l| l.max_headers),
+            DEFAULT_MAX_HEADERS,
+        ))
+        .unwrap_or(usize::MAX),
     };
 
     // === [admin] ===
@@ -227,10 +245,10 @@ pub(crate) fn validate(
     );
 
     // === [upstreams] ===
-    let upstreams = check_upstreams(file, c);
+    let upstreams = check_upstreams(file, base, c);
 
     // === [[listeners]] ===
-    let listeners = check_listeners(file, &upstreams, admin_listen, c);
+    let listeners = check_listeners(file, &upstreams, admin_listen, base, c);
 
     // === [stacks] ===
     let stacks = check_stacks(file, &upstreams, c);
@@ -242,6 +260,8 @@ pub(crate) fn validate(
     let shadow = shadow::check_shadow(file, &upstreams, c);
     let compare = shadow::check_compare(file, c);
     let store = shadow::check_store(file, c);
+    // === [[client_bindings]] ===
+    let client_bindings = security::check_bindings(&file.client_bindings, c);
 
     if !c.errors.is_empty() {
         return None;
@@ -266,6 +286,7 @@ pub(crate) fn validate(
         shadow,
         compare,
         store,
+        client_bindings: client_bindings?,
     })
 }
 
@@ -273,11 +294,11 @@ pub(crate) fn validate(
 /// it are not reported a second time.
 type Upstreams = BTreeMap<String, Option<Upstream>>;
 
-fn check_upstreams(file: &FileConfig, c: &mut Checker<'_>) -> Upstreams {
+fn check_upstreams(file: &FileConfig, base: Option<&Path>, c: &mut Checker<'_>) -> Upstreams {
     let mut out = Upstreams::new();
     for (name, entry) in &file.upstreams {
         let p = FieldPath::root().key("upstreams").key(name);
-        let built = check_upstream(name, &p, entry, c);
+        let built = check_upstream(name, &p, entry, base, c);
         out.insert(name.clone(), built);
     }
     out
@@ -287,6 +308,7 @@ fn check_upstream(
     name: &str,
     p: &FieldPath,
     entry: &Lenient<super::file::UpstreamConfig>,
+    base: Option<&Path>,
     c: &mut Checker<'_>,
 ) -> Option<Upstream> {
     let before = c.errors.len();
@@ -347,6 +369,8 @@ fn check_upstream(
         u.request_timeout_ms,
         DEFAULT_REQUEST_TIMEOUT_MS,
     );
+    let scheme = url.as_ref().map(|u| u.scheme);
+    let tls = security::check_upstream_tls(p, scheme, u.tls.as_ref(), base, c);
     if c.errors.len() != before {
         return None;
     }
@@ -358,6 +382,7 @@ fn check_upstream(
         http10: u.http10.unwrap_or(DEFAULT_HTTP10),
         connect_timeout,
         request_timeout,
+        tls: tls?,
     })
 }
 
@@ -375,6 +400,7 @@ fn check_listeners(
     file: &FileConfig,
     upstreams: &Upstreams,
     admin: Option<SocketAddr>,
+    base: Option<&Path>,
     c: &mut Checker<'_>,
 ) -> Vec<(FieldPath, Option<Listener>)> {
     let lp = FieldPath::root().key("listeners");
@@ -478,12 +504,17 @@ fn check_listeners(
             },
             (None, _) => None,
         };
+        let tls = l
+            .tls
+            .as_ref()
+            .map(|t| security::check_listener_tls(&p.key("tls"), t, base, c));
         let built = if c.errors.len() == before {
             match (name, listen, role) {
                 (Some(name), Some(listen), Some(role)) => Some(Listener {
                     name: name.to_string(),
                     listen,
                     role,
+                    tls: tls.flatten(),
                 }),
                 _ => None,
             }

@@ -38,6 +38,9 @@ pub enum GatewayError {
     Path(String),
     #[error("dualroad is misconfigured: {0}")]
     Config(String),
+    /// Client identity binding refused the request (`proxy::identity`).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
 }
 
 fn stack_side(s: Stack) -> Side {
@@ -57,7 +60,8 @@ impl GatewayError {
             | GatewayError::BodyTimeout { .. }
             | GatewayError::BodyRead(_)
             | GatewayError::Method(_)
-            | GatewayError::Path(_) => Side::Client,
+            | GatewayError::Path(_)
+            | GatewayError::AccessDenied(_) => Side::Client,
             GatewayError::Config(_) => Side::Internal,
         }
     }
@@ -79,6 +83,7 @@ impl GatewayError {
             GatewayError::Method(_) => FaultCode::for_side(Side::Client, "InvalidHttpMethod"),
             GatewayError::Path(_) => FaultCode::for_side(Side::Client, "InvalidRequest"),
             GatewayError::Config(_) => FaultCode::for_side(Side::Internal, "InternalError"),
+            GatewayError::AccessDenied(_) => FaultCode::for_side(Side::Client, "AccessDenied"),
         }
     }
 
@@ -90,6 +95,7 @@ impl GatewayError {
             GatewayError::Path(_) => 404,
             GatewayError::BodyTooLarge { .. } => 413,
             GatewayError::BodyTimeout { .. } => 408,
+            GatewayError::AccessDenied(_) => 403,
             _ => 500,
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod gate;
+pub mod identity;
 pub mod mirror;
 pub mod pipeline;
 pub mod respond;
@@ -51,11 +52,26 @@ pub struct Active {
     pub opts: Options,
     /// `[compare]`, compiled.
     pub compare: crate::shadow::Rules,
+    /// rustls server configs of the HTTPS listeners, by listener name; read per
+    /// connection, so a reload's new certificates serve the next handshake.
+    pub tls: HashMap<String, Arc<rustls::ServerConfig>>,
+    /// `(what, sha256)` of every configured certificate, for reload diffs.
+    pub cert_facts: Vec<(String, String)>,
 }
 
 impl Active {
-    /// Builds the runtime state for `settings`: mappings loaded, upstream clients built.
+    /// Builds the runtime state for `settings`: mappings loaded, upstream clients built,
+    /// TLS certificates loaded (an error names the listener and the file).
     pub fn build(settings: Settings, maps: Mappings) -> Result<Active, String> {
+        let mut tls = HashMap::new();
+        for l in &settings.listeners {
+            if let Some(t) = &l.tls {
+                let config = crate::tls::server_config(t)
+                    .map_err(|e| format!("listener `{}`: TLS: {e}", l.name))?;
+                tls.insert(l.name.clone(), config);
+            }
+        }
+        let cert_facts = crate::tls::cert_facts(&settings);
         let mut upstreams = HashMap::new();
         let mut mirror_upstreams = HashMap::new();
         for (name, u) in &settings.upstreams {
@@ -92,6 +108,8 @@ impl Active {
             mirror_upstreams,
             opts,
             compare,
+            tls,
+            cert_facts,
         })
     }
 }
@@ -272,7 +290,15 @@ impl Shared {
     ) -> Result<Vec<String>, String> {
         let _g = self.change.lock().await;
         let old = self.active();
-        if new.listeners != old.settings.listeners
+        // TLS settings of a listener may change (new certificates); its address and
+        // role may not.
+        let bound = |s: &Settings| -> Vec<(String, SocketAddr, ListenerRole)> {
+            s.listeners
+                .iter()
+                .map(|l| (l.name.clone(), l.listen, l.role.clone()))
+                .collect()
+        };
+        if bound(&new) != bound(&old.settings)
             || new.admin != old.settings.admin
             || new.data_dir != old.settings.data_dir
             || new.store != old.settings.store
@@ -294,6 +320,10 @@ impl Shared {
             ));
         }
         let active = Active::build(new, maps)?;
+        diff.extend(crate::tls::cert_changes(
+            &old.cert_facts,
+            &active.cert_facts,
+        ));
         let by = Attribution {
             actor: actor.to_string(),
             reason: reason.to_string(),

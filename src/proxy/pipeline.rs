@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::proxy::error::{GatewayError, Role};
+use crate::proxy::identity::{self, ConnIdentity};
 use crate::proxy::mirror;
 use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
@@ -75,6 +76,7 @@ pub async fn handle(
     let active = shared.active();
     let content_type = header(&req, "content-type");
     let soap_action = header(&req, "soapaction");
+    let conn = identity::of_request(&req);
     let (r, family) = match role.clone() {
         ListenerKind::Consumer => (Role::Consumer, Family::Legacy),
         ListenerKind::Provider { .. } => (Role::Provider, Family::Uxp),
@@ -113,7 +115,9 @@ pub async fn handle(
         soap_action: soap_action.as_deref(),
     };
     let result = match role {
-        ListenerKind::Consumer => consumer(&shared, &active, &body, input, &mut served).await,
+        ListenerKind::Consumer => {
+            consumer(&shared, &active, &conn, &body, input, &mut served).await
+        }
         ListenerKind::Provider { upstream } => {
             provider(&shared, &active, &upstream, input, &mut served).await
         }
@@ -429,6 +433,7 @@ fn effect_of(active: &Active, names: &[String]) -> crate::mapping::Effect {
 async fn consumer(
     shared: &Arc<Shared>,
     active: &Arc<Active>,
+    conn: &ConnIdentity,
     body: &Bytes,
     input: Input<'_>,
     served: &mut Served,
@@ -445,6 +450,8 @@ async fn consumer(
     let names = translate::route_names_legacy(&active.maps, &d.header);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
+    // May this connection speak for the client the header names?
+    identity::enforce(shared, active, conn, &names.agency)?;
     // A name with no counterpart in the other vocabulary is an unmapped identifier:
     // legacy can still serve it, UXP never could.
     if names.agency.len() == 1 {

@@ -1,6 +1,9 @@
-//! Accept loops: HTTP/1.1 with keep-alive, a header read timeout (slowloris), a header
-//! size limit, a global connection limit with a clear refusal, and graceful shutdown
-//! that lets in-flight requests finish.
+//! Accept loops: HTTP/1.1 (over TLS when the listener has `tls`) with keep-alive, a
+//! header read timeout (slowloris; it also bounds the TLS handshake), header size and
+//! count limits, a per-listener connection limit with a clear refusal, and graceful
+//! shutdown that lets in-flight requests finish. Each connection's identity (source
+//! address, verified client certificate) travels with its requests for
+//! `proxy::identity`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,12 +17,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::config::Limits;
+use crate::proxy::identity::{ConnIdentity, PeerCert};
 use crate::proxy::pipeline::{handle, ListenerKind};
 use crate::proxy::{Shared, DEFAULT_SHUTDOWN_GRACE};
-use crate::telemetry::events::names;
-
-/// Largest request head accepted (request line + headers).
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+use crate::telemetry::events::{names, TlsHandshakeFailed};
 
 /// The answer for a connection that arrives when `max_connections` are open: a complete
 /// HTTP response with a SOAP fault, then close — a client sees why, not a reset.
@@ -70,25 +72,50 @@ pub async fn serve_soap(
                     });
                     continue;
                 };
-                let limits = shared.active().settings.limits.clone();
+                let active = shared.active();
+                let limits = active.settings.limits.clone();
+                let tls = active.tls.get(&*name).cloned();
+                drop(active);
                 let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
-                let svc = service_fn(move |req| {
-                    let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
-                    async move {
-                        let span = tracing::info_span!("request", listener = %name, %peer);
-                        Ok::<_, Infallible>(tracing::Instrument::instrument(handle(shared, name, kind, req), span).await)
-                    }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_read_timeout)
-                    .max_buf_size(DEFAULT_MAX_HEADER_BYTES.max(8192))
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, "connection ended: {e}");
+                    let metrics = shared.metrics.clone();
+                    let conn = Conn { shared, name: name.clone(), kind, limits, peer, watcher };
+                    match tls {
+                        None => {
+                            let id = conn.identity(None);
+                            conn.serve(stream, id).await;
+                        }
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            let handshake = tokio::time::timeout(
+                                conn.limits.header_read_timeout,
+                                acceptor.accept(stream),
+                            );
+                            let reason = match handshake.await {
+                                Ok(Ok(tls)) => {
+                                    let cert = tls
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .and_then(|c| c.first())
+                                        .map(|der| PeerCert::from_der(der));
+                                    let id = conn.identity(cert);
+                                    conn.serve(tls, id).await;
+                                    None
+                                }
+                                Ok(Err(e)) => Some(e.to_string()),
+                                Err(_) => Some("handshake not finished within header_read_timeout_ms".to_string()),
+                            };
+                            if let Some(reason) = reason {
+                                TlsHandshakeFailed {
+                                    listener: &name,
+                                    peer: &peer.to_string(),
+                                    reason: &reason,
+                                }
+                                .emit(&metrics);
+                            }
+                        }
                     }
                     drop(permit);
                 });
@@ -106,6 +133,64 @@ pub async fn serve_soap(
         .is_err()
     {
         tracing::warn!(listener = %name, "connections still open after the grace period");
+    }
+}
+
+/// One accepted connection, before and after its TLS handshake.
+struct Conn {
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    kind: ListenerKind,
+    limits: Limits,
+    peer: std::net::SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Conn {
+    fn identity(&self, cert: Option<PeerCert>) -> Arc<ConnIdentity> {
+        Arc::new(ConnIdentity {
+            listener: self.name.clone(),
+            peer: self.peer.ip(),
+            cert,
+        })
+    }
+
+    /// Serves HTTP/1.1 on `io` until the client closes, a limit cuts it off, or a
+    /// graceful shutdown finishes it.
+    async fn serve<I>(self, io: I, id: Arc<ConnIdentity>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            shared,
+            name,
+            kind,
+            limits,
+            peer,
+            watcher,
+        } = self;
+        let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
+            req.extensions_mut().insert(id.clone());
+            async move {
+                let span = tracing::info_span!("request", listener = %name, %peer);
+                Ok::<_, Infallible>(
+                    tracing::Instrument::instrument(handle(shared, name, kind, req), span).await,
+                )
+            }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
+            // hyper refuses a buffer under 8 KiB; the header limit above still applies.
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), svc);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Calls to an upstream stack (legacy security server, UXP security server, or a legacy
 //! service adapter): pooled hyper-util clients with connect and whole-exchange
 //! timeouts, a body size limit, and HTTP/1.0 for old adapters that need it. Only
-//! `Content-Type` and `SOAPAction` are forwarded, as X-Road does.
+//! `Content-Type` and `SOAPAction` are forwarded, as X-Road does. `https://` upstreams
+//! go through `tls::connector` with the upstream's own CA (and client certificate).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use crate::config::{Scheme, Upstream};
+use crate::tls::connector::{Connector, HandshakeError};
 
 /// How long an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(30);
@@ -37,8 +39,8 @@ pub enum UpstreamError {
     Broken { upstream: String, reason: String },
     #[error("upstream `{upstream}` answered with more than {limit} bytes")]
     TooLarge { upstream: String, limit: u64 },
-    #[error("upstream `{upstream}` uses https, which this build cannot call yet (TLS to upstreams is not configured)")]
-    TlsUnsupported { upstream: String },
+    #[error("TLS with upstream `{upstream}` failed: {reason}")]
+    Tls { upstream: String, reason: String },
 }
 
 impl UpstreamError {
@@ -47,7 +49,7 @@ impl UpstreamError {
             UpstreamError::Unreachable { .. } | UpstreamError::Broken { .. } => "NetworkError",
             UpstreamError::Timeout { .. } => "Timeout",
             UpstreamError::TooLarge { .. } => "ResponseTooLarge",
-            UpstreamError::TlsUnsupported { .. } => "InternalError",
+            UpstreamError::Tls { .. } => "SslAuthenticationFailed",
         }
     }
 
@@ -58,7 +60,7 @@ impl UpstreamError {
             UpstreamError::Timeout { .. } => "timeout",
             UpstreamError::Broken { .. } => "broken",
             UpstreamError::TooLarge { .. } => "too_large",
-            UpstreamError::TlsUnsupported { .. } => "tls",
+            UpstreamError::Tls { .. } => "tls",
         }
     }
 }
@@ -78,7 +80,7 @@ pub struct UpstreamResponse {
 #[derive(Debug, Clone)]
 pub struct UpstreamClient {
     pub upstream: Upstream,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: http::Uri,
     max_body: u64,
     in_flight: std::sync::Arc<tokio::sync::Semaphore>,
@@ -86,14 +88,29 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     pub fn new(upstream: &Upstream, max_body: u64) -> Result<UpstreamClient, UpstreamError> {
-        if upstream.url.scheme == Scheme::Https {
-            return Err(UpstreamError::TlsUnsupported {
-                upstream: upstream.name.clone(),
-            });
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(upstream.connect_timeout));
-        connector.set_nodelay(true);
+        let tls_error = |reason: String| UpstreamError::Tls {
+            upstream: upstream.name.clone(),
+            reason,
+        };
+        let tls = match (&upstream.tls, upstream.url.scheme) {
+            (Some(t), Scheme::Https) => {
+                let config = crate::tls::client_config(t).map_err(|e| tls_error(e.to_string()))?;
+                let name = t.server_name.as_deref().unwrap_or(&upstream.url.host);
+                let name = rustls::pki_types::ServerName::try_from(name.to_string())
+                    .map_err(|e| tls_error(format!("`{name}` is not a valid server name: {e}")))?;
+                Some((config, name))
+            }
+            (None, Scheme::Https) => {
+                return Err(tls_error(
+                    "https:// needs a tls table with at least `ca`".into(),
+                ))
+            }
+            (_, Scheme::Http) => None,
+        };
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(upstream.connect_timeout));
+        http.set_nodelay(true);
+        let connector = Connector::new(http, tls);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(DEFAULT_POOL_IDLE)
             .pool_max_idle_per_host(DEFAULT_UPSTREAM_MAX_IN_FLIGHT)
@@ -104,8 +121,12 @@ impl UpstreamClient {
         } else {
             url.host.clone()
         };
+        let scheme = match url.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
         let uri_text = format!(
-            "http://{host}:{}{}",
+            "{scheme}://{host}:{}{}",
             url.port_or_default(),
             url.path_and_query
         );
@@ -169,7 +190,12 @@ impl UpstreamClient {
                     reason: e.to_string(),
                 })?;
             let resp = self.client.request(req).await.map_err(|e| {
-                if e.is_connect() {
+                if let Some(h) = find_source::<HandshakeError>(&e) {
+                    UpstreamError::Tls {
+                        upstream: name.clone(),
+                        reason: h.0.clone(),
+                    }
+                } else if e.is_connect() {
                     UpstreamError::Unreachable {
                         upstream: name.clone(),
                         url: self.uri.to_string(),
@@ -221,6 +247,20 @@ impl UpstreamClient {
             }),
         }
     }
+}
+
+/// The first error of type `T` in `e`'s source chain.
+fn find_source<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = c.source();
+    }
+    None
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {

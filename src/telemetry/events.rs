@@ -20,6 +20,8 @@ pub mod names {
     pub const EXCHANGES: &str = "dualroad_exchanges_total";
     pub const SHADOW_REQUEST_MISMATCH: &str = "dualroad_shadow_request_mismatch_total";
     pub const AUTO_ROLLBACKS: &str = "dualroad_auto_rollbacks_total";
+    pub const CLIENTS_REFUSED: &str = "dualroad_client_identity_refused_total";
+    pub const TLS_HANDSHAKE_FAILURES: &str = "dualroad_tls_handshake_failures_total";
 }
 
 /// Registers help texts for every metric.
@@ -56,6 +58,14 @@ pub fn describe_all(m: &Metrics) {
     m.describe(
         names::CONNECTIONS_REFUSED,
         "Connections refused because max_connections was reached.",
+    );
+    m.describe(
+        names::CLIENTS_REFUSED,
+        "Requests refused because the connection may not speak for the client its header names, by listener and reason.",
+    );
+    m.describe(
+        names::TLS_HANDSHAKE_FAILURES,
+        "Inbound TLS handshakes that failed or timed out, by listener.",
     );
     m.describe(
         names::EXCHANGES,
@@ -289,6 +299,52 @@ impl AutoRollback<'_> {
                 ("scope", self.scope),
                 ("applied", if self.applied { "true" } else { "false" }),
             ],
+        );
+    }
+}
+
+/// A request claimed a client its connection is not bound to (`proxy::identity`).
+pub struct ClientRefused<'a> {
+    pub listener: &'a str,
+    pub reason: &'a str,
+    pub claimed: &'a str,
+    pub connection: &'a str,
+}
+
+impl ClientRefused<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::warn!(
+            listener = self.listener,
+            reason = self.reason,
+            claimed = self.claimed,
+            connection = self.connection,
+            "Client identity refused."
+        );
+        m.inc(
+            names::CLIENTS_REFUSED,
+            &[("listener", self.listener), ("reason", self.reason)],
+        );
+    }
+}
+
+/// An inbound TLS handshake failed (unknown CA, no client certificate, timeout, …).
+pub struct TlsHandshakeFailed<'a> {
+    pub listener: &'a str,
+    pub peer: &'a str,
+    pub reason: &'a str,
+}
+
+impl TlsHandshakeFailed<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::info!(
+            listener = self.listener,
+            peer = self.peer,
+            "TLS handshake failed: {}",
+            self.reason
+        );
+        m.inc(
+            names::TLS_HANDSHAKE_FAILURES,
+            &[("listener", self.listener)],
         );
     }
 }

@@ -4,10 +4,12 @@
 mod cli;
 mod exchanges;
 mod gateway;
+mod limits;
 mod robustness;
 mod serve_cli;
 mod shadow;
 mod sim;
 mod stub;
 mod support;
+mod tls;
 mod translate_fixtures;

@@ -1,0 +1,189 @@
+//! Limits against slow or hostile clients, through the running gateway: header size and
+//! count, the connection limit's refusal, DTDs and deep headers, and a TLS handshake
+//! that never comes. (Header and body read timeouts: `gateway::
+//! slow_client_is_cut_off_by_the_header_timeout`; body size: `gateway::
+//! bad_client_input_gets_faults`.)
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::gateway::{config_text, env_with, post, start, V31EU};
+use crate::stub::Behaviour;
+
+const XML: &str = "text/xml; charset=utf-8";
+/// Hang guard only.
+const GUARD: Duration = Duration::from_secs(20);
+
+/// Writes `request` on a fresh connection and reads until the gateway closes it.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn request_with_headers(extra: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: text/xml\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{V31EU}",
+        V31EU.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn oversized_or_too_many_headers_get_431() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let gw = start(&config_text(
+        &env,
+        "legacy",
+        "",
+        "max_header_bytes = 2048\nmax_headers = 10",
+        2000,
+    ))
+    .await;
+    let addr = gw.addr("agencies").unwrap();
+    // Within both limits: served.
+    let ok = raw(addr, &request_with_headers("x-a: 1\r\n")).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // One 3 KiB header.
+    let big = format!("x-big: {}\r\n", "a".repeat(3000));
+    let r = raw(addr, &request_with_headers(&big)).await;
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    // Twenty small ones.
+    let many: String = (0..20).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+    let r = raw(addr, &request_with_headers(&many)).await;
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    assert_eq!(env.legacy.hits(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_limit_refuses_clearly_and_recovers() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let gw = start(&config_text(
+        &env,
+        "legacy",
+        "",
+        "max_connections = 1",
+        2000,
+    ))
+    .await;
+    let addr = gw.addr("agencies").unwrap();
+    // One idle connection holds the only slot …
+    let held = TcpStream::connect(addr).await.unwrap();
+    // … so the next one is told why, in a SOAP fault, and closed.
+    let r = raw(addr, &request_with_headers("")).await;
+    assert!(
+        r.starts_with("HTTP/1.1 503") && r.contains("Server.ClientProxy.OutOfCapacity"),
+        "{r}"
+    );
+    assert!(
+        gw.shared.metrics.counter_sum(
+            "dualroad_connections_refused_total",
+            &[("listener", "agencies")]
+        ) >= 1.0
+    );
+    // The slot comes back when the connection goes.
+    drop(held);
+    let mut served = false;
+    for _ in 0..200 {
+        if raw(addr, &request_with_headers(""))
+            .await
+            .starts_with("HTTP/1.1 200")
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "a freed slot serves again");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn dtds_and_deep_headers_never_reach_an_upstream() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
+    let addr = gw.addr("agencies").unwrap();
+    // Entity expansion ("billion laughs") and an external entity (XXE).
+    for doctype in [
+        r#"<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>"#,
+        r#"<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"#,
+    ] {
+        let msg = V31EU.replacen("?>", &format!("?>{doctype}"), 1);
+        assert!(
+            msg.contains("<!DOCTYPE"),
+            "fixture starts with an XML declaration"
+        );
+        let (status, body) = post(addr, &msg, XML).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body.contains("<faultcode>Client.InvalidXml</faultcode>") && body.contains("DTD"),
+            "{body}"
+        );
+    }
+    // Header nesting beyond the fixed depth limit.
+    let deep = format!("{}x{}", "<d>".repeat(40), "</d>".repeat(40));
+    let msg = V31EU.replacen(
+        "</SOAP-ENV:Header>",
+        &format!("<xrd:extra>{deep}</xrd:extra></SOAP-ENV:Header>"),
+        1,
+    );
+    assert!(msg.contains("<xrd:extra>"), "fixture has a SOAP-ENV:Header");
+    let (status, body) = post(addr, &msg, XML).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("Client.InvalidXml") && body.contains("nesting deeper than 32"),
+        "{body}"
+    );
+    // The same element, shallow, is fine: it was the depth that was refused.
+    let shallow = V31EU.replacen(
+        "</SOAP-ENV:Header>",
+        "<xrd:extra><d>x</d></xrd:extra></SOAP-ENV:Header>",
+        1,
+    );
+    let (status, body) = post(addr, &shallow, XML).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.legacy.hits(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_comes_is_cut_off() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let tls = crate::support::repo().join("fixtures/tls");
+    let text = config_text(&env, "legacy", "", "header_read_timeout_ms = 200", 2000).replace(
+        "name = \"agencies\"\nrole = \"consumer\"\nlisten = \"127.0.0.1:0\"\n",
+        &format!(
+            "name = \"agencies\"\nrole = \"consumer\"\nlisten = \"127.0.0.1:0\"\ntls = {{ cert = \"{0}/server.pem\", key = \"{0}/server.key\" }}\n",
+            tls.display()
+        ),
+    );
+    assert!(text.contains("server.pem"));
+    let gw = start(&text).await;
+    let mut s = TcpStream::connect(gw.addr("agencies").unwrap())
+        .await
+        .unwrap();
+    // Half a ClientHello record header, then silence.
+    s.write_all(&[0x16, 0x03]).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the gateway closed the silent connection");
+    let mut failures = 0.0;
+    for _ in 0..200 {
+        failures = gw.shared.metrics.counter_sum(
+            "dualroad_tls_handshake_failures_total",
+            &[("listener", "agencies")],
+        );
+        if failures >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(failures, 1.0);
+    gw.shutdown().await;
+}
