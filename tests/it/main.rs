@@ -4,6 +4,7 @@
 mod cli;
 mod exchanges;
 mod gateway;
+mod replay;
 mod robustness;
 mod serve_cli;
 mod shadow;
