@@ -9,7 +9,7 @@
 //! Rendering is pure ([`render_list`], [`render_show`]); colour (ANSI red for the
 //! primary's side, green for the shadow's) only on a terminal, or as `--color` says.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -145,7 +145,10 @@ fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
         a.outcome.as_deref(),
         a.limit,
     )?;
-    print!("{}", render_list(&diffs));
+    // A closed stdout (`| head`) is not worth a panic.
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(render_list(&diffs).as_bytes());
     if diffs.is_empty() {
         eprintln!("dualroad: no diffs in {}", store.path().display());
     }
@@ -178,7 +181,8 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal(),
     };
-    print!("{}", render_show(&diff, exchange.as_ref(), color));
+    let text = render_show(&diff, exchange.as_ref(), color);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -936,14 +936,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok((tally, stats))
     });
     let ((tally, elapsed), stats) = rt_result?;
-    print!("{}", tally.summary(elapsed));
-    println!(
-        "stored {} exchange record(s) and {} diff(s) in {} (stage `replay`; `dualroad diffs list --data {}`)",
+    // A closed stdout (`| head`) is not an error worth a panic: the results are stored.
+    let mut text = tally.summary(elapsed);
+    text.push_str(&format!(
+        "stored {} exchange record(s) and {} diff(s) in {} (stage `replay`; `dualroad diffs list --data {}`)\n",
         stats.written.exchanges,
         stats.written.diffs,
         out_dir.display(),
         out_dir.display()
-    );
+    ));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if stats.failed_writes > 0 {
         eprintln!(
             "dualroad: {} record(s) could not be written to {} (see the log)",
