@@ -2,7 +2,9 @@
 //! and calls [`run`]; each subcommand lives in its own file and returns an exit code.
 
 mod demo;
+mod diffs;
 mod mappings;
+mod replay;
 mod serve;
 mod sim;
 mod switch;
@@ -58,6 +60,13 @@ pub enum Command {
         #[command(subcommand)]
         command: sim::SimCommand,
     },
+    /// Send recorded requests to both stacks and compare as shadow mode does.
+    Replay(replay::ReplayArgs),
+    /// List or show the differences kept in the exchange store.
+    Diffs {
+        #[command(subcommand)]
+        command: diffs::DiffsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,5 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Import(args) => mappings::import(args),
         },
         Command::Sim { command } => sim::run(command),
+        Command::Replay(args) => replay::run(args),
+        Command::Diffs { command } => diffs::run(command),
     }
 }

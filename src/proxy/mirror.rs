@@ -366,19 +366,7 @@ async fn run(
         }
     };
     // Back in the client's dialect, exactly as the gateway would have answered.
-    let shadow = match shadow {
-        ShadowResult::Answered { answer, latency_ms } => {
-            match exchange::to_client_dialect(maps, opts, &d, stack, answer.clone()) {
-                Ok(a) => ShadowResult::Answered {
-                    answer: a,
-                    latency_ms,
-                },
-                // Unreadable: the comparator classifies it as the shadow's error.
-                Err(_) => ShadowResult::Answered { answer, latency_ms },
-            }
-        }
-        other => other,
-    };
+    let shadow = exchange::shadow_to_client_dialect(maps, opts, &d, stack, shadow);
     // Calibration: the same request once more to the primary, to learn what differs
     // between two answers of one stack.
     let calibration = match job.calibrate {
@@ -532,7 +520,7 @@ fn other(s: Stack) -> Stack {
     }
 }
 
-fn reason_for(e: &UpstreamError) -> NotComparedReason {
+pub(crate) fn reason_for(e: &UpstreamError) -> NotComparedReason {
     match e {
         UpstreamError::Timeout { .. } => NotComparedReason::Timeout,
         UpstreamError::TooLarge { .. } => NotComparedReason::TooLarge,

@@ -414,15 +414,18 @@ fn check_passthrough(
 }
 
 /// The service's effect (`read`/`write`) from the mappings, by any of its names;
-/// unknown services are writes.
-fn effect_of(active: &Active, names: &[String]) -> crate::mapping::Effect {
+/// unknown services are writes. Also used by `dualroad replay`.
+pub(crate) fn effect_of(
+    maps: &crate::mapping::Mappings,
+    names: &[String],
+) -> crate::mapping::Effect {
     names
         .iter()
         .find_map(|n| {
-            active.maps.service_for_legacy(n).or_else(|| {
+            maps.service_for_legacy(n).or_else(|| {
                 crate::wire::ids::ServiceId::parse(n)
                     .ok()
-                    .and_then(|id| active.maps.service_for_uxp(&id))
+                    .and_then(|id| maps.service_for_uxp(&id))
             })
         })
         .map(|m| m.effect)
@@ -493,7 +496,7 @@ async fn consumer(
     tracing::debug!(agency = %served.agency, service = %served.service, ?decision, "Routed.");
 
     if let Some(mirror_to) = decision.mirror_to {
-        let effect = effect_of(active, &names.service);
+        let effect = effect_of(&active.maps, &names.service);
         plan_mirror(
             shared,
             active,

@@ -80,6 +80,31 @@ pub fn to_client_dialect(
     }
 }
 
+/// [`to_client_dialect`] for whatever the shadow side gave: an answer is brought to the
+/// client's dialect; one that does not translate is kept as it came, so the comparator
+/// classifies it as the shadow's error (`shadow-error`) instead of losing it. Used by
+/// the mirror and by `dualroad replay`.
+pub fn shadow_to_client_dialect(
+    maps: &Mappings,
+    opts: &TranslateOptions,
+    request: &Decoded<'_>,
+    shadow_stack: Stack,
+    shadow: ShadowResult,
+) -> ShadowResult {
+    match shadow {
+        ShadowResult::Answered { answer, latency_ms } => {
+            match to_client_dialect(maps, opts, request, shadow_stack, answer.clone()) {
+                Ok(a) => ShadowResult::Answered {
+                    answer: a,
+                    latency_ms,
+                },
+                Err(_) => ShadowResult::Answered { answer, latency_ms },
+            }
+        }
+        other => other,
+    }
+}
+
 /// Compares the primary's answer with the shadow's (both in the client's dialect).
 pub fn judge(primary: &Answer, shadow: &ShadowResult, opts: &Options<'_>) -> Comparison {
     match shadow {

@@ -5,6 +5,7 @@ mod cli;
 mod exchanges;
 mod gateway;
 mod limits;
+mod replay;
 mod robustness;
 mod serve_cli;
 mod shadow;
