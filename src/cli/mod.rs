@@ -3,6 +3,7 @@
 
 mod demo;
 mod mappings;
+mod report;
 mod serve;
 mod sim;
 mod switch;
@@ -58,6 +59,8 @@ pub enum Command {
         #[command(subcommand)]
         command: sim::SimCommand,
     },
+    /// Migration report from the stored evidence: readiness per agency and service.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,5 +87,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Import(args) => mappings::import(args),
         },
         Command::Sim { command } => sim::run(command),
+        Command::Report(args) => report::run(args),
     }
 }

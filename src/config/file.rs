@@ -39,6 +39,12 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_UXP_SOAP_VERSION: SoapVersion = SoapVersion::Soap11;
 /// `rollout.rules.*.sticky`: split canaries per message unless asked otherwise.
 pub const DEFAULT_STICKY: bool = false;
+/// `report.min_samples`: compared exchanges before a service can be called ready.
+pub const DEFAULT_MIN_SAMPLES: u64 = 200;
+/// `report.min_match_rate`: share of compared exchanges that must match.
+pub const DEFAULT_MIN_MATCH_RATE: f64 = 0.99;
+/// `report.max_p99_ratio`: most UXP's p99 latency may be, as a multiple of legacy's.
+pub const DEFAULT_MAX_P99_RATIO: f64 = 1.5;
 
 /// The whole file. Required: `data_dir`, `[rollout]` with `fallback`, one listener.
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +65,20 @@ pub struct FileConfig {
     pub stacks: Option<Lenient<StacksConfig>>,
     /// Required.
     pub rollout: Option<Lenient<RolloutConfig>>,
+    /// Migration report verdict thresholds; all optional.
+    pub report: Option<Lenient<ReportConfig>>,
+}
+
+/// `[report]`: the thresholds of the readiness verdicts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Default [`DEFAULT_MIN_SAMPLES`].
+    pub min_samples: Option<i64>,
+    /// `0.0..=1.0`. Default [`DEFAULT_MIN_MATCH_RATE`].
+    pub min_match_rate: Option<f64>,
+    /// `>= 1.0`. Default [`DEFAULT_MAX_P99_RATIO`].
+    pub max_p99_ratio: Option<f64>,
 }
 
 /// `[limits]`: all optional.

@@ -33,6 +33,8 @@ pub struct Settings {
     /// Present whenever a consumer listener is.
     pub stacks: Option<Stacks>,
     pub rollout: RolloutPolicy,
+    /// `[report]`: migration report verdict thresholds.
+    pub report: crate::report::Thresholds,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
