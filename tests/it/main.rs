@@ -4,6 +4,7 @@
 mod cli;
 mod exchanges;
 mod gateway;
+mod report;
 mod robustness;
 mod serve_cli;
 mod sim;
