@@ -47,7 +47,8 @@ code{font:12px/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;backgrou
 .ok{color:#17692f}
 details{margin:8px 0;border:1px solid #e1e4e8;border-radius:6px;padding:4px 12px}
 summary{cursor:pointer;font-weight:600;padding:4px 0}
-svg.chart{max-width:100%;height:auto;display:block;margin:8px 0 14px}
+svg.chart{width:100%;max-width:900px;height:auto;display:block;margin:8px 0 14px}
+table.kv th{width:32%}
 svg .ctitle{font:600 13px system-ui,sans-serif;fill:#333}
 svg .tick{font:11px system-ui,sans-serif;fill:#555}
 svg .legend{font:12px system-ui,sans-serif;fill:#333}
@@ -377,7 +378,7 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         }
         writeln!(o, "</ul>")?;
     }
-    writeln!(o, "<table>")?;
+    writeln!(o, r#"<table class="kv">"#)?;
     for (k, v) in [
         ("seen", format!("{} → {}", sv.first_seen, sv.last_seen)),
         ("by stage", counts(&sv.by_stage)),

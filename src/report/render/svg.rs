@@ -201,7 +201,12 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
             f(W - RIGHT),
             f(y)
         );
-        text(&mut o, LEFT - 6.0, y + 4.0, "end", "tick", &format!("{:.0} %", v * 100.0));
+        let label = if (v * 100.0).fract().abs() < 1e-9 {
+            format!("{:.0} %", v * 100.0)
+        } else {
+            format!("{:.1} %", v * 100.0)
+        };
+        text(&mut o, LEFT - 6.0, y + 4.0, "end", "tick", &label);
     }
     let ty = y_of(threshold);
     let _ = write!(
@@ -212,7 +217,7 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
         f(W - RIGHT),
         f(ty)
     );
-    text(&mut o, W - RIGHT, ty - 4.0, "end", "tick", &format!("min_match_rate {:.2} %", threshold * 100.0));
+    text(&mut o, W - RIGHT, ty + 13.0, "end", "tick", &format!("min_match_rate {:.2} %", threshold * 100.0));
     for (si, (name, buckets)) in shown.iter().enumerate() {
         let colour = SERIES[si % SERIES.len()];
         // Buckets without comparisons break the line: no data is not 0 %.
@@ -270,12 +275,12 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
     o
 }
 
-/// Horizontal bars per service: legacy and UXP, each drawn to p99 (light), p95
-/// (medium) and p50 (dark), with the three numbers beside them.
+/// Horizontal bars per service: the service's name, then legacy and UXP, each drawn
+/// to p99 (light), p95 (medium) and p50 (dark), with the three numbers beside them.
 pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
-    let row_h = 46.0;
-    let label_w = 220.0;
-    let h = TOP + 20.0 + row_h * rows.len() as f64;
+    let row_h = 62.0;
+    let bar_x = 64.0;
+    let h = TOP + 12.0 + row_h * rows.len() as f64;
     let mut o = String::new();
     open(&mut o, h, "Latency, legacy vs UXP");
     text(&mut o, 8.0, 16.0, "start", "ctitle", "Latency p50 / p95 / p99, legacy vs UXP (ms)");
@@ -285,10 +290,10 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
         .flatten()
         .fold(0.0, f64::max)
         .max(1e-9);
-    let bar_w = W - label_w - 170.0;
+    let bar_w = W - bar_x - 250.0;
     for (i, (name, legacy, uxp)) in rows.iter().enumerate() {
         let y0 = TOP + 8.0 + row_h * i as f64;
-        text(&mut o, 8.0, y0 + 18.0, "start", "legend", name);
+        text(&mut o, 8.0, y0 + 10.0, "start", "legend", name);
         for (j, (side, lat, colours)) in [
             ("legacy", legacy, ["#d9d9d9", "#b3b3b3", "#6e6e6e"]),
             ("UXP", uxp, ["#c6d7ea", "#8fb0d6", "#4e79a7"]),
@@ -296,24 +301,26 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
         .iter()
         .enumerate()
         {
-            let y = y0 + 4.0 + 18.0 * j as f64;
-            text(&mut o, label_w - 6.0, y + 11.0, "end", "tick", side);
+            let y = y0 + 16.0 + 18.0 * j as f64;
+            text(&mut o, bar_x - 6.0, y + 11.0, "end", "tick", side);
             for (q, c) in [lat.p99, lat.p95, lat.p50].iter().zip(colours) {
                 if let Some(v) = q {
                     let _ = write!(
                         o,
                         r#"<rect x="{}" y="{}" width="{}" height="14" fill="{c}"/>"#,
-                        f(label_w),
+                        f(bar_x),
                         f(y),
                         f((v / max * bar_w).max(1.0))
                     );
                 }
             }
             let label = match (lat.p50, lat.p95, lat.p99) {
-                (Some(a), Some(b), Some(c)) => format!("{a:.1} / {b:.1} / {c:.1} ({} samples)", lat.samples),
+                (Some(a), Some(b), Some(c)) => {
+                    format!("{a:.1} / {b:.1} / {c:.1} ms · n = {}", lat.samples)
+                }
                 _ => "no samples".to_string(),
             };
-            text(&mut o, label_w + bar_w + 6.0, y + 11.0, "start", "tick", &label);
+            text(&mut o, bar_x + bar_w + 8.0, y + 11.0, "start", "tick", &label);
         }
     }
     o.push_str("</svg>");
