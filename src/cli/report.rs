@@ -73,6 +73,13 @@ pub struct ReportArgs {
     /// directory, removed afterwards) instead of a data directory.
     #[arg(long, conflicts_with = "data")]
     pub sample: bool,
+    /// With --sample: how many exchanges (spread over the same four days).
+    #[arg(long, requires = "sample", default_value_t = SAMPLE_EXCHANGES, hide = true)]
+    pub sample_size: u64,
+    /// With --sample: write the sample store into this new directory and keep it
+    /// (for benchmarks: `scripts/bench-report.sh`).
+    #[arg(long, requires = "sample", hide = true)]
+    pub sample_dir: Option<PathBuf>,
 }
 
 /// The ignore rules of the configuration, for the stale-rule list. The shadow
@@ -182,22 +189,38 @@ fn open_failed(data: &Path, e: &StoreError, settings: Option<&Settings>) -> Exit
     ExitCode::from(2)
 }
 
-/// Sample exchanges `--sample` generates: about four days, one a minute.
+/// Sample exchanges `--sample` generates by default: four days, one a minute.
 const SAMPLE_EXCHANGES: u64 = 6_000;
-const SAMPLE_STEP_MS: u64 = 60_000;
+/// The span every sample covers, whatever its size.
+const SAMPLE_SPAN_MS: u64 = SAMPLE_EXCHANGES * 60_000;
+/// Above this many exchanges, samples hand no bodies to the writer (their diffs'
+/// unified text is then withheld), which keeps generating a million fast.
+const SAMPLE_MAX_WITH_BODIES: u64 = 100_000;
 /// 2026-03-01T00:00:00Z.
 const SAMPLE_START_MS: u64 = 1_772_323_200_000;
 
 fn sample_report(args: &ReportArgs, thresholds: Thresholds) -> anyhow::Result<String> {
     let maps = super::demo::embedded_mappings()?;
-    let dir = std::env::temp_dir().join(format!(
-        "dualroad-report-sample-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
+    let keep = args.sample_dir.is_some();
+    let dir = args.sample_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "dualroad-report-sample-{}-{}",
+            std::process::id(),
+            now_ms()
+        ))
+    });
     let result = (|| -> anyhow::Result<String> {
+        if keep && dir.exists() {
+            anyhow::bail!(
+                "--sample-dir {} exists already: name a new directory",
+                dir.display()
+            );
+        }
         let store = Store::open(&dir)?;
-        let mut sample = Sample::new(maps.clone(), 7, SAMPLE_START_MS, SAMPLE_STEP_MS, SAMPLE_EXCHANGES);
+        let n = args.sample_size.max(1);
+        let step = (SAMPLE_SPAN_MS / n).max(1);
+        let mut sample = Sample::new(maps.clone(), 7, SAMPLE_START_MS, step, n)
+            .with_bodies(n <= SAMPLE_MAX_WITH_BODIES);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -214,6 +237,8 @@ fn sample_report(args: &ReportArgs, thresholds: Thresholds) -> anyhow::Result<St
         let r = report::build(&store, &opts)?;
         Ok(args.format.format().render(&r))
     })();
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
