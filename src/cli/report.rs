@@ -209,36 +209,44 @@ fn sample_report(args: &ReportArgs, thresholds: Thresholds) -> anyhow::Result<St
             now_ms()
         ))
     });
-    let result = (|| -> anyhow::Result<String> {
-        if keep && dir.exists() {
-            anyhow::bail!(
-                "--sample-dir {} exists already: name a new directory",
-                dir.display()
-            );
-        }
-        let store = Store::open(&dir)?;
-        let n = args.sample_size.max(1);
-        let step = (SAMPLE_SPAN_MS / n).max(1);
-        let mut sample = Sample::new(maps.clone(), 7, SAMPLE_START_MS, step, n)
-            .with_bodies(n <= SAMPLE_MAX_WITH_BODIES);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(report::sample::fill(&store, &mut sample))?;
-        let opts = ReportOptions {
-            agency: args.agency.clone(),
-            since_ms: args.since,
-            until_ms: args.until,
-            thresholds,
-            ignore_rules: sample.ignore_rules(),
-            mappings: Some(&maps),
-            now_ms: now_ms(),
-        };
-        let r = report::build(&store, &opts)?;
-        Ok(args.format.format().render(&r))
-    })();
+    let result = sample_into(&dir, keep, args, thresholds, &maps);
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+fn sample_into(
+    dir: &Path,
+    keep: bool,
+    args: &ReportArgs,
+    thresholds: Thresholds,
+    maps: &Mappings,
+) -> anyhow::Result<String> {
+    if keep && dir.exists() {
+        anyhow::bail!(
+            "--sample-dir {} exists already: name a new directory",
+            dir.display()
+        );
+    }
+    let store = Store::open(dir)?;
+    let n = args.sample_size.max(1);
+    let step = (SAMPLE_SPAN_MS / n).max(1);
+    let mut sample = Sample::new(maps.clone(), 7, SAMPLE_START_MS, step, n)
+        .with_bodies(n <= SAMPLE_MAX_WITH_BODIES);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(report::sample::fill(&store, &mut sample))?;
+    let opts = ReportOptions {
+        agency: args.agency.clone(),
+        since_ms: args.since,
+        until_ms: args.until,
+        thresholds,
+        ignore_rules: sample.ignore_rules(),
+        mappings: Some(maps),
+        now_ms: now_ms(),
+    };
+    let r = report::build(&store, &opts)?;
+    Ok(args.format.format().render(&r))
 }

@@ -464,7 +464,7 @@ fn report_thresholds_are_checked_all_at_once() {
         ],
         "{errs}"
     );
-    assert!(errs.to_string().contains("between 0.0 and 1.0, got 1.5"), "{errs}");
+    assert!(errs.to_string().contains("between 0.0 and 1.0 (0.99 = 99 %), got 1.5"), "{errs}");
     let without = example_text();
     let without = without.split("\n[report]\n").next().unwrap_or_default();
     let s = Settings::from_str("d.toml", without).expect("valid without [report]");

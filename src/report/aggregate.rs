@@ -9,7 +9,10 @@
 //! counter pair per time bucket (≤ [`MAX_BUCKETS`]). Whatever a cap turns away is
 //! counted and reported as a warning, never silently dropped.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 use crate::store::{DiffRecord, ExchangeRecord};
 
@@ -90,6 +93,66 @@ pub(crate) fn bump(map: &mut Counts, key: &str, cap: usize, untracked: &mut u64)
         map.insert(key.to_string(), 1);
     } else {
         *untracked += 1;
+    }
+}
+
+/// The fields of an [`ExchangeRecord`] a report reads, borrowed from the stored bytes
+/// where they need no unescaping: decoding a million of these allocates next to
+/// nothing (members it does not name, bodies included, are skipped unread).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExchangeFacts<'a> {
+    pub at_unix_ms: u64,
+    #[serde(borrow)]
+    pub agency: Cow<'a, str>,
+    #[serde(borrow)]
+    pub service: Cow<'a, str>,
+    #[serde(borrow)]
+    pub stage: Cow<'a, str>,
+    #[serde(borrow)]
+    pub served_by: Cow<'a, str>,
+    /// `null` (a non-finite latency) reads as `None`.
+    pub primary_latency_ms: Option<f64>,
+    #[serde(default)]
+    pub shadow_latency_ms: Option<f64>,
+    #[serde(borrow)]
+    pub outcome: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub not_compared_reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub primary_fault_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub shadow_fault_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub lossy_fields: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub unmapped: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub ignore_rules: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub rejected_code: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a ExchangeRecord> for ExchangeFacts<'a> {
+    fn from(r: &'a ExchangeRecord) -> Self {
+        let b = |s: &'a String| Cow::Borrowed(s.as_str());
+        let v = |v: &'a [String]| v.iter().map(b).collect();
+        ExchangeFacts {
+            at_unix_ms: r.at_unix_ms,
+            agency: b(&r.agency),
+            service: b(&r.service),
+            stage: b(&r.stage),
+            served_by: b(&r.served_by),
+            primary_latency_ms: Some(r.primary_latency_ms).filter(|x| x.is_finite()),
+            shadow_latency_ms: r.shadow_latency_ms,
+            outcome: b(&r.outcome),
+            not_compared_reason: r.not_compared_reason.as_ref().map(b),
+            primary_fault_code: r.primary_fault_code.as_ref().map(b),
+            shadow_fault_code: r.shadow_fault_code.as_ref().map(b),
+            lossy_fields: v(&r.lossy_fields),
+            unmapped: v(&r.unmapped),
+            ignore_rules: v(&r.ignore_rules),
+            rejected_code: r.rejected_code.as_ref().map(b),
+        }
     }
 }
 
@@ -179,7 +242,10 @@ pub struct Aggregator {
     pub buckets: Buckets,
     agency: Option<String>,
     max_cells: usize,
-    pub cells: BTreeMap<(String, String), Cell>,
+    /// By agency, then service: nested so a lookup borrows the record's strings
+    /// instead of allocating a key per record.
+    pub cells: BTreeMap<String, BTreeMap<String, Cell>>,
+    cell_count: usize,
     /// Requests by stage per bucket, over the whole scope.
     pub stages: Vec<Counts>,
     /// Ignore rules (their path) by compared exchanges they matched in.
@@ -204,6 +270,7 @@ impl Aggregator {
             agency,
             max_cells: DEFAULT_MAX_CELLS,
             cells: BTreeMap::new(),
+            cell_count: 0,
             stages: vec![Counts::new(); buckets.count],
             rule_matches: Counts::new(),
             exchanges_read: 0,
@@ -226,7 +293,12 @@ impl Aggregator {
         self.agency.as_deref().is_none_or_eq(agency)
     }
 
+    /// [`Aggregator::add`] for a whole record.
     pub fn add_exchange(&mut self, r: &ExchangeRecord) {
+        self.add(&ExchangeFacts::from(r));
+    }
+
+    pub fn add(&mut self, r: &ExchangeFacts<'_>) {
         if !self.wanted(&r.agency) {
             return;
         }
@@ -236,25 +308,40 @@ impl Aggregator {
         if let Some(stages) = self.stages.get_mut(bucket) {
             bump(stages, &r.stage, DEFAULT_MAX_LABELS, &mut untracked);
         }
-        let key = (r.agency.clone(), r.service.clone());
-        let key = if self.cells.contains_key(&key) || self.cells.len() < self.max_cells {
-            key
+        let known = self
+            .cells
+            .get(r.agency.as_ref())
+            .is_some_and(|m| m.contains_key(r.service.as_ref()));
+        let (agency, service) = if known || self.cell_count < self.max_cells {
+            (r.agency.as_ref(), r.service.as_ref())
         } else {
             self.exchanges_in_other += 1;
-            (OTHER.to_string(), OTHER.to_string())
+            (OTHER, OTHER)
         };
         let n_buckets = self.buckets.count;
-        let cell = self.cells.entry(key).or_insert_with(|| Cell {
-            first_ms: r.at_unix_ms,
-            buckets: vec![(0, 0); n_buckets],
-            ..Cell::default()
-        });
+        if !self.cells.get(agency).is_some_and(|m| m.contains_key(service)) {
+            self.cell_count += 1;
+            self.cells
+                .entry(agency.to_string())
+                .or_default()
+                .insert(
+                    service.to_string(),
+                    Cell {
+                        first_ms: r.at_unix_ms,
+                        buckets: vec![(0, 0); n_buckets],
+                        ..Cell::default()
+                    },
+                );
+        }
+        let Some(cell) = self.cells.get_mut(agency).and_then(|m| m.get_mut(service)) else {
+            return;
+        };
         cell.requests += 1;
         cell.first_ms = cell.first_ms.min(r.at_unix_ms);
         if r.at_unix_ms >= cell.last_ms {
             cell.last_ms = r.at_unix_ms;
             if cell.last_stage != r.stage {
-                cell.last_stage.clone_from(&r.stage);
+                cell.last_stage = r.stage.to_string();
             }
         }
         let cap = DEFAULT_MAX_LABELS;
@@ -281,13 +368,14 @@ impl Aggregator {
         if let Some(code) = &r.shadow_fault_code {
             bump(shadow_faults, code, cap, &mut untracked);
         }
+        let primary_ms = r.primary_latency_ms.unwrap_or(f64::NAN);
         let (primary_lat, shadow_lat) = if primary_is_uxp {
             (&mut cell.latency_uxp, &mut cell.latency_legacy)
         } else {
             (&mut cell.latency_legacy, &mut cell.latency_uxp)
         };
         // A rejected request never reached a stack: its time is dualroad's, not one.
-        if r.outcome != "rejected" && !primary_lat.record(r.primary_latency_ms) {
+        if r.outcome != "rejected" && !primary_lat.record(primary_ms) {
             self.latencies_missing += 1;
         }
         if let Some(ms) = r.shadow_latency_ms {
@@ -320,16 +408,21 @@ impl Aggregator {
             return;
         }
         self.diffs_read += 1;
-        let key = (d.agency.clone(), d.service.clone());
-        let cell = match self.cells.get_mut(&key) {
-            Some(c) => c,
-            None => match self.cells.get_mut(&(OTHER.to_string(), OTHER.to_string())) {
-                Some(c) if self.exchanges_in_other > 0 => c,
-                _ => {
-                    self.orphan_diffs += 1;
-                    return;
-                }
-            },
+        let known = self
+            .cells
+            .get(&d.agency)
+            .is_some_and(|m| m.contains_key(&d.service));
+        let (agency, service) = if known {
+            (d.agency.as_str(), d.service.as_str())
+        } else if self.exchanges_in_other > 0 {
+            (OTHER, OTHER)
+        } else {
+            self.orphan_diffs += 1;
+            return;
+        };
+        let Some(cell) = self.cells.get_mut(agency).and_then(|m| m.get_mut(service)) else {
+            self.orphan_diffs += 1;
+            return;
         };
         // A path counts once per diff, however many list items differ there.
         let mut seen: Vec<&str> = Vec::new();
@@ -438,12 +531,13 @@ mod tests {
             a.add_exchange(&rec(i as u64, "A", "s", o));
         }
         a.add_exchange(&rec(9, "B", "s", "match"));
-        let c = &a.cells[&("A".to_string(), "s".to_string())];
+        let c = &a.cells["A"]["s"];
         assert_eq!((c.requests, c.compared(), c.matched()), (6, 4, 2));
         assert_eq!(c.not_compared.get("timeout"), Some(&1));
         assert_eq!(c.buckets[0], (4, 2));
         assert_eq!(c.latency_uxp.count(), 6);
         assert_eq!(a.cells.len(), 2);
+        assert_eq!(a.cell_count, 2);
     }
 
     #[test]
@@ -455,7 +549,8 @@ mod tests {
         for s in ["s1", "s2", "s3", "s4"] {
             a.add_exchange(&rec(1, "A", s, "match"));
         }
-        assert_eq!(a.cells.len(), 3);
+        assert_eq!((a.cells.len(), a.cell_count), (2, 3));
+        assert_eq!(a.cells[OTHER][OTHER].requests, 2);
         assert_eq!(a.exchanges_in_other, 2);
     }
 
@@ -485,7 +580,7 @@ mod tests {
         };
         a.add_diff("1-0", &d);
         a.add_diff("1-1", &d);
-        let c = &a.cells[&("A".to_string(), "s".to_string())];
+        let c = &a.cells["A"]["s"];
         let p = &c.paths["Body/r/item/v"];
         assert_eq!((p.count, p.kinds_text().as_str(), p.example_id.as_str()), (2, "removed, changed", "1-0"));
         assert_eq!(c.noise["Body/r/at"].count, 2);
