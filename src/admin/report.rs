@@ -105,15 +105,22 @@ mod tests {
 
     #[test]
     fn queries_parse_and_bad_ones_are_named() {
-        let q = parse_query(Some("agency=PS-UXP%2FGOV%2F10000042&since=2026-03-01&until=2026-03-02T12:00Z"))
-            .expect("valid");
+        let q = parse_query(Some(
+            "agency=PS-UXP%2FGOV%2F10000042&since=2026-03-01&until=2026-03-02T12:00Z",
+        ))
+        .expect("valid");
         assert_eq!(q.agency.as_deref(), Some("PS-UXP/GOV/10000042"));
         assert_eq!(q.since_ms, Some(1_772_323_200_000));
-        assert_eq!(q.until_ms, Some(1_772_323_200_000 + 86_400_000 + 43_200_000));
+        assert_eq!(
+            q.until_ms,
+            Some(1_772_323_200_000 + 86_400_000 + 43_200_000)
+        );
         assert_eq!(parse_query(None), Ok(ReportQuery::default()));
         let e = parse_query(Some("since=yesterday")).expect_err("bad date");
         assert!(e.starts_with("since: `yesterday` is not a date"), "{e}");
-        assert!(parse_query(Some("agnecy=x")).expect_err("typo").contains("unknown parameter `agnecy`"));
+        assert!(parse_query(Some("agnecy=x"))
+            .expect_err("typo")
+            .contains("unknown parameter `agnecy`"));
         assert!(parse_query(Some("agency=%zz")).is_err());
     }
 }

@@ -170,7 +170,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn open_failed(data: &Path, e: &StoreError, settings: Option<&Settings>) -> ExitCode {
-    let locked = matches!(e, StoreError::Open { source, .. } if source.to_string().contains("lock"));
+    let locked =
+        matches!(e, StoreError::Open { source, .. } if source.to_string().contains("lock"));
     if locked {
         let admin = settings.map_or_else(
             || "ADMIN_ADDRESS".to_string(),

@@ -452,7 +452,9 @@ fn report_thresholds_are_checked_all_at_once() {
         "min_samples = 200 ",
         "min_samples = 0\nmin_match_rate = 1.5\nmax_p99_ratio = 0.5\n#",
     );
-    let text = text.replace("min_match_rate = 0.99 ", "#").replace("max_p99_ratio = 1.5 ", "#");
+    let text = text
+        .replace("min_match_rate = 0.99 ", "#")
+        .replace("max_p99_ratio = 1.5 ", "#");
     let errs = Settings::from_str("r.toml", &text).expect_err("invalid thresholds");
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
@@ -464,7 +466,11 @@ fn report_thresholds_are_checked_all_at_once() {
         ],
         "{errs}"
     );
-    assert!(errs.to_string().contains("between 0.0 and 1.0 (0.99 = 99 %), got 1.5"), "{errs}");
+    assert!(
+        errs.to_string()
+            .contains("between 0.0 and 1.0 (0.99 = 99 %), got 1.5"),
+        "{errs}"
+    );
     let without = example_text();
     let without = without.split("\n[report]\n").next().unwrap_or_default();
     let s = Settings::from_str("d.toml", without).expect("valid without [report]");

@@ -274,7 +274,11 @@ fn check_report(file: &FileConfig, c: &mut Checker<'_>) -> crate::report::Thresh
         r.and_then(|r| r.min_samples),
         DEFAULT_MIN_SAMPLES,
     );
-    let mut fraction = |key: &str, value: Option<f64>, default: f64, ok: fn(f64) -> bool, what: &str| {
+    let mut fraction = |key: &str,
+                        value: Option<f64>,
+                        default: f64,
+                        ok: fn(f64) -> bool,
+                        what: &str| {
         match value {
             None => default,
             Some(v) if v.is_finite() && ok(v) => v,

@@ -66,7 +66,10 @@ impl Buckets {
             .find(|w| span.div_ceil(*w) + 1 <= MAX_BUCKETS)
             .unwrap_or_else(|| span.div_ceil(MAX_BUCKETS - 1).div_ceil(86_400_000) * 86_400_000);
         let start_ms = since_ms - since_ms % width_ms;
-        let count = until_ms.max(since_ms + 1).saturating_sub(start_ms).div_ceil(width_ms);
+        let count = until_ms
+            .max(since_ms + 1)
+            .saturating_sub(start_ms)
+            .div_ceil(width_ms);
         Buckets {
             start_ms,
             width_ms,
@@ -319,19 +322,20 @@ impl Aggregator {
             (OTHER, OTHER)
         };
         let n_buckets = self.buckets.count;
-        if !self.cells.get(agency).is_some_and(|m| m.contains_key(service)) {
+        if !self
+            .cells
+            .get(agency)
+            .is_some_and(|m| m.contains_key(service))
+        {
             self.cell_count += 1;
-            self.cells
-                .entry(agency.to_string())
-                .or_default()
-                .insert(
-                    service.to_string(),
-                    Cell {
-                        first_ms: r.at_unix_ms,
-                        buckets: vec![(0, 0); n_buckets],
-                        ..Cell::default()
-                    },
-                );
+            self.cells.entry(agency.to_string()).or_default().insert(
+                service.to_string(),
+                Cell {
+                    first_ms: r.at_unix_ms,
+                    buckets: vec![(0, 0); n_buckets],
+                    ..Cell::default()
+                },
+            );
         }
         let Some(cell) = self.cells.get_mut(agency).and_then(|m| m.get_mut(service)) else {
             return;
@@ -515,7 +519,10 @@ mod tests {
         assert_eq!(b.index(11 * day - 1), 23);
         assert_eq!(b.index(u64::MAX), 23);
         let b = Buckets::for_period(0, 3_000 * day);
-        assert!(b.count as u64 <= MAX_BUCKETS && b.width_ms % day == 0, "{b:?}");
+        assert!(
+            b.count as u64 <= MAX_BUCKETS && b.width_ms % day == 0,
+            "{b:?}"
+        );
         assert!(b.start_of(b.count - 1) + b.width_ms >= 3_000 * day, "{b:?}");
         let b = Buckets::for_period(5, 5);
         assert_eq!(b.count, 1);
@@ -524,9 +531,16 @@ mod tests {
     #[test]
     fn counts_compared_matched_and_reasons_per_pair() {
         let mut a = Aggregator::new(Buckets::for_period(0, 60_000), None);
-        for (i, o) in ["match", "match", "body-diff", "not-compared", "served", "shadow-error"]
-            .iter()
-            .enumerate()
+        for (i, o) in [
+            "match",
+            "match",
+            "body-diff",
+            "not-compared",
+            "served",
+            "shadow-error",
+        ]
+        .iter()
+        .enumerate()
         {
             a.add_exchange(&rec(i as u64, "A", "s", o));
         }
@@ -582,7 +596,10 @@ mod tests {
         a.add_diff("1-1", &d);
         let c = &a.cells["A"]["s"];
         let p = &c.paths["Body/r/item/v"];
-        assert_eq!((p.count, p.kinds_text().as_str(), p.example_id.as_str()), (2, "removed, changed", "1-0"));
+        assert_eq!(
+            (p.count, p.kinds_text().as_str(), p.example_id.as_str()),
+            (2, "removed, changed", "1-0")
+        );
         assert_eq!(c.noise["Body/r/at"].count, 2);
         let orphan = DiffRecord {
             agency: "Z".into(),

@@ -204,7 +204,10 @@ pub struct Period {
 fn warnings(e: &Evidence, agg: &Aggregator) -> Vec<String> {
     let mut w = Vec::new();
     if e.exchanges_read == 0 {
-        w.push("no exchanges stored for this scope and period: no evidence is not evidence of health".to_string());
+        w.push(
+            "no exchanges stored for this scope and period: no evidence is not evidence of health"
+                .to_string(),
+        );
     }
     if e.dropped_exchanges > 0 || e.dropped_diffs > 0 {
         w.push(format!(
@@ -213,7 +216,10 @@ fn warnings(e: &Evidence, agg: &Aggregator) -> Vec<String> {
         ));
     }
     if e.failed_writes > 0 {
-        w.push(format!("{} record(s) were lost to failed writes", e.failed_writes));
+        w.push(format!(
+            "{} record(s) were lost to failed writes",
+            e.failed_writes
+        ));
     }
     if e.records_skipped > 0 {
         w.push(format!(
@@ -294,7 +300,9 @@ fn service_report(service: &str, c: Cell, t: &Thresholds, buckets: &Buckets) -> 
     let legacy = latency(&c.latency_legacy);
     let uxp = latency(&c.latency_uxp);
     let p99_ratio = match (legacy.p99, uxp.p99) {
-        (Some(l), Some(u)) if l > 0.0 && legacy.samples >= t.min_samples && uxp.samples >= t.min_samples => {
+        (Some(l), Some(u))
+            if l > 0.0 && legacy.samples >= t.min_samples && uxp.samples >= t.min_samples =>
+        {
             Some((u / l * 100.0).round() / 100.0)
         }
         _ => None,

@@ -32,7 +32,8 @@ use crate::store::{
 use crate::translate::{self, Options};
 use crate::wire::message::Input;
 
-const HEALTH: &[u8] = include_bytes!("../../fixtures/messages/v3.1-eu/request-getPatientSummary.xml");
+const HEALTH: &[u8] =
+    include_bytes!("../../fixtures/messages/v3.1-eu/request-getPatientSummary.xml");
 const HEALTH_ID: &str = "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418";
 const PAY: &[u8] = include_bytes!("../../fixtures/messages/v3.1-eu/request-getPaymentStatus.xml");
 const PAY_ID: &str = "7e21bb08-61da-4e99-9863-d2b106c563a3";
@@ -41,8 +42,7 @@ const CITY_ID: &str = "da91096e-139f-45aa-810c-aa2214d9c05e";
 const BANK: &[u8] =
     include_bytes!("../../fixtures/messages/v3.1-eu/request-getCompany-empty-issue.xml");
 const BANK_ID: &str = "b50ba91a-03df-44ad-b5f6-24f289914be8";
-const UNMAPPED: &[u8] =
-    include_bytes!("../../fixtures/messages/malformed/unmapped-consumer.xml");
+const UNMAPPED: &[u8] = include_bytes!("../../fixtures/messages/malformed/unmapped-consumer.xml");
 
 /// The agency the sample's operator rolls back between 80 % and 85 % of the period.
 const ROLLED_BACK: &str = "10000077";
@@ -304,9 +304,7 @@ impl Sample {
     fn message_id(&self, s: usize, variant: u64) -> String {
         format!(
             "{:08x}-{:04x}-4000-8000-{:012x}",
-            self.seed as u32,
-            s as u16,
-            variant
+            self.seed as u32, s as u16, variant
         )
     }
 
@@ -592,20 +590,45 @@ pub async fn fill(store: &Store, sample: &mut Sample) -> Result<WriterStats, Sto
     store.append_audit(
         AuditAction::Startup,
         &by(start, "dualroad-serve", "started"),
-        vec!["rollout: 10000042 moh.* shadow, 10000077 * shadow, * pay.getPaymentStatus uxp-shadow".into()],
+        vec![
+            "rollout: 10000042 moh.* shadow, 10000077 * shadow, * pay.getPaymentStatus uxp-shadow"
+                .into(),
+        ],
     )?;
     store.append_audit(
         AuditAction::ConfigReload,
-        &by(start + span * 3 / 10, "alice@ops", "CHG-1041 canary for the bank"),
+        &by(
+            start + span * 3 / 10,
+            "alice@ops",
+            "CHG-1041 canary for the bank",
+        ),
         vec!["rollout rule agency=10000077 service=*: shadow → canary 25%".into()],
     )?;
     store.append_audit(
         AuditAction::ConfigReload,
-        &by(start + span / 2, "alice@ops", "CHG-1042 canary for the health portal"),
+        &by(
+            start + span / 2,
+            "alice@ops",
+            "CHG-1042 canary for the health portal",
+        ),
         vec!["rollout rule agency=10000042 service=moh.*: shadow → canary 25%".into()],
     )?;
     let scope = crate::routing::SwitchScope::new(Some(ROLLED_BACK), None);
-    store.rollback(scope.clone(), &by(start + span * 8 / 10, "bob@ops", "INC-77 bank KYC complaints"))?;
-    store.release(scope, &by(start + span * 85 / 100, "bob@ops", "INC-77 was a client-side issue"))?;
+    store.rollback(
+        scope.clone(),
+        &by(
+            start + span * 8 / 10,
+            "bob@ops",
+            "INC-77 bank KYC complaints",
+        ),
+    )?;
+    store.release(
+        scope,
+        &by(
+            start + span * 85 / 100,
+            "bob@ops",
+            "INC-77 was a client-side issue",
+        ),
+    )?;
     Ok(stats)
 }

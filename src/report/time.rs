@@ -58,7 +58,8 @@ pub fn parse_utc(text: &str) -> Result<u64, BadDate> {
         None => (s, None),
     };
     let mut parts = date.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -123,10 +124,28 @@ mod tests {
     fn dates_parse_as_utc() {
         assert_eq!(parse_utc("1970-01-01"), Ok(0));
         assert_eq!(parse_utc("2026-03-01"), Ok(1_772_323_200_000));
-        assert_eq!(parse_utc("2026-03-01T14:30Z"), Ok(1_772_323_200_000 + 52_200_000));
-        assert_eq!(parse_utc("2026-03-01T14:30:15"), Ok(1_772_323_200_000 + 52_215_000));
-        assert_eq!(parse_utc("2024-02-29").map(utc).as_deref(), Ok("2024-02-29T00:00:00Z"));
-        for bad in ["", "yesterday", "2026-02-30", "2026-3-01", "2026-03-01T25:00", "2026-13-01", "01.03.2026", "2026-03-01T14"] {
+        assert_eq!(
+            parse_utc("2026-03-01T14:30Z"),
+            Ok(1_772_323_200_000 + 52_200_000)
+        );
+        assert_eq!(
+            parse_utc("2026-03-01T14:30:15"),
+            Ok(1_772_323_200_000 + 52_215_000)
+        );
+        assert_eq!(
+            parse_utc("2024-02-29").map(utc).as_deref(),
+            Ok("2024-02-29T00:00:00Z")
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-02-30",
+            "2026-3-01",
+            "2026-03-01T25:00",
+            "2026-13-01",
+            "01.03.2026",
+            "2026-03-01T14",
+        ] {
             let e = parse_utc(bad).expect_err(bad);
             assert!(e.to_string().contains("YYYY-MM-DD"), "{e}");
         }

@@ -76,10 +76,7 @@ pub fn verdict(v: &VerdictInput, t: &Thresholds) -> Verdict {
         } else {
             hold.push(below(
                 ReasonKind::TooFewSamples,
-                format!(
-                    "{} compared, min_samples is {}",
-                    v.compared, t.min_samples
-                ),
+                format!("{} compared, min_samples is {}", v.compared, t.min_samples),
             ));
         }
     } else if rate < t.min_match_rate {
@@ -116,7 +113,11 @@ pub fn verdict(v: &VerdictInput, t: &Thresholds) -> Verdict {
             }
         }
     }
-    if v.compared >= t.min_samples && rate >= t.min_match_rate && mismatches > 0 && lo < t.min_match_rate {
+    if v.compared >= t.min_samples
+        && rate >= t.min_match_rate
+        && mismatches > 0
+        && lo < t.min_match_rate
+    {
         hold.push(below(
             ReasonKind::OpenDiffs,
             format!(
@@ -218,8 +219,14 @@ mod tests {
         let v = verdict(&input(1000, 950, false), &t());
         assert_eq!(v.status, VerdictStatus::Hold);
         assert_eq!(kinds(&v), [ReasonKind::MatchRateBelowThreshold]);
-        assert!(v.reasons[0].message.contains("95.00 % (950 of 1000"), "{v:?}");
-        assert!(v.reasons[0].message.contains("min_match_rate 99.00 %"), "{v:?}");
+        assert!(
+            v.reasons[0].message.contains("95.00 % (950 of 1000"),
+            "{v:?}"
+        );
+        assert!(
+            v.reasons[0].message.contains("min_match_rate 99.00 %"),
+            "{v:?}"
+        );
         let v = verdict(&input(1000, 950, true), &t());
         assert_eq!(v.status, VerdictStatus::RollbackRecommended);
     }
@@ -230,7 +237,9 @@ mod tests {
         i.p99_ratio = Some(2.0);
         let v = verdict(&i, &t());
         assert_eq!(kinds(&v), [ReasonKind::LatencyAboveThreshold]);
-        assert!(v.reasons[0].message.contains("2.00× legacy's, max_p99_ratio is 1.5"));
+        assert!(v.reasons[0]
+            .message
+            .contains("2.00× legacy's, max_p99_ratio is 1.5"));
         i.uxp_serves = true;
         assert_eq!(verdict(&i, &t()).status, VerdictStatus::RollbackRecommended);
         i.p99_ratio = None;

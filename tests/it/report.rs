@@ -113,7 +113,10 @@ fn sample_report_says_what_the_scenarios_are() {
     };
     use dualroad::report::VerdictStatus::*;
     // The bank's UXP stack differs, faults and is slow while serving a canary.
-    assert_eq!(verdict("10000077", "bizreg.getCompany.v1"), RollbackRecommended);
+    assert_eq!(
+        verdict("10000077", "bizreg.getCompany.v1"),
+        RollbackRecommended
+    );
     // The municipality's answers differ in shadow: hold, not rollback.
     assert_eq!(verdict("10000055", "pop.RR19IsikuElukoht.v1"), Hold);
     // A write service is never mirrored, so never compared.
@@ -169,15 +172,19 @@ fn html_report_is_well_formed_and_self_contained() {
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
-            Err(e) => panic!(
-                "not well-formed at byte {}: {e}",
-                reader.buffer_position()
-            ),
+            Err(e) => panic!("not well-formed at byte {}: {e}", reader.buffer_position()),
         }
     }
     assert!(stack.is_empty(), "unclosed: {stack:?}");
     assert!(elements > 500, "{elements}");
-    for id in ["summary", "evidence", "agency-0", "ignore-rules", "coverage", "history"] {
+    for id in [
+        "summary",
+        "evidence",
+        "agency-0",
+        "ignore-rules",
+        "coverage",
+        "history",
+    ] {
         assert!(ids.iter().any(|i| i == id), "no section #{id}: {ids:?}");
     }
     for chart in [
@@ -185,7 +192,10 @@ fn html_report_is_well_formed_and_self_contained() {
         "Match rate over time per service",
         "Latency, legacy vs UXP",
     ] {
-        assert!(svgs.iter().any(|s| s == chart), "no chart {chart}: {svgs:?}");
+        assert!(
+            svgs.iter().any(|s| s == chart),
+            "no chart {chart}: {svgs:?}"
+        );
     }
     // Self-contained: no script, nothing to fetch (namespace names are not fetched).
     let lower = text.to_lowercase();
@@ -214,7 +224,15 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn cli_bad_input_gets_a_clear_error_and_exit_2() {
-    let o = dualroad(&["report", "--data", "var/none", "--since", "yesterday", "--format", "md"]);
+    let o = dualroad(&[
+        "report",
+        "--data",
+        "var/none",
+        "--since",
+        "yesterday",
+        "--format",
+        "md",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("`yesterday` is not a date: write YYYY-MM-DD"),
@@ -227,11 +245,25 @@ fn cli_bad_input_gets_a_clear_error_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--data"), "{}", stderr(&o));
     let missing = temp_dir("report-missing").join("nothing-here");
-    let o = dualroad(&["report", "--data", &missing.display().to_string(), "--format", "json"]);
+    let o = dualroad(&[
+        "report",
+        "--data",
+        &missing.display().to_string(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     let o = dualroad(&[
-        "report", "--data", "var/none", "--since", "2026-03-02", "--until", "2026-03-01", "--format", "md",
+        "report",
+        "--data",
+        "var/none",
+        "--since",
+        "2026-03-02",
+        "--until",
+        "2026-03-01",
+        "--format",
+        "md",
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("the period is empty"), "{}", stderr(&o));
@@ -240,15 +272,30 @@ fn cli_bad_input_gets_a_clear_error_and_exit_2() {
 #[test]
 fn cli_writes_reports_and_points_to_the_admin_api_when_the_store_is_in_use() {
     let dir = tempfile::tempdir().expect("temp dir");
-    fill(dir.path(), Sample::new(maps(), 3, START_MS, 60_000, 210).with_variants(5));
+    fill(
+        dir.path(),
+        Sample::new(maps(), 3, START_MS, 60_000, 210).with_variants(5),
+    );
     let data = dir.path().display().to_string();
     let out = dir.path().join("..").join(format!(
         "{}-report.json",
-        dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("r")
+        dir.path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("r")
     ));
     let o = dualroad(&[
-        "report", "--data", &data, "--format", "json", "--out", &out.display().to_string(),
-        "--since", "2026-03-01", "--until", "2026-03-01T02:00Z",
+        "report",
+        "--data",
+        &data,
+        "--format",
+        "json",
+        "--out",
+        &out.display().to_string(),
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-03-01T02:00Z",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).expect("written");
@@ -258,7 +305,9 @@ fn cli_writes_reports_and_points_to_the_admin_api_when_the_store_is_in_use() {
     // Two hours of a minute each: 120 of the 210.
     assert_eq!(v["evidence"]["exchanges_read"], 120);
     assert_eq!(v["scope"]["since"], "2026-03-01T00:00:00Z");
-    let o = dualroad(&["report", "--data", &data, "--format", "md", "--agency", "10000077"]);
+    let o = dualroad(&[
+        "report", "--data", &data, "--format", "md", "--agency", "10000077",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(md.starts_with("# Migration report: 10000077"), "{md}");
@@ -284,7 +333,9 @@ async fn admin_serves_the_report_from_the_open_store() {
         .await
         .expect("fill");
     let get = |path: &'static str| call(gw.admin, http::Method::GET, path, None, "test");
-    let (status, body) = get("/admin/report.json?agency=10000042&since=2026-03-01").await.expect("call");
+    let (status, body) = get("/admin/report.json?agency=10000042&since=2026-03-01")
+        .await
+        .expect("call");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["scope"]["agency"], "10000042");
@@ -293,11 +344,19 @@ async fn admin_serves_the_report_from_the_open_store() {
     assert_eq!(v["coverage"]["mapped_services"], 6);
     let (status, body) = get("/admin/report").await.expect("call");
     assert_eq!(status, 200);
-    assert!(body.starts_with("<!DOCTYPE html>"), "{}", &body[..body.len().min(200)]);
-    let (status, body) = get("/admin/report.json?since=tomorrow").await.expect("call");
+    assert!(
+        body.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &body[..body.len().min(200)]
+    );
+    let (status, body) = get("/admin/report.json?since=tomorrow")
+        .await
+        .expect("call");
     assert_eq!(status, 400);
     assert!(body.contains("since: `tomorrow` is not a date"), "{body}");
-    let (status, _) = get("/admin/report.json?since=2026-03-02&until=2026-03-01").await.expect("call");
+    let (status, _) = get("/admin/report.json?since=2026-03-02&until=2026-03-01")
+        .await
+        .expect("call");
     assert_eq!(status, 400);
     gw.shutdown().await;
 }

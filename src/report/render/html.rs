@@ -82,14 +82,21 @@ pub fn html(r: &Report) -> String {
 fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     let scope = r.scope.agency.as_deref().unwrap_or("all agencies");
     o.push_str("<!DOCTYPE html>\n");
-    writeln!(o, r#"<html xmlns="http://www.w3.org/1999/xhtml" lang="en">"#)?;
+    writeln!(
+        o,
+        r#"<html xmlns="http://www.w3.org/1999/xhtml" lang="en">"#
+    )?;
     writeln!(
         o,
         r#"<head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>Migration report: {}</title><style>{CSS}</style></head>"#,
         esc(scope)
     )?;
     writeln!(o, "<body><main>")?;
-    writeln!(o, r#"<header id="top"><h1>Migration report: {}</h1>"#, esc(scope))?;
+    writeln!(
+        o,
+        r#"<header id="top"><h1>Migration report: {}</h1>"#,
+        esc(scope)
+    )?;
     writeln!(
         o,
         r#"<p class="meta">Period <b>{}</b> → <b>{}</b> (UTC{}) · generated {} · report_version {}</p>"#,
@@ -116,7 +123,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
 
     // --- summary ---
     let s = &r.summary;
-    writeln!(o, r#"<section id="summary"><h2>Summary</h2><div class="cards">"#)?;
+    writeln!(
+        o,
+        r#"<section id="summary"><h2>Summary</h2><div class="cards">"#
+    )?;
     for (label, value) in [
         ("agencies", s.agencies.to_string()),
         ("agency × service", s.services.to_string()),
@@ -127,7 +137,12 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         ("hold", s.hold.to_string()),
         ("rollback recommended", s.rollback_recommended.to_string()),
     ] {
-        writeln!(o, r#"<div class="card"><b>{}</b>{}</div>"#, esc(&value), esc(label))?;
+        writeln!(
+            o,
+            r#"<div class="card"><b>{}</b>{}</div>"#,
+            esc(&value),
+            esc(label)
+        )?;
     }
     writeln!(o, "</div>")?;
     writeln!(
@@ -136,7 +151,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         if s.agencies_ready.is_empty() {
             "none".to_string()
         } else {
-            s.agencies_ready.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+            s.agencies_ready
+                .iter()
+                .map(|a| code(a))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     )?;
     if !s.agencies_by_stage.is_empty() {
@@ -146,13 +165,20 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 o,
                 "<tr><td>{}</td><td>{}</td></tr>",
                 esc(stage),
-                agencies.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+                agencies
+                    .iter()
+                    .map(|a| code(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )?;
         }
         writeln!(o, "</table>")?;
     }
     if !s.blockers.is_empty() {
-        writeln!(o, r#"<h3>What blocks the rest</h3><table><tr><th>reason</th><th class="n">pairs</th><th>which</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<h3>What blocks the rest</h3><table><tr><th>reason</th><th class="n">pairs</th><th>which</th></tr>"#
+        )?;
         for b in &s.blockers {
             writeln!(
                 o,
@@ -193,7 +219,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             code(&a.agency),
             verdict(a.verdict)
         )?;
-        writeln!(o, r#"<table><tr><th>service</th><th>stage</th><th class="n">requests</th><th class="n">compared</th><th class="n">match rate</th><th>95 % interval</th><th class="n">p99 legacy</th><th class="n">p99 UXP</th><th>verdict</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<table><tr><th>service</th><th>stage</th><th class="n">requests</th><th class="n">compared</th><th class="n">match rate</th><th>95 % interval</th><th class="n">p99 legacy</th><th class="n">p99 UXP</th><th>verdict</th></tr>"#
+        )?;
         for sv in &a.services {
             writeln!(
                 o,
@@ -217,9 +246,16 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             .map(|s| (s.service.clone(), s.timeline.as_slice()))
             .collect();
         if series.is_empty() {
-            writeln!(o, r#"<p class="meta">Nothing compared: no match-rate chart.</p>"#)?;
+            writeln!(
+                o,
+                r#"<p class="meta">Nothing compared: no match-rate chart.</p>"#
+            )?;
         } else {
-            writeln!(o, "{}", svg::match_rate(&series, r.thresholds.min_match_rate))?;
+            writeln!(
+                o,
+                "{}",
+                svg::match_rate(&series, r.thresholds.min_match_rate)
+            )?;
             if series.len() > svg::MAX_SERIES {
                 writeln!(
                     o,
@@ -228,7 +264,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 )?;
             }
         }
-        let rows: Vec<(String, &crate::report::model::Latency, &crate::report::model::Latency)> = a
+        let rows: Vec<(
+            String,
+            &crate::report::model::Latency,
+            &crate::report::model::Latency,
+        )> = a
             .services
             .iter()
             .map(|s| (s.service.clone(), &s.latency.legacy, &s.latency.uxp))
@@ -245,7 +285,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     if r.ignore_rules.is_empty() {
         writeln!(o, "<p>No ignore rules configured.</p>")?;
     } else {
-        writeln!(o, r#"<table><tr><th>path</th><th>reason</th><th>expires</th><th class="n">matched in</th><th>status</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<table><tr><th>path</th><th>reason</th><th>expires</th><th class="n">matched in</th><th>status</th></tr>"#
+        )?;
         for rule in &r.ignore_rules {
             writeln!(
                 o,
@@ -274,10 +317,16 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             "<p>{n} services in the mappings; {} never seen in traffic in this period.</p>",
             c.never_seen.len()
         )?,
-        None => writeln!(o, "<p>Mappings not loaded: services never seen cannot be listed.</p>")?,
+        None => writeln!(
+            o,
+            "<p>Mappings not loaded: services never seen cannot be listed.</p>"
+        )?,
     }
     if !c.never_seen.is_empty() {
-        writeln!(o, "<table><tr><th>never seen (legacy)</th><th>UXP</th><th>effect</th></tr>")?;
+        writeln!(
+            o,
+            "<table><tr><th>never seen (legacy)</th><th>UXP</th><th>effect</th></tr>"
+        )?;
         for m in &c.never_seen {
             writeln!(
                 o,
@@ -292,7 +341,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     if c.never_compared.is_empty() {
         writeln!(o, "<p>Every service seen was compared at least once.</p>")?;
     } else {
-        writeln!(o, r#"<table><tr><th>seen, never compared: agency</th><th>service</th><th class="n">requests</th><th>why</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<table><tr><th>seen, never compared: agency</th><th>service</th><th class="n">requests</th><th>why</th></tr>"#
+        )?;
         for n in &c.never_compared {
             writeln!(
                 o,
@@ -309,7 +361,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
 
     // --- history ---
     let h = &r.history;
-    writeln!(o, r#"<section id="history"><h2>Stage and switch history</h2>"#)?;
+    writeln!(
+        o,
+        r#"<section id="history"><h2>Stage and switch history</h2>"#
+    )?;
     if h.verification.ok {
         writeln!(
             o,
@@ -320,15 +375,24 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         writeln!(
             o,
             r#"<p class="bad">Audit chain broken at entry {}: {} ({} entries verified before it).</p>"#,
-            h.verification.first_bad.map_or_else(|| "?".to_string(), |n| n.to_string()),
-            esc(h.verification.problem.as_deref().unwrap_or("unknown problem")),
+            h.verification
+                .first_bad
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
+            esc(h
+                .verification
+                .problem
+                .as_deref()
+                .unwrap_or("unknown problem")),
             h.verification.entries_verified
         )?;
     }
     if h.entries.is_empty() {
         writeln!(o, "<p>No audit entries in the period.</p>")?;
     } else {
-        writeln!(o, r#"<table><tr><th class="n">#</th><th>at</th><th>action</th><th>actor</th><th>reason</th><th>details</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<table><tr><th class="n">#</th><th>at</th><th>action</th><th>actor</th><th>reason</th><th>details</th></tr>"#
+        )?;
         for en in &h.entries {
             writeln!(
                 o,
@@ -337,7 +401,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 esc(&en.at),
                 esc(&en.action),
                 esc(&en.actor),
-                if en.automatic { " (automatic gate)" } else { "" },
+                if en.automatic {
+                    " (automatic gate)"
+                } else {
+                    ""
+                },
                 esc(&en.reason),
                 esc(&en.details.join("; "))
             )?;
@@ -388,7 +456,10 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         ("rejected by dualroad", counts(&sv.rejected)),
         ("faults, legacy", counts(&sv.faults.legacy)),
         ("faults, UXP", counts(&sv.faults.uxp)),
-        ("legacy-only header fields (dropped on UXP)", counts(&sv.lossy_fields)),
+        (
+            "legacy-only header fields (dropped on UXP)",
+            counts(&sv.lossy_fields),
+        ),
         ("unmapped identifiers", counts(&sv.unmapped)),
         ("p99 ratio UXP / legacy", ratio(sv.latency.p99_ratio)),
     ] {
@@ -408,15 +479,24 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
                 code(&p.path),
                 p.count,
                 esc(&p.kinds),
-                p.example.primary.as_deref().map_or_else(|| "—".to_string(), code),
-                p.example.shadow.as_deref().map_or_else(|| "—".to_string(), code),
+                p.example
+                    .primary
+                    .as_deref()
+                    .map_or_else(|| "—".to_string(), code),
+                p.example
+                    .shadow
+                    .as_deref()
+                    .map_or_else(|| "—".to_string(), code),
                 code(&p.example.diff_id)
             )?;
         }
         writeln!(o, "</table>")?;
     }
     if !sv.noise_paths.is_empty() {
-        writeln!(o, r#"<h3>Noise learned by calibration (not counted)</h3><table><tr><th>path</th><th class="n">count</th><th>kind</th></tr>"#)?;
+        writeln!(
+            o,
+            r#"<h3>Noise learned by calibration (not counted)</h3><table><tr><th>path</th><th class="n">count</th><th>kind</th></tr>"#
+        )?;
         for p in &sv.noise_paths {
             writeln!(
                 o,

@@ -85,7 +85,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         if s.agencies_ready.is_empty() {
             "none".to_string()
         } else {
-            s.agencies_ready.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+            s.agencies_ready
+                .iter()
+                .map(|a| code(a))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     )?;
     if !s.agencies_by_stage.is_empty() {
@@ -95,12 +99,19 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 o,
                 "| {} | {} |",
                 cell(stage),
-                agencies.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+                agencies
+                    .iter()
+                    .map(|a| code(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )?;
         }
     }
     if !s.blockers.is_empty() {
-        writeln!(o, "\nWhat blocks the rest:\n\n| reason | pairs | which |\n|---|---:|---|")?;
+        writeln!(
+            o,
+            "\nWhat blocks the rest:\n\n| reason | pairs | which |\n|---|---:|---|"
+        )?;
         for b in &s.blockers {
             writeln!(
                 o,
@@ -160,7 +171,10 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     if r.ignore_rules.is_empty() {
         writeln!(o, "No ignore rules configured.")?;
     } else {
-        writeln!(o, "| path | reason | expires | matched in | |\n|---|---|---|---:|---|")?;
+        writeln!(
+            o,
+            "| path | reason | expires | matched in | |\n|---|---|---|---:|---|"
+        )?;
         for rule in &r.ignore_rules {
             writeln!(
                 o,
@@ -169,7 +183,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 cell(&rule.reason),
                 rule.expires.as_deref().unwrap_or("—"),
                 rule.matches,
-                if rule.stale { "**stale**: matched nothing" } else { "" }
+                if rule.stale {
+                    "**stale**: matched nothing"
+                } else {
+                    ""
+                }
             )?;
         }
     }
@@ -183,18 +201,30 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             "{n} services in the mappings; {} never seen in traffic in this period.",
             c.never_seen.len()
         )?,
-        None => writeln!(o, "Mappings not loaded: services never seen cannot be listed.")?,
+        None => writeln!(
+            o,
+            "Mappings not loaded: services never seen cannot be listed."
+        )?,
     }
     if !c.never_seen.is_empty() {
         writeln!(o, "\n| never seen (legacy) | UXP | effect |\n|---|---|---|")?;
         for m in &c.never_seen {
-            writeln!(o, "| {} | {} | {} |", code(&m.legacy), code(&m.uxp), m.effect)?;
+            writeln!(
+                o,
+                "| {} | {} | {} |",
+                code(&m.legacy),
+                code(&m.uxp),
+                m.effect
+            )?;
         }
     }
     if c.never_compared.is_empty() {
         writeln!(o, "\nEvery service seen was compared at least once.")?;
     } else {
-        writeln!(o, "\n| seen, never compared: agency | service | requests | why |\n|---|---|---:|---|")?;
+        writeln!(
+            o,
+            "\n| seen, never compared: agency | service | requests | why |\n|---|---|---:|---|"
+        )?;
         for n in &c.never_compared {
             writeln!(
                 o,
@@ -220,15 +250,25 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         writeln!(
             o,
             "> ⚠ **Audit chain broken** at entry {}: {} ({} entries verified before it).",
-            h.verification.first_bad.map_or_else(|| "?".to_string(), |n| n.to_string()),
-            cell(h.verification.problem.as_deref().unwrap_or("unknown problem")),
+            h.verification
+                .first_bad
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
+            cell(
+                h.verification
+                    .problem
+                    .as_deref()
+                    .unwrap_or("unknown problem")
+            ),
             h.verification.entries_verified
         )?;
     }
     if h.entries.is_empty() {
         writeln!(o, "\nNo audit entries in the period.")?;
     } else {
-        writeln!(o, "\n| # | at | action | actor | reason | details |\n|---:|---|---|---|---|---|")?;
+        writeln!(
+            o,
+            "\n| # | at | action | actor | reason | details |\n|---:|---|---|---|---|---|"
+        )?;
         for en in &h.entries {
             writeln!(
                 o,
@@ -237,7 +277,11 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 en.at,
                 en.action,
                 cell(&en.actor),
-                if en.automatic { " (automatic gate)" } else { "" },
+                if en.automatic {
+                    " (automatic gate)"
+                } else {
+                    ""
+                },
                 cell(&en.reason),
                 cell(&en.details.join("; "))
             )?;
@@ -257,14 +301,29 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         o,
         "**{}**{}",
         verdict_label(sv.verdict.status),
-        if sv.verdict.reasons.is_empty() { "" } else { ":" }
+        if sv.verdict.reasons.is_empty() {
+            ""
+        } else {
+            ":"
+        }
     )?;
     for reason in &sv.verdict.reasons {
         writeln!(o, "- {}: {}", reason.kind.as_str(), cell(&reason.message))?;
     }
     writeln!(o)?;
-    writeln!(o, "- Seen {} → {}; last stage `{}`", sv.first_seen, sv.last_seen, cell(&sv.current_stage))?;
-    writeln!(o, "- By stage: {}; served by: {}", counts(&sv.by_stage), counts(&sv.by_served_by))?;
+    writeln!(
+        o,
+        "- Seen {} → {}; last stage `{}`",
+        sv.first_seen,
+        sv.last_seen,
+        cell(&sv.current_stage)
+    )?;
+    writeln!(
+        o,
+        "- By stage: {}; served by: {}",
+        counts(&sv.by_stage),
+        counts(&sv.by_served_by)
+    )?;
     writeln!(o, "- Outcomes: {}", counts(&sv.outcomes))?;
     writeln!(o, "- Not compared: {}", counts(&sv.not_compared))?;
     if !sv.rejected.is_empty() {
@@ -276,12 +335,26 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         counts(&sv.faults.legacy),
         counts(&sv.faults.uxp)
     )?;
-    writeln!(o, "- Legacy-only header fields seen (dropped on UXP): {}", counts(&sv.lossy_fields))?;
+    writeln!(
+        o,
+        "- Legacy-only header fields seen (dropped on UXP): {}",
+        counts(&sv.lossy_fields)
+    )?;
     writeln!(o, "- Unmapped identifiers: {}", counts(&sv.unmapped))?;
     let l = &sv.latency;
-    writeln!(o, "\n| latency | samples | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|")?;
+    writeln!(
+        o,
+        "\n| latency | samples | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|"
+    )?;
     for (name, x) in [("legacy", &l.legacy), ("UXP", &l.uxp)] {
-        writeln!(o, "| {name} | {} | {} | {} | {} |", x.samples, ms(x.p50), ms(x.p95), ms(x.p99))?;
+        writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} |",
+            x.samples,
+            ms(x.p50),
+            ms(x.p95),
+            ms(x.p99)
+        )?;
     }
     writeln!(o, "\np99 ratio UXP / legacy: {}", ratio(l.p99_ratio))?;
     if !sv.diff_paths.is_empty() {
@@ -297,8 +370,14 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
                 code(&p.path),
                 p.count,
                 p.kinds,
-                p.example.primary.as_deref().map_or_else(|| "—".to_string(), code),
-                p.example.shadow.as_deref().map_or_else(|| "—".to_string(), code),
+                p.example
+                    .primary
+                    .as_deref()
+                    .map_or_else(|| "—".to_string(), code),
+                p.example
+                    .shadow
+                    .as_deref()
+                    .map_or_else(|| "—".to_string(), code),
                 code(&p.example.diff_id)
             )?;
         }

@@ -41,7 +41,11 @@ fn f(v: f64) -> String {
 /// `MM-DD hh:mm` for axis labels.
 fn short_time(ms: u64) -> String {
     let t = utc(ms);
-    format!("{} {}", t.get(5..10).unwrap_or(""), t.get(11..16).unwrap_or(""))
+    format!(
+        "{} {}",
+        t.get(5..10).unwrap_or(""),
+        t.get(11..16).unwrap_or("")
+    )
 }
 
 fn open(o: &mut String, h: f64, title: &str) {
@@ -78,7 +82,14 @@ fn x_axis(o: &mut String, starts: &[u64], x0: f64, step: f64, y: f64) {
     let every = n.div_ceil(6).max(1);
     for (i, s) in starts.iter().enumerate() {
         if i % every == 0 {
-            text(o, x0 + step * (i as f64 + 0.5), y + 14.0, "middle", "tick", &short_time(*s));
+            text(
+                o,
+                x0 + step * (i as f64 + 0.5),
+                y + 14.0,
+                "middle",
+                "tick",
+                &short_time(*s),
+            );
         }
     }
 }
@@ -89,7 +100,14 @@ pub fn stages(buckets: &[StageBucket]) -> String {
     let bottom = h - 44.0;
     let mut o = String::new();
     open(&mut o, h, "Requests by stage over time");
-    text(&mut o, LEFT, 16.0, "start", "ctitle", "Requests by stage over time");
+    text(
+        &mut o,
+        LEFT,
+        16.0,
+        "start",
+        "ctitle",
+        "Requests by stage over time",
+    );
     let mut stage_names: Vec<&str> = buckets
         .iter()
         .flat_map(|b| b.by_stage.keys().map(String::as_str))
@@ -146,10 +164,17 @@ pub fn stages(buckets: &[StageBucket]) -> String {
 }
 
 fn stage_order(s: &str) -> usize {
-    ["legacy", "shadow", "canary", "uxp-shadow", "uxp", "rollback"]
-        .iter()
-        .position(|x| *x == s)
-        .unwrap_or(99)
+    [
+        "legacy",
+        "shadow",
+        "canary",
+        "uxp-shadow",
+        "uxp",
+        "rollback",
+    ]
+    .iter()
+    .position(|x| *x == s)
+    .unwrap_or(99)
 }
 
 fn y_ticks(o: &mut String, bottom: f64, plot_h: f64, max: f64, label: impl Fn(f64) -> String) {
@@ -176,7 +201,14 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
     let bottom = 196.0;
     let mut o = String::new();
     open(&mut o, h, "Match rate over time per service");
-    text(&mut o, LEFT, 16.0, "start", "ctitle", "Match rate over time (compared exchanges)");
+    text(
+        &mut o,
+        LEFT,
+        16.0,
+        "start",
+        "ctitle",
+        "Match rate over time (compared exchanges)",
+    );
     // The y range starts at a round figure below the lowest rate seen (and the
     // threshold), so differences near 100 % stay visible.
     let lowest = shown
@@ -217,7 +249,14 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
         f(W - RIGHT),
         f(ty)
     );
-    text(&mut o, W - RIGHT, ty + 13.0, "end", "tick", &format!("min_match_rate {:.2} %", threshold * 100.0));
+    text(
+        &mut o,
+        W - RIGHT,
+        ty + 13.0,
+        "end",
+        "tick",
+        &format!("min_match_rate {:.2} %", threshold * 100.0),
+    );
     for (si, (name, buckets)) in shown.iter().enumerate() {
         let colour = SERIES[si % SERIES.len()];
         // Buckets without comparisons break the line: no data is not 0 %.
@@ -283,7 +322,14 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
     let h = TOP + 12.0 + row_h * rows.len() as f64;
     let mut o = String::new();
     open(&mut o, h, "Latency, legacy vs UXP");
-    text(&mut o, 8.0, 16.0, "start", "ctitle", "Latency p50 / p95 / p99, legacy vs UXP (ms)");
+    text(
+        &mut o,
+        8.0,
+        16.0,
+        "start",
+        "ctitle",
+        "Latency p50 / p95 / p99, legacy vs UXP (ms)",
+    );
     let max = rows
         .iter()
         .flat_map(|(_, l, u)| [l.p99, u.p99])
@@ -320,7 +366,14 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
                 }
                 _ => "no samples".to_string(),
             };
-            text(&mut o, bar_x + bar_w + 8.0, y + 11.0, "start", "tick", &label);
+            text(
+                &mut o,
+                bar_x + bar_w + 8.0,
+                y + 11.0,
+                "start",
+                "tick",
+                &label,
+            );
         }
     }
     o.push_str("</svg>");
