@@ -63,7 +63,7 @@ impl Buckets {
         let width_ms = NICE_WIDTHS_MS
             .iter()
             .copied()
-            .find(|w| span.div_ceil(*w) + 1 <= MAX_BUCKETS)
+            .find(|w| span.div_ceil(*w) < MAX_BUCKETS)
             .unwrap_or_else(|| span.div_ceil(MAX_BUCKETS - 1).div_ceil(86_400_000) * 86_400_000);
         let start_ms = since_ms - since_ms % width_ms;
         let count = until_ms
