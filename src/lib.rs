@@ -12,6 +12,7 @@
 //! - [`shadow`]: shadow mode's comparison core: two SOAP answers compared as SOAP
 //!   (canonical trees, volatile fields, ignore rules, noise calibration).
 //! - [`store`]: sled: switch state and the tamper-evident audit log.
+//! - [`report`]: migration reports (readiness per agency × service) from the evidence.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod mapping;
 pub mod proxy;
+pub mod report;
 pub mod routing;
 pub mod shadow;
 pub mod sim;

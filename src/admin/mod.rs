@@ -12,8 +12,10 @@
 //! | `GET /admin/switch` · `POST /admin/switch` | switch state · `{"action":"rollback"\|"release","agency","service","reason","actor"}` |
 //! | `POST /admin/reload` | re-read the config file; 400 with the reasons if refused |
 //! | `GET /admin/audit` · `GET /admin/audit/verify` | audit entries · chain verification |
+//! | `GET /admin/report` · `GET /admin/report.json` | migration report, HTML · JSON (`?agency=&since=&until=`) |
 
 pub mod client;
+pub mod report;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -185,6 +187,14 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             Ok(report) => json(if report.ok { 200 } else { 409 }, &report),
             Err(e) => text(500, "text/plain", format!("{e}\n")),
         },
+        (Method::GET, "/admin/report") => {
+            let q = req.uri().query().map(str::to_string);
+            report::respond(shared, q.as_deref(), crate::report::render::Format::Html).await
+        }
+        (Method::GET, "/admin/report.json") => {
+            let q = req.uri().query().map(str::to_string);
+            report::respond(shared, q.as_deref(), crate::report::render::Format::Json).await
+        }
         (_, p) if p.starts_with("/admin") || matches!(p, "/healthz" | "/readyz" | "/metrics") => {
             text(405, "text/plain", "method not allowed\n")
         }

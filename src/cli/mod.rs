@@ -5,6 +5,7 @@ mod demo;
 mod diffs;
 mod mappings;
 mod replay;
+mod report;
 mod serve;
 mod sim;
 mod switch;
@@ -67,6 +68,8 @@ pub enum Command {
         #[command(subcommand)]
         command: diffs::DiffsCommand,
     },
+    /// Migration report from the stored evidence: readiness per agency and service.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,5 +98,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim { command } => sim::run(command),
         Command::Replay(args) => replay::run(args),
         Command::Diffs { command } => diffs::run(command),
+        Command::Report(args) => report::run(args),
     }
 }

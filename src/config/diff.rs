@@ -139,6 +139,10 @@ impl Settings {
                 r.stage.to_string(),
             );
         }
+        let t = &self.report;
+        push("report.min_samples".into(), t.min_samples.to_string());
+        push("report.min_match_rate".into(), t.min_match_rate.to_string());
+        push("report.max_p99_ratio".into(), t.max_p99_ratio.to_string());
         f
     }
 }

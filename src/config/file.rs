@@ -80,6 +80,12 @@ pub const DEFAULT_STORE_QUEUE_CAPACITY: u64 = 8192;
 pub const DEFAULT_STORE_FLUSH_INTERVAL_MS: u64 = 1_000;
 /// `store.max_body_bytes`: larger bodies are withheld from the store (and counted).
 pub const DEFAULT_STORE_MAX_BODY_BYTES: u64 = 1 << 20;
+/// `report.min_samples`: compared exchanges before a service can be called ready.
+pub const DEFAULT_MIN_SAMPLES: u64 = 200;
+/// `report.min_match_rate`: share of compared exchanges that must match.
+pub const DEFAULT_MIN_MATCH_RATE: f64 = 0.99;
+/// `report.max_p99_ratio`: most UXP's p99 latency may be, as a multiple of legacy's.
+pub const DEFAULT_MAX_P99_RATIO: f64 = 1.5;
 
 /// The whole file. Required: `data_dir`, `[rollout]` with `fallback`, one listener.
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +106,8 @@ pub struct FileConfig {
     pub stacks: Option<Lenient<StacksConfig>>,
     /// Required.
     pub rollout: Option<Lenient<RolloutConfig>>,
+    /// Migration report verdict thresholds; all optional.
+    pub report: Option<Lenient<ReportConfig>>,
     /// Which X-Road clients a connection may speak for (see `security`). None: no
     /// binding, any client header is accepted.
     #[serde(default)]
@@ -159,6 +167,18 @@ pub enum ShadowWrites {
     Never,
     /// Mirrored to the upstream named by `sandbox` instead of the other stack.
     Sandbox,
+}
+
+/// `[report]`: the thresholds of the readiness verdicts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Default [`DEFAULT_MIN_SAMPLES`].
+    pub min_samples: Option<i64>,
+    /// `0.0..=1.0`. Default [`DEFAULT_MIN_MATCH_RATE`].
+    pub min_match_rate: Option<f64>,
+    /// `>= 1.0`. Default [`DEFAULT_MAX_P99_RATIO`].
+    pub max_p99_ratio: Option<f64>,
 }
 
 /// `[limits]`: all optional.

@@ -36,6 +36,8 @@ pub struct Settings {
     /// Present whenever a consumer listener is.
     pub stacks: Option<Stacks>,
     pub rollout: RolloutPolicy,
+    /// `[report]`: migration report verdict thresholds.
+    pub report: crate::report::Thresholds,
     /// Which clients a connection may speak for; empty: no binding.
     pub client_bindings: Vec<ClientBinding>,
     pub shadow: ShadowSettings,

@@ -66,6 +66,18 @@ fn example_loads_with_documented_defaults() {
     assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
     assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
     assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert_eq!(
+        (
+            s.report.min_samples,
+            s.report.min_match_rate,
+            s.report.max_p99_ratio
+        ),
+        (
+            DEFAULT_MIN_SAMPLES,
+            DEFAULT_MIN_MATCH_RATE,
+            DEFAULT_MAX_P99_RATIO
+        )
+    );
     let legacy = s.legacy_stack().expect("legacy stack");
     assert_eq!(
         (legacy.name.as_str(), legacy.dialect, legacy.url.port),
@@ -681,4 +693,35 @@ fn example_tls_and_binding_comments_are_valid() {
     assert_eq!(s.client_bindings.len(), 2);
     assert_eq!(s.client_bindings[0].name, "moh-portal");
     assert_eq!(s.client_bindings[1].source[0].to_string(), "10.20.0.0/16");
+}
+
+#[test]
+fn report_thresholds_are_checked_all_at_once() {
+    let text = example_text().replace(
+        "min_samples = 200 ",
+        "min_samples = 0\nmin_match_rate = 1.5\nmax_p99_ratio = 0.5\n#",
+    );
+    let text = text
+        .replace("min_match_rate = 0.99 ", "#")
+        .replace("max_p99_ratio = 1.5 ", "#");
+    let errs = Settings::from_str("r.toml", &text).expect_err("invalid thresholds");
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "report.min_samples",
+            "report.min_match_rate",
+            "report.max_p99_ratio"
+        ],
+        "{errs}"
+    );
+    assert!(
+        errs.to_string()
+            .contains("between 0.0 and 1.0 (0.99 = 99 %), got 1.5"),
+        "{errs}"
+    );
+    let without = example_text();
+    let without = without.split("\n[report]\n").next().unwrap_or_default();
+    let s = Settings::from_str("d.toml", without).expect("valid without [report]");
+    assert_eq!(s.report, crate::report::Thresholds::default());
 }

@@ -262,6 +262,8 @@ pub(crate) fn validate(
     let store = shadow::check_store(file, c);
     // === [[client_bindings]] ===
     let client_bindings = security::check_bindings(&file.client_bindings, c);
+    // === [report] ===
+    let report = check_report(file, c);
 
     if !c.errors.is_empty() {
         return None;
@@ -287,7 +289,54 @@ pub(crate) fn validate(
         compare,
         store,
         client_bindings: client_bindings?,
+        report,
     })
+}
+
+/// `[report]`: bad values are reported and replaced by the defaults (so the rest is
+/// still checked).
+fn check_report(file: &FileConfig, c: &mut Checker<'_>) -> crate::report::Thresholds {
+    use super::file::{DEFAULT_MAX_P99_RATIO, DEFAULT_MIN_MATCH_RATE, DEFAULT_MIN_SAMPLES};
+    let rp = FieldPath::root().key("report");
+    let r = file.report.as_ref().and_then(|r| c.lenient(&rp, r));
+    let min_samples = c.positive(
+        &rp.key("min_samples"),
+        r.and_then(|r| r.min_samples),
+        DEFAULT_MIN_SAMPLES,
+    );
+    let mut fraction = |key: &str,
+                        value: Option<f64>,
+                        default: f64,
+                        ok: fn(f64) -> bool,
+                        what: &str| {
+        match value {
+            None => default,
+            Some(v) if v.is_finite() && ok(v) => v,
+            Some(v) => {
+                c.report(&rp.key(key), ErrorKind::Invalid, format!("{what}, got {v}"));
+                default
+            }
+        }
+    };
+    let min_match_rate = fraction(
+        "min_match_rate",
+        r.and_then(|r| r.min_match_rate),
+        DEFAULT_MIN_MATCH_RATE,
+        |v| (0.0..=1.0).contains(&v),
+        "must be a fraction between 0.0 and 1.0 (0.99 = 99 %)",
+    );
+    let max_p99_ratio = fraction(
+        "max_p99_ratio",
+        r.and_then(|r| r.max_p99_ratio),
+        DEFAULT_MAX_P99_RATIO,
+        |v| v >= 1.0,
+        "must be at least 1.0 (1.5 = UXP's p99 may be 50 % above legacy's)",
+    );
+    crate::report::Thresholds {
+        min_samples,
+        min_match_rate,
+        max_p99_ratio,
+    }
 }
 
 /// Every upstream by name; `None` for one that is defined but broken, so references to

@@ -408,6 +408,24 @@ pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, serde_json::Er
     }
 }
 
+/// [`decode`] into a type that borrows from `raw` (no allocation for unescaped
+/// strings): for readers that look at a few fields of many records, such as reports.
+pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(raw: &'a [u8]) -> Result<T, DecodeError> {
+    let mut version = None;
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let result = VersionedSeed::<T> {
+        version: &mut version,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|t| de.end().map(|()| t));
+    match (result, version) {
+        (Ok(t), _) => Ok(t),
+        (Err(_), Some(v)) if v != RECORD_VERSION => Err(DecodeError::UnknownVersion(v)),
+        (Err(e), _) => Err(DecodeError::Corrupt(e.to_string())),
+    }
+}
+
 /// Why a stored value was skipped.
 #[derive(Debug)]
 pub(crate) enum DecodeError {
@@ -641,6 +659,27 @@ impl ExchangeStore {
     /// Exchanges with `since_ms <= at_unix_ms < until_ms`, oldest first, streamed.
     pub fn exchanges_between(&self, since_ms: u64, until_ms: u64) -> Records<ExchangeRecord> {
         self.records(&self.exchanges, "exchanges", since_ms, until_ms)
+    }
+
+    /// The stored values of exchanges with `since_ms <= at_unix_ms < until_ms`, oldest
+    /// first, undecoded: for readers that decode them borrowed ([`decode_borrowed`])
+    /// and count what they skip themselves.
+    pub(crate) fn exchange_values_between(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
+        let from = RecordKey::first_at(since_ms).to_bytes();
+        let to = RecordKey::first_at(until_ms).to_bytes();
+        let iter = if since_ms < until_ms {
+            self.exchanges.range(from..to)
+        } else {
+            self.exchanges.range(from..from)
+        };
+        iter.map(move |item| {
+            item.map(|(_, v)| v)
+                .map_err(|source| self.storage("reading exchange records", source))
+        })
     }
 
     /// Diffs with `since_ms <= at_unix_ms < until_ms`, oldest first, streamed.

@@ -6,6 +6,7 @@ mod exchanges;
 mod gateway;
 mod limits;
 mod replay;
+mod report;
 mod robustness;
 mod serve_cli;
 mod shadow;

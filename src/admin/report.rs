@@ -1,0 +1,125 @@
+//! `GET /admin/report` (HTML) and `GET /admin/report.json`: the migration report from
+//! the gateway's own open store (sled lets one process open it, so while the gateway
+//! runs this is where reports come from). Query: `agency`, `since`, `until` (as for
+//! `dualroad report`). The store is read on Tokio's blocking pool: a report streams
+//! every exchange of the period and must not stall the admin listener's thread.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::Full;
+
+use crate::proxy::server::text;
+use crate::proxy::{now_ms, Shared};
+use crate::report::render::Format;
+use crate::report::{self, parse_utc, ReportOptions};
+
+/// What a query asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportQuery {
+    pub agency: Option<String>,
+    pub since_ms: Option<u64>,
+    pub until_ms: Option<u64>,
+}
+
+/// `%XX` and `+` decoding of one query component; `None` on a bad escape or
+/// non-UTF-8 result.
+fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses `agency=…&since=…&until=…`; the error names the parameter.
+pub fn parse_query(query: Option<&str>) -> Result<ReportQuery, String> {
+    let mut q = ReportQuery::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v).ok_or_else(|| format!("{k}: not a valid query value"))?;
+        match k {
+            "agency" if !v.is_empty() => q.agency = Some(v),
+            "agency" => {}
+            "since" => q.since_ms = Some(parse_utc(&v).map_err(|e| format!("since: {e}"))?),
+            "until" => q.until_ms = Some(parse_utc(&v).map_err(|e| format!("until: {e}"))?),
+            other => {
+                return Err(format!(
+                    "unknown parameter `{other}` (known: agency, since, until)"
+                ))
+            }
+        }
+    }
+    Ok(q)
+}
+
+pub async fn respond(
+    shared: Arc<Shared>,
+    query: Option<&str>,
+    format: Format,
+) -> Response<Full<Bytes>> {
+    let q = match parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return text(400, "text/plain", format!("{e}\n")),
+    };
+    let built = tokio::task::spawn_blocking(move || {
+        let active = shared.active();
+        let opts = ReportOptions {
+            agency: q.agency,
+            since_ms: q.since_ms,
+            until_ms: q.until_ms,
+            thresholds: active.settings.report,
+            ignore_rules: &active.settings.compare.ignore,
+            mappings: Some(&active.maps),
+            now_ms: now_ms(),
+        };
+        report::build(&shared.store, &opts).map(|r| format.render(&r))
+    })
+    .await;
+    match built {
+        Ok(Ok(body)) => text(200, format.content_type(), body),
+        Ok(Err(e @ report::ReportError::EmptyPeriod { .. })) => {
+            text(400, "text/plain", format!("{e}\n"))
+        }
+        Ok(Err(e)) => text(500, "text/plain", format!("cannot build the report: {e}\n")),
+        Err(e) => text(500, "text/plain", format!("report task failed: {e}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_and_bad_ones_are_named() {
+        let q = parse_query(Some(
+            "agency=PS-UXP%2FGOV%2F10000042&since=2026-03-01&until=2026-03-02T12:00Z",
+        ))
+        .expect("valid");
+        assert_eq!(q.agency.as_deref(), Some("PS-UXP/GOV/10000042"));
+        assert_eq!(q.since_ms, Some(1_772_323_200_000));
+        assert_eq!(
+            q.until_ms,
+            Some(1_772_323_200_000 + 86_400_000 + 43_200_000)
+        );
+        assert_eq!(parse_query(None), Ok(ReportQuery::default()));
+        let e = parse_query(Some("since=yesterday")).expect_err("bad date");
+        assert!(e.starts_with("since: `yesterday` is not a date"), "{e}");
+        assert!(parse_query(Some("agnecy=x"))
+            .expect_err("typo")
+            .contains("unknown parameter `agnecy`"));
+        assert!(parse_query(Some("agency=%zz")).is_err());
+    }
+}

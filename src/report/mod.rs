@@ -1,0 +1,577 @@
+//! Migration reports: per agency × service, what was compared, what still differs,
+//! what was never exercised, and whether the move to UXP is ready.
+//!
+//! Where it sits: at the end of the evidence flow. The gateway's shadow mode writes
+//! exchange and diff records to the store (`store::exchanges`); this module reads them
+//! back in one streaming pass ([`aggregate`]), adds the audit log's stage and switch
+//! history and the mappings' service list (coverage), computes verdicts ([`verdict`])
+//! and produces a [`Report`] ([`model`], the versioned JSON schema), which [`render`]
+//! turns into Markdown, JSON or one self-contained HTML file with inline SVG charts.
+//! `dualroad report` (`cli/report.rs`) and the admin endpoints `/admin/report` and
+//! `/admin/report.json` are the thin shells around [`build`].
+//!
+//! Memory does not grow with the number of stored exchanges: see [`aggregate`] for
+//! the bounds. The audit log is read whole (it holds one entry per change, not per
+//! request).
+
+pub mod aggregate;
+pub mod model;
+pub mod render;
+pub mod sample;
+pub mod stats;
+pub mod time;
+pub mod verdict;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::config::file::{DEFAULT_MAX_P99_RATIO, DEFAULT_MIN_MATCH_RATE, DEFAULT_MIN_SAMPLES};
+use crate::mapping::Mappings;
+use crate::shadow::IgnoreRule;
+use crate::store::exchanges::decode_borrowed;
+use crate::store::{Store, StoreError};
+
+use aggregate::{Aggregator, Buckets, Cell};
+pub use model::*;
+use stats::{HISTOGRAM_RELATIVE_ERROR, Z_95};
+pub use time::{parse_utc, utc, BadDate};
+use verdict::{uxp_serves, verdict, VerdictInput};
+
+/// Differing paths listed per service (all are counted).
+pub const DEFAULT_TOP_PATHS: usize = 10;
+/// Names listed per summary blocker.
+pub const DEFAULT_LIST_LIMIT: usize = 20;
+
+/// The verdict thresholds (`[report]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// Compared exchanges needed before a service can be `ready`.
+    pub min_samples: u64,
+    /// Share of compared exchanges that must match, `0.0..=1.0`.
+    pub min_match_rate: f64,
+    /// Most UXP's p99 latency may be, as a multiple of legacy's.
+    pub max_p99_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_samples: DEFAULT_MIN_SAMPLES,
+            min_match_rate: DEFAULT_MIN_MATCH_RATE,
+            max_p99_ratio: DEFAULT_MAX_P99_RATIO,
+        }
+    }
+}
+
+/// What to report on.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions<'a> {
+    /// Only this agency (legacy consumer name or UXP client id, as stored).
+    pub agency: Option<String>,
+    /// Inclusive, Unix ms; `None`: from the first stored exchange.
+    pub since_ms: Option<u64>,
+    /// Exclusive, Unix ms; `None`: up to the last stored exchange.
+    pub until_ms: Option<u64>,
+    pub thresholds: Thresholds,
+    /// The configured ignore rules, for the stale-rule list.
+    pub ignore_rules: &'a [IgnoreRule],
+    /// For coverage (services never seen); `None` leaves it out.
+    pub mappings: Option<&'a Mappings>,
+    /// When the report is made (the caller's clock).
+    pub now_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the period is empty: --since {since} is not before --until {until}")]
+    EmptyPeriod { since: String, until: String },
+}
+
+/// Reads the store once and builds the report.
+pub fn build(store: &Store, opts: &ReportOptions<'_>) -> Result<Report, ReportError> {
+    if let (Some(s), Some(u)) = (opts.since_ms, opts.until_ms) {
+        if s >= u {
+            return Err(ReportError::EmptyPeriod {
+                since: utc(s),
+                until: utc(u),
+            });
+        }
+    }
+    let ex = store.exchanges();
+    // The period's open ends come from the evidence: the first and last stored keys.
+    let first = match opts.since_ms {
+        Some(s) => s,
+        None => match ex.exchanges_between(0, u64::MAX).next() {
+            Some(r) => r?.0.at_unix_ms,
+            None => opts.until_ms.unwrap_or(opts.now_ms).min(opts.now_ms),
+        },
+    };
+    let last = match opts.until_ms {
+        Some(u) => u,
+        None => match ex.exchanges_between(0, u64::MAX).next_back() {
+            Some(r) => r?.0.at_unix_ms.saturating_add(1).max(first + 1),
+            None => first + 1,
+        },
+    };
+    let buckets = Buckets::for_period(first, last);
+    let mut agg = Aggregator::new(buckets, opts.agency.clone());
+    // Exchanges are decoded borrowed (the bulk of the work); what does not decode is
+    // counted, as the store's own readers do.
+    let mut skipped = 0u64;
+    for value in ex.exchange_values_between(first, last) {
+        let value = value?;
+        match decode_borrowed::<aggregate::ExchangeFacts<'_>>(&value) {
+            Ok(facts) => agg.add(&facts),
+            Err(e) => {
+                skipped += 1;
+                if skipped == 1 {
+                    tracing::warn!(error = ?e, "report: skipping a stored exchange that cannot be read; further ones are counted");
+                }
+            }
+        }
+    }
+    let mut diffs = ex.diffs_between(first, last);
+    for item in diffs.by_ref() {
+        let (key, d) = item?;
+        agg.add_diff(&key.to_string(), &d);
+    }
+    skipped += diffs.skipped().total();
+    let counters = ex.counters()?;
+    let audit = store.audit_entries()?;
+    let check = store.verify_audit()?;
+    let period = Period {
+        since_ms: first,
+        until_ms: last,
+        since_requested: opts.since_ms.is_some(),
+        until_requested: opts.until_ms.is_some(),
+    };
+    let history = History {
+        entries: audit
+            .into_iter()
+            .filter(|e| {
+                opts.since_ms.map_or(true, |s| e.at_unix_ms >= s)
+                    && opts.until_ms.map_or(true, |u| e.at_unix_ms < u)
+            })
+            .map(|e| HistoryEntry {
+                seq: e.seq,
+                at: utc(e.at_unix_ms),
+                at_unix_ms: e.at_unix_ms,
+                action: e.action.as_str().to_string(),
+                automatic: e.actor == AUTO_GATE_ACTOR,
+                actor: e.actor,
+                reason: e.reason,
+                details: e.details,
+            })
+            .collect(),
+        verification: ChainCheck {
+            ok: check.ok,
+            entries_verified: check.entries,
+            first_bad: check.first_bad,
+            problem: check.problem,
+        },
+    };
+    let mut evidence = Evidence {
+        exchanges_read: agg.exchanges_read,
+        diffs_read: agg.diffs_read,
+        records_skipped: skipped,
+        dropped_exchanges: counters.dropped.exchanges,
+        dropped_diffs: counters.dropped.diffs,
+        failed_writes: counters.failed_writes,
+        retention_removed: counters.retention_removed,
+        bodies_withheld: counters.bodies_unredactable + counters.bodies_too_large,
+        unified_withheld: counters.unified_withheld,
+        warnings: Vec::new(),
+    };
+    evidence.warnings = warnings(&evidence, &agg);
+    Ok(assemble(agg, &period, opts, evidence, history))
+}
+
+/// The actor the gateway's automatic gate writes its rollbacks with.
+pub const AUTO_GATE_ACTOR: &str = "auto-gate";
+
+/// The period actually reported on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub since_ms: u64,
+    pub until_ms: u64,
+    pub since_requested: bool,
+    pub until_requested: bool,
+}
+
+fn warnings(e: &Evidence, agg: &Aggregator) -> Vec<String> {
+    let mut w = Vec::new();
+    if e.exchanges_read == 0 {
+        w.push(
+            "no exchanges stored for this scope and period: no evidence is not evidence of health"
+                .to_string(),
+        );
+    }
+    if e.dropped_exchanges > 0 || e.dropped_diffs > 0 {
+        w.push(format!(
+            "the writer's queue dropped {} exchange(s) and {} diff(s) since the store was created: counts below are lower than the traffic was",
+            e.dropped_exchanges, e.dropped_diffs
+        ));
+    }
+    if e.failed_writes > 0 {
+        w.push(format!(
+            "{} record(s) were lost to failed writes",
+            e.failed_writes
+        ));
+    }
+    if e.records_skipped > 0 {
+        w.push(format!(
+            "{} stored record(s) could not be read (damaged or of another record version) and are not counted",
+            e.records_skipped
+        ));
+    }
+    if e.retention_removed > 0 {
+        w.push(format!(
+            "retention has removed {} record(s) since the store was created: the oldest evidence may be gone",
+            e.retention_removed
+        ));
+    }
+    if agg.exchanges_in_other > 0 {
+        w.push(format!(
+            "more than {} agency × service pairs: {} exchange(s) are counted together under `{}`",
+            aggregate::DEFAULT_MAX_CELLS,
+            agg.exchanges_in_other,
+            aggregate::OTHER
+        ));
+    }
+    if agg.untracked_labels > 0 || agg.untracked_paths > 0 {
+        w.push(format!(
+            "{} label(s) and {} differing path(s) beyond the per-service limits were counted in totals but not listed",
+            agg.untracked_labels, agg.untracked_paths
+        ));
+    }
+    if agg.orphan_diffs > 0 {
+        w.push(format!(
+            "{} diff(s) have no exchange record in the period (dropped or removed) and are not attributed",
+            agg.orphan_diffs
+        ));
+    }
+    if agg.latencies_missing > 0 {
+        w.push(format!(
+            "{} latency value(s) were missing or not numbers and are left out of the percentiles",
+            agg.latencies_missing
+        ));
+    }
+    w
+}
+
+fn latency(h: &stats::LatencyHistogram) -> Latency {
+    let q = |p| h.quantile(p).map(|v| (v * 100.0).round() / 100.0);
+    Latency {
+        samples: h.count(),
+        p50: q(0.5),
+        p95: q(0.95),
+        p99: q(0.99),
+    }
+}
+
+fn rate(matched: u64, compared: u64) -> Option<f64> {
+    (compared > 0).then(|| matched as f64 / compared as f64)
+}
+
+fn paths(map: &BTreeMap<String, aggregate::PathAcc>) -> Vec<PathStat> {
+    let mut v: Vec<(&String, &aggregate::PathAcc)> = map.iter().collect();
+    v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+    v.into_iter()
+        .take(DEFAULT_TOP_PATHS)
+        .map(|(p, a)| PathStat {
+            path: p.clone(),
+            count: a.count,
+            kinds: a.kinds_text(),
+            example: PathExample {
+                diff_id: a.example_id.clone(),
+                primary: a.example_primary.clone(),
+                shadow: a.example_shadow.clone(),
+            },
+        })
+        .collect()
+}
+
+fn service_report(service: &str, c: Cell, t: &Thresholds, buckets: &Buckets) -> ServiceReport {
+    let compared = c.compared();
+    let matched = c.matched();
+    let legacy = latency(&c.latency_legacy);
+    let uxp = latency(&c.latency_uxp);
+    let p99_ratio = match (legacy.p99, uxp.p99) {
+        (Some(l), Some(u))
+            if l > 0.0 && legacy.samples >= t.min_samples && uxp.samples >= t.min_samples =>
+        {
+            Some((u / l * 100.0).round() / 100.0)
+        }
+        _ => None,
+    };
+    let v = verdict(
+        &VerdictInput {
+            compared,
+            matched,
+            uxp_serves: uxp_serves(&c.last_stage),
+            p99_ratio,
+            diff_paths: c.paths.len() as u64,
+            not_compared: c.requests - compared,
+        },
+        t,
+    );
+    ServiceReport {
+        service: service.to_string(),
+        first_seen: utc(c.first_ms),
+        last_seen: utc(c.last_ms),
+        current_stage: c.last_stage.clone(),
+        requests: c.requests,
+        compared,
+        matched,
+        match_rate: rate(matched, compared),
+        match_rate_interval: stats::wilson(matched, compared, Z_95).map(|(l, h)| [l, h]),
+        not_compared: c.not_compared,
+        rejected: c.rejected,
+        faults: FaultParity {
+            legacy: c.faults_legacy,
+            uxp: c.faults_uxp,
+        },
+        latency: LatencyPair {
+            legacy,
+            uxp,
+            p99_ratio,
+        },
+        lossy_fields: c.lossy_fields,
+        unmapped: c.unmapped,
+        diff_paths: paths(&c.paths),
+        diff_paths_total: c.paths.len() as u64,
+        noise_paths: paths(&c.noise),
+        verdict: v,
+        timeline: c
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, &(compared, matched))| ServiceBucket {
+                start_unix_ms: buckets.start_of(i),
+                compared,
+                matched,
+            })
+            .collect(),
+        by_stage: c.by_stage,
+        by_served_by: c.by_served_by,
+        outcomes: c.outcomes,
+    }
+}
+
+/// Turns the aggregation into the report model. Pure.
+pub fn assemble(
+    agg: Aggregator,
+    period: &Period,
+    opts: &ReportOptions<'_>,
+    evidence: Evidence,
+    history: History,
+) -> Report {
+    let t = opts.thresholds;
+    let buckets = agg.buckets;
+    let timeline = Timeline {
+        bucket_ms: buckets.width_ms,
+        buckets: agg
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StageBucket {
+                start_unix_ms: buckets.start_of(i),
+                by_stage: s.clone(),
+            })
+            .collect(),
+    };
+    // Services seen, by both names a mapping gives them.
+    let mut seen_services: BTreeSet<String> = BTreeSet::new();
+    let mut agencies: BTreeMap<String, Vec<ServiceReport>> = BTreeMap::new();
+    let rule_matches = agg.rule_matches.clone();
+    for (agency, services) in agg.cells {
+        for (service, cell) in services {
+            seen_services.insert(service.clone());
+            agencies
+                .entry(agency.clone())
+                .or_default()
+                .push(service_report(&service, cell, &t, &buckets));
+        }
+    }
+    let mut summary = Summary {
+        agencies: agencies.len() as u64,
+        services: 0,
+        exchanges: 0,
+        compared: 0,
+        matched: 0,
+        match_rate: None,
+        agencies_by_stage: BTreeMap::new(),
+        ready: 0,
+        hold: 0,
+        rollback_recommended: 0,
+        agencies_ready: Vec::new(),
+        blockers: Vec::new(),
+    };
+    let mut blockers: BTreeMap<ReasonKind, (u64, Vec<String>)> = BTreeMap::new();
+    let mut never_compared = Vec::new();
+    let mut agency_reports = Vec::new();
+    for (agency, services) in agencies {
+        let mut status = VerdictStatus::Ready;
+        let mut exchanges = 0;
+        for s in &services {
+            summary.services += 1;
+            summary.exchanges += s.requests;
+            summary.compared += s.compared;
+            summary.matched += s.matched;
+            exchanges += s.requests;
+            status = status.max(s.verdict.status);
+            match s.verdict.status {
+                VerdictStatus::Ready => summary.ready += 1,
+                VerdictStatus::Hold => summary.hold += 1,
+                VerdictStatus::RollbackRecommended => summary.rollback_recommended += 1,
+            }
+            let stages = summary
+                .agencies_by_stage
+                .entry(s.current_stage.clone())
+                .or_default();
+            if !stages.contains(&agency) {
+                stages.push(agency.clone());
+            }
+            for r in &s.verdict.reasons {
+                let b = blockers.entry(r.kind).or_default();
+                b.0 += 1;
+                if b.1.len() < DEFAULT_LIST_LIMIT {
+                    b.1.push(format!("{agency} {}", s.service));
+                }
+            }
+            if s.compared == 0 {
+                let mut why = s.not_compared.clone();
+                for k in ["served", "rejected"] {
+                    if let Some(n) = s.outcomes.get(k) {
+                        why.insert(k.to_string(), *n);
+                    }
+                }
+                never_compared.push(NeverCompared {
+                    agency: agency.clone(),
+                    service: s.service.clone(),
+                    requests: s.requests,
+                    why,
+                });
+            }
+        }
+        if status == VerdictStatus::Ready {
+            summary.agencies_ready.push(agency.clone());
+        }
+        agency_reports.push(AgencyReport {
+            agency,
+            verdict: status,
+            exchanges,
+            services,
+        });
+    }
+    summary.match_rate = rate(summary.matched, summary.compared);
+    let mut blockers: Vec<Blocker> = blockers
+        .into_iter()
+        .map(|(kind, (count, services))| Blocker {
+            kind,
+            count,
+            services,
+        })
+        .collect();
+    blockers.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+    summary.blockers = blockers;
+
+    let ignore_rules = opts
+        .ignore_rules
+        .iter()
+        .map(|r| {
+            let matches = rule_matches.get(&r.path).copied().unwrap_or(0);
+            IgnoreRuleUse {
+                path: r.path.clone(),
+                reason: r.reason.clone(),
+                expires: r.expires.clone(),
+                matches,
+                stale: matches == 0,
+            }
+        })
+        .collect();
+    let coverage = Coverage {
+        mapped_services: opts.mappings.map(|m| m.services().count() as u64),
+        never_seen: opts
+            .mappings
+            .map(|m| {
+                m.services()
+                    .filter(|s| {
+                        !seen_services.contains(&s.legacy)
+                            && !seen_services.contains(&s.uxp.to_string())
+                    })
+                    .map(|s| MappedService {
+                        legacy: s.legacy.clone(),
+                        uxp: s.uxp.to_string(),
+                        effect: s.effect.as_str().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        never_compared,
+    };
+    Report {
+        report_version: REPORT_VERSION,
+        generated_at: utc(opts.now_ms),
+        generated_at_unix_ms: opts.now_ms,
+        scope: Scope {
+            agency: opts.agency.clone(),
+            since: utc(period.since_ms),
+            since_unix_ms: period.since_ms,
+            until: utc(period.until_ms),
+            until_unix_ms: period.until_ms,
+            since_requested: period.since_requested,
+            until_requested: period.until_requested,
+        },
+        thresholds: ThresholdsUsed {
+            min_samples: t.min_samples,
+            min_match_rate: t.min_match_rate,
+            max_p99_ratio: t.max_p99_ratio,
+            confidence: 0.95,
+            latency_relative_error: HISTOGRAM_RELATIVE_ERROR,
+        },
+        summary,
+        evidence,
+        agencies: agency_reports,
+        ignore_rules,
+        coverage,
+        history,
+        timeline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_store_says_there_is_no_evidence() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("store");
+        let opts = ReportOptions {
+            now_ms: 1_772_323_200_000,
+            ..ReportOptions::default()
+        };
+        let r = build(&store, &opts).expect("report");
+        assert_eq!(r.report_version, REPORT_VERSION);
+        assert_eq!((r.summary.exchanges, r.summary.match_rate), (0, None));
+        assert!(r.agencies.is_empty());
+        assert!(
+            r.evidence.warnings[0].starts_with("no exchanges stored"),
+            "{:?}",
+            r.evidence.warnings
+        );
+        assert!(r.history.verification.ok);
+        assert_eq!(r.coverage.mapped_services, None);
+        let bad = ReportOptions {
+            since_ms: Some(10),
+            until_ms: Some(10),
+            ..opts
+        };
+        let e = build(&store, &bad).expect_err("empty period");
+        assert!(e.to_string().contains("is not before --until"), "{e}");
+    }
+}

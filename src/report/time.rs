@@ -1,0 +1,159 @@
+//! Dates for reports: `--since`/`--until` parsing and UTC formatting of stored times.
+//! Hand-written (H. Hinnant's civil-date algorithms), as elsewhere in the crate: no
+//! date crate for two conversions.
+
+use std::fmt;
+
+/// A `--since`/`--until` value that is not a date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a date: write YYYY-MM-DD (midnight UTC) or YYYY-MM-DDThh:mm[:ss][Z] (UTC), e.g. 2026-03-01 or 2026-03-01T14:30Z")]
+pub struct BadDate(pub String);
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn number(s: &str, lo: u32, hi: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|n| (lo..=hi).contains(n))
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss][Z]` as UTC into Unix milliseconds.
+pub fn parse_utc(text: &str) -> Result<u64, BadDate> {
+    let bad = || BadDate(text.to_string());
+    let s = text.trim();
+    let (date, time) = match s.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t.strip_suffix(['Z', 'z']).unwrap_or(t))),
+        None => (s, None),
+    };
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let y = i64::from(number(y, 1970, 9999).ok_or_else(bad)?);
+    let m = number(m, 1, 12).ok_or_else(bad)?;
+    let d = number(d, 1, 31).ok_or_else(bad)?;
+    if d > days_in_month(y, m) {
+        return Err(bad());
+    }
+    let secs_of_day = match time {
+        None => 0,
+        Some(t) => {
+            let f: Vec<&str> = t.split(':').collect();
+            if !(2..=3).contains(&f.len()) || f.iter().any(|p| p.len() != 2) {
+                return Err(bad());
+            }
+            let h = number(f[0], 0, 23).ok_or_else(bad)?;
+            let mi = number(f[1], 0, 59).ok_or_else(bad)?;
+            let sec = match f.get(2) {
+                Some(p) => number(p, 0, 59).ok_or_else(bad)?,
+                None => 0,
+            };
+            i64::from(h * 3600 + mi * 60 + sec)
+        }
+    };
+    let secs = days_from_civil(y, m, d) * 86_400 + secs_of_day;
+    u64::try_from(secs).map(|s| s * 1000).map_err(|_| bad())
+}
+
+/// A Unix time in milliseconds, shown as UTC `YYYY-MM-DDThh:mm:ssZ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc(pub u64);
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = i64::try_from(self.0 / 1000).unwrap_or(i64::MAX / 2);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let t = secs.rem_euclid(86_400);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            t / 3600,
+            t / 60 % 60,
+            t % 60
+        )
+    }
+}
+
+/// `Utc` as a string.
+pub fn utc(ms: u64) -> String {
+    Utc(ms).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_as_utc() {
+        assert_eq!(parse_utc("1970-01-01"), Ok(0));
+        assert_eq!(parse_utc("2026-03-01"), Ok(1_772_323_200_000));
+        assert_eq!(
+            parse_utc("2026-03-01T14:30Z"),
+            Ok(1_772_323_200_000 + 52_200_000)
+        );
+        assert_eq!(
+            parse_utc("2026-03-01T14:30:15"),
+            Ok(1_772_323_200_000 + 52_215_000)
+        );
+        assert_eq!(
+            parse_utc("2024-02-29").map(utc).as_deref(),
+            Ok("2024-02-29T00:00:00Z")
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-02-30",
+            "2026-3-01",
+            "2026-03-01T25:00",
+            "2026-13-01",
+            "01.03.2026",
+            "2026-03-01T14",
+        ] {
+            let e = parse_utc(bad).expect_err(bad);
+            assert!(e.to_string().contains("YYYY-MM-DD"), "{e}");
+        }
+    }
+
+    #[test]
+    fn times_format_as_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_772_375_415_999), "2026-03-01T14:30:15Z");
+    }
+}

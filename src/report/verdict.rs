@@ -1,0 +1,273 @@
+//! The readiness verdict of one agency × service, from the thresholds in `[report]`.
+//!
+//! Rules, in order; every reason that applies is listed, and the status is the worst:
+//! 1. Nothing compared → `hold` (never compared).
+//! 2. Fewer than `min_samples` compared → `hold` (too few samples), unless UXP serves
+//!    this traffic and even the *upper* end of the 95 % Wilson interval is below
+//!    `min_match_rate`: the evidence, small as it is, already shows UXP answering
+//!    differently, so → `rollback recommended`.
+//! 3. Match rate below `min_match_rate` → `rollback recommended` when UXP serves the
+//!    traffic (stage `canary`, `uxp` or `uxp-shadow`), else `hold`.
+//! 4. UXP's p99 latency above `max_p99_ratio` × legacy's (measured when both stacks
+//!    have `min_samples` latencies) → likewise `rollback recommended` or `hold`.
+//! 5. Match rate at or above the threshold, some mismatches, and the interval's lower
+//!    end below the threshold → `hold` (open diffs): the differences could still be
+//!    more than the threshold allows. With no mismatch at all, rule 2 suffices.
+//!
+//! Otherwise `ready`. Messages state the measured numbers and the thresholds.
+
+use super::model::{Reason, ReasonKind, Verdict, VerdictStatus};
+use super::stats::{wilson, Z_95};
+use super::Thresholds;
+
+/// What a verdict is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictInput {
+    pub compared: u64,
+    pub matched: u64,
+    /// Whether the last stage seen lets UXP answer clients (canary, uxp, uxp-shadow).
+    pub uxp_serves: bool,
+    pub p99_ratio: Option<f64>,
+    /// Distinct differing paths counted against UXP.
+    pub diff_paths: u64,
+    /// Requests seen but not compared, for the "never compared" message.
+    pub not_compared: u64,
+}
+
+/// Whether UXP answers clients in `stage`.
+pub fn uxp_serves(stage: &str) -> bool {
+    matches!(stage, "canary" | "uxp" | "uxp-shadow")
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2} %", x * 100.0)
+}
+
+pub fn verdict(v: &VerdictInput, t: &Thresholds) -> Verdict {
+    let mut rollback = Vec::new();
+    let mut hold = Vec::new();
+    if v.compared == 0 {
+        hold.push(Reason {
+            kind: ReasonKind::NeverCompared,
+            message: format!(
+                "no exchange compared ({} seen, none with both answers): shadow it before deciding",
+                v.not_compared
+            ),
+        });
+        return Verdict {
+            status: VerdictStatus::Hold,
+            reasons: hold,
+        };
+    }
+    let matched = v.matched.min(v.compared);
+    let rate = matched as f64 / v.compared as f64;
+    let (lo, hi) = wilson(matched, v.compared, Z_95).unwrap_or((0.0, 1.0));
+    let mismatches = v.compared - matched;
+    let below = |kind, message| Reason { kind, message };
+    if v.compared < t.min_samples {
+        if v.uxp_serves && hi < t.min_match_rate {
+            rollback.push(below(
+                ReasonKind::MatchRateBelowThreshold,
+                format!(
+                    "{matched} of {} compared matched ({}); even the 95 % interval's upper end {} is below min_match_rate {}, though fewer than min_samples {} were compared",
+                    v.compared, pct(rate), pct(hi), pct(t.min_match_rate), t.min_samples
+                ),
+            ));
+        } else {
+            hold.push(below(
+                ReasonKind::TooFewSamples,
+                format!("{} compared, min_samples is {}", v.compared, t.min_samples),
+            ));
+        }
+    } else if rate < t.min_match_rate {
+        let r = below(
+            ReasonKind::MatchRateBelowThreshold,
+            format!(
+                "match rate {} ({matched} of {}, 95 % interval {}–{}) is below min_match_rate {}",
+                pct(rate),
+                v.compared,
+                pct(lo),
+                pct(hi),
+                pct(t.min_match_rate)
+            ),
+        );
+        if v.uxp_serves {
+            rollback.push(r);
+        } else {
+            hold.push(r);
+        }
+    }
+    if let Some(ratio) = v.p99_ratio {
+        if ratio > t.max_p99_ratio {
+            let r = below(
+                ReasonKind::LatencyAboveThreshold,
+                format!(
+                    "UXP p99 latency is {ratio:.2}× legacy's, max_p99_ratio is {}",
+                    t.max_p99_ratio
+                ),
+            );
+            if v.uxp_serves {
+                rollback.push(r);
+            } else {
+                hold.push(r);
+            }
+        }
+    }
+    if v.compared >= t.min_samples
+        && rate >= t.min_match_rate
+        && mismatches > 0
+        && lo < t.min_match_rate
+    {
+        hold.push(below(
+            ReasonKind::OpenDiffs,
+            format!(
+                "{mismatches} mismatch(es) on {} differing path(s): match rate {} but its 95 % interval reaches down to {}, below min_match_rate {}",
+                v.diff_paths,
+                pct(rate),
+                pct(lo),
+                pct(t.min_match_rate)
+            ),
+        ));
+    }
+    if !rollback.is_empty() {
+        rollback.extend(hold);
+        Verdict {
+            status: VerdictStatus::RollbackRecommended,
+            reasons: rollback,
+        }
+    } else if !hold.is_empty() {
+        Verdict {
+            status: VerdictStatus::Hold,
+            reasons: hold,
+        }
+    } else {
+        Verdict {
+            status: VerdictStatus::Ready,
+            reasons: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Thresholds {
+        Thresholds {
+            min_samples: 200,
+            min_match_rate: 0.99,
+            max_p99_ratio: 1.5,
+        }
+    }
+
+    fn input(compared: u64, matched: u64, uxp_serves: bool) -> VerdictInput {
+        VerdictInput {
+            compared,
+            matched,
+            uxp_serves,
+            p99_ratio: Some(1.1),
+            diff_paths: u64::from(compared != matched),
+            not_compared: 0,
+        }
+    }
+
+    fn kinds(v: &Verdict) -> Vec<ReasonKind> {
+        v.reasons.iter().map(|r| r.kind).collect()
+    }
+
+    #[test]
+    fn all_matched_with_enough_samples_is_ready() {
+        let v = verdict(&input(200, 200, false), &t());
+        assert_eq!((v.status, v.reasons.len()), (VerdictStatus::Ready, 0));
+        let v = verdict(&input(5000, 4990, true), &t());
+        assert_eq!(v.status, VerdictStatus::Ready, "{v:?}");
+    }
+
+    #[test]
+    fn nothing_compared_holds() {
+        let mut i = input(0, 0, true);
+        i.not_compared = 40;
+        let v = verdict(&i, &t());
+        assert_eq!(v.status, VerdictStatus::Hold);
+        assert_eq!(kinds(&v), [ReasonKind::NeverCompared]);
+        assert!(v.reasons[0].message.contains("40 seen"), "{v:?}");
+    }
+
+    #[test]
+    fn too_few_samples_holds_and_says_how_many() {
+        let v = verdict(&input(199, 199, false), &t());
+        assert_eq!(v.status, VerdictStatus::Hold);
+        assert_eq!(kinds(&v), [ReasonKind::TooFewSamples]);
+        assert_eq!(v.reasons[0].message, "199 compared, min_samples is 200");
+    }
+
+    #[test]
+    fn few_but_clearly_bad_samples_recommend_rollback_only_when_uxp_serves() {
+        // 30 of 60: the interval's upper end (~62 %) is far below 99 %.
+        let v = verdict(&input(60, 30, true), &t());
+        assert_eq!(v.status, VerdictStatus::RollbackRecommended);
+        assert_eq!(kinds(&v), [ReasonKind::MatchRateBelowThreshold]);
+        let v = verdict(&input(60, 30, false), &t());
+        assert_eq!(kinds(&v), [ReasonKind::TooFewSamples]);
+        // 59 of 60 could still be ≥ 99 %: just too few.
+        let v = verdict(&input(60, 59, true), &t());
+        assert_eq!(kinds(&v), [ReasonKind::TooFewSamples]);
+    }
+
+    #[test]
+    fn low_match_rate_holds_in_shadow_and_rolls_back_under_uxp() {
+        let v = verdict(&input(1000, 950, false), &t());
+        assert_eq!(v.status, VerdictStatus::Hold);
+        assert_eq!(kinds(&v), [ReasonKind::MatchRateBelowThreshold]);
+        assert!(
+            v.reasons[0].message.contains("95.00 % (950 of 1000"),
+            "{v:?}"
+        );
+        assert!(
+            v.reasons[0].message.contains("min_match_rate 99.00 %"),
+            "{v:?}"
+        );
+        let v = verdict(&input(1000, 950, true), &t());
+        assert_eq!(v.status, VerdictStatus::RollbackRecommended);
+    }
+
+    #[test]
+    fn slow_uxp_is_reported_with_the_ratio() {
+        let mut i = input(1000, 1000, false);
+        i.p99_ratio = Some(2.0);
+        let v = verdict(&i, &t());
+        assert_eq!(kinds(&v), [ReasonKind::LatencyAboveThreshold]);
+        assert!(v.reasons[0]
+            .message
+            .contains("2.00× legacy's, max_p99_ratio is 1.5"));
+        i.uxp_serves = true;
+        assert_eq!(verdict(&i, &t()).status, VerdictStatus::RollbackRecommended);
+        i.p99_ratio = None;
+        assert_eq!(verdict(&i, &t()).status, VerdictStatus::Ready);
+    }
+
+    #[test]
+    fn mismatches_not_yet_shown_small_enough_are_open_diffs() {
+        // 99.5 % ≥ 99 %, but with 400 samples the interval reaches ~98.2 %.
+        let v = verdict(&input(400, 398, false), &t());
+        assert_eq!(v.status, VerdictStatus::Hold);
+        assert_eq!(kinds(&v), [ReasonKind::OpenDiffs]);
+        // Same rate over 20 000: the interval stays above 99 %.
+        let v = verdict(&input(20_000, 19_900, false), &t());
+        assert_eq!(v.status, VerdictStatus::Ready, "{v:?}");
+    }
+
+    #[test]
+    fn uxp_serves_in_the_stages_where_clients_get_its_answer() {
+        for (stage, serves) in [
+            ("legacy", false),
+            ("shadow", false),
+            ("canary", true),
+            ("uxp", true),
+            ("uxp-shadow", true),
+            ("rollback", false),
+        ] {
+            assert_eq!(uxp_serves(stage), serves, "{stage}");
+        }
+    }
+}
