@@ -2,7 +2,9 @@
 //! one surface; shared helpers live in `support`.
 
 mod cli;
+mod crash;
 mod exchanges;
+mod faults;
 mod gateway;
 mod robustness;
 mod serve_cli;
