@@ -21,6 +21,12 @@ echo "soak: building dualroad ($PROFILE)" >&2
 (cd "$ROOT" && nice -n 10 cargo build "${flag[@]}" --quiet --bin dualroad)
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-export DUALROAD_BIN="$TARGET_DIR/$PROFILE/dualroad"
-[[ -x $DUALROAD_BIN ]] || { echo "soak: no binary at $DUALROAD_BIN" >&2; exit 2; }
-exec nice -n 10 python3 "$ROOT/scripts/lib/soak.py"
+built="$TARGET_DIR/$PROFILE/dualroad"
+[[ -x $built ]] || { echo "soak: no binary at $built" >&2; exit 2; }
+# The target dir may be shared with other checkouts that overwrite the binary: run a
+# private copy.
+BIN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dualroad-soak-bin.XXXXXX")
+trap 'rm -rf "$BIN_DIR"' EXIT
+cp "$built" "$BIN_DIR/dualroad"
+export DUALROAD_BIN="$BIN_DIR/dualroad"
+nice -n 10 python3 "$ROOT/scripts/lib/soak.py"

@@ -42,13 +42,14 @@ SAMPLE = float(os.environ.get("SOAK_SAMPLE", "5"))
 WORKERS = int(os.environ.get("SOAK_WORKERS", "8"))
 GROWTH = 0.10
 
-# (label, fixture, message id in it, expected stage)
+UTF8 = "text/xml; charset=utf-8"
+# (label = the stage the rules below route it to, fixture, message id in it, content type)
 KINDS = [
-    ("legacy", "v3.1-eu/request-findPerson-iso-8859-1.xml", "f8590072-e140-40b8-a829-0920a89c0d3f", "legacy"),
-    ("shadow", "v3.1-eu/request-getPatientSummary.xml", "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418", "shadow"),
-    ("canary", "v3.1-eu/request-RR19IsikuElukoht.xml", "da91096e-139f-45aa-810c-aa2214d9c05e", "canary"),
-    ("uxp", "v3.1-eu/request-getCompany-empty-issue.xml", "b50ba91a-03df-44ad-b5f6-24f289914be8", "uxp"),
-    ("uxp-shadow", "v3.1-eu/request-getPaymentStatus.xml", "7e21bb08-61da-4e99-9863-d2b106c563a3", "uxp-shadow"),
+    ("legacy", "v3.1-eu/request-findPerson-iso-8859-1.xml", "f8590072-e140-40b8-a829-0920a89c0d3f", "text/xml; charset=iso-8859-1"),
+    ("shadow", "v3.1-eu/request-getPatientSummary.xml", "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418", UTF8),
+    ("canary", "v3.1-eu/request-RR19IsikuElukoht.xml", "da91096e-139f-45aa-810c-aa2214d9c05e", UTF8),
+    ("uxp", "v3.1-eu/request-getCompany-empty-issue.xml", "b50ba91a-03df-44ad-b5f6-24f289914be8", UTF8),
+    ("uxp-shadow", "v3.1-eu/request-getPaymentStatus.xml", "7e21bb08-61da-4e99-9863-d2b106c563a3", UTF8),
 ]
 
 RULES = """
@@ -190,7 +191,7 @@ class Load:
             elif now - due > 1.0:
                 with self.lock:
                     self.late += 1
-            label, body = self.bodies[k % len(self.bodies)]
+            label, ct, body = self.bodies[k % len(self.bodies)]
             body = body.replace(b"@ID@", f"soak-{k:08d}".encode())
             with self.lock:
                 self.sent += 1
@@ -199,7 +200,7 @@ class Load:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                 conn.request("POST", "/cgi-bin/consumer_proxy", body,
-                             {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+                             {"Content-Type": ct, "SOAPAction": '""'})
                 r = conn.getresponse()
                 r.read()
                 with self.lock:
@@ -261,10 +262,10 @@ fallback = "legacy"
         pid = gw.pid
 
         bodies = []
-        for label, fixture, msg_id, _ in KINDS:
+        for label, fixture, msg_id, ct in KINDS:
             raw = open(os.path.join(ROOT, "fixtures", "messages", fixture), "rb").read()
             assert msg_id.encode() in raw, fixture
-            bodies.append((label, raw.replace(msg_id.encode(), b"@ID@")))
+            bodies.append((label, ct, raw.replace(msg_id.encode(), b"@ID@")))
 
         load = Load(gw_port, bodies)
         threads = load.run(SECONDS)
