@@ -18,7 +18,7 @@ command -v python3 >/dev/null || { echo "soak: python3 is needed" >&2; exit 2; }
 flag=()
 [[ $PROFILE == release ]] && flag=(--release)
 echo "soak: building dualroad ($PROFILE)" >&2
-(cd "$ROOT" && nice -n 10 cargo build "${flag[@]}" --quiet --bin dualroad)
+(cd "$ROOT" && nice -n 10 cargo build "${flag[@]}" --quiet --bin dualroad --example exchange_count)
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 built="$TARGET_DIR/$PROFILE/dualroad"
@@ -28,5 +28,6 @@ built="$TARGET_DIR/$PROFILE/dualroad"
 BIN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dualroad-soak-bin.XXXXXX")
 trap 'rm -rf "$BIN_DIR"' EXIT
 cp "$built" "$BIN_DIR/dualroad"
-export DUALROAD_BIN="$BIN_DIR/dualroad"
+cp "$TARGET_DIR/$PROFILE/examples/exchange_count" "$BIN_DIR/exchange_count"
+export DUALROAD_BIN="$BIN_DIR/dualroad" EXCHANGE_COUNT_BIN="$BIN_DIR/exchange_count"
 nice -n 10 python3 "$ROOT/scripts/lib/soak.py"

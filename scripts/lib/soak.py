@@ -16,9 +16,9 @@ At the end it checks, and exits 1 when any check fails:
   - every request accounted for: sent = answered by the gateway (client side) =
     dualroad_requests_total (gateway side); every request routed to a shadow stage
     has exactly one dualroad_mirror_total outcome (answered, fault, failed, dropped);
-  - the exchange store (when the gateway writes one): served + not-compared +
-    dropped = sent, read with `dualroad exchanges count` if that command exists
-    (otherwise reported as not run).
+  - the exchange store, read after a clean stop with examples/exchange_count.rs:
+    served + not-compared + dropped = sent (reported as not run when the gateway
+    build writes no exchange records at all).
 """
 import http.client
 import json
@@ -340,22 +340,24 @@ fallback = "legacy"
             if not stages.get(st):
                 failures.append(f"no request went through stage {st}")
 
-        # Exchange store: needs the gateway to write exchange records and a command
-        # to count them.
-        help_text = subprocess.run([DUALROAD, "--help"], capture_output=True, text=True).stdout
-        store_check = "not run: this build has no `dualroad exchanges` command to read the exchange store"
-        procs.stop()  # SIGTERM: the writer drains and flushes before exit
-        if re.search(r"^\s+exchanges\s", help_text, re.M):
-            r = subprocess.run([DUALROAD, "exchanges", "count", "--config", config, "--json"],
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                c = json.loads(r.stdout)
-                total = c.get("served", 0) + c.get("not_compared", 0) + c.get("dropped", 0)
-                store_check = f"served {c.get('served')} + not-compared {c.get('not_compared')} + dropped {c.get('dropped')} = {total} (sent {load.sent})"
-                if total != load.sent:
-                    failures.append(f"exchange store: {store_check}")
-            else:
-                store_check = f"not run: `dualroad exchanges count` exited {r.returncode}: {r.stderr.strip()}"
+        # Exchange store: after a clean stop (the writer drains and flushes), every
+        # request must be a stored exchange record or a counted drop.
+        procs.stop()
+        r = subprocess.run([os.environ["EXCHANGE_COUNT_BIN"], os.path.join(tmp, "data")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"exchange store does not open: {r.stderr.strip()}")
+            store_check = "store did not open"
+        else:
+            c = json.loads(r.stdout)
+            total = c["records"] + c["dropped"]
+            served = c["records"] - c["not_compared"]
+            store_check = (f"served {served} + not-compared {c['not_compared']} + dropped {c['dropped']} = {total} "
+                           f"(sent {load.sent}); by outcome {c['by_outcome']}, {c['skipped']} unreadable")
+            if total == 0:
+                store_check = "not run: this gateway build writes no exchange records (shadow wiring absent)"
+            elif total != load.sent or c["skipped"]:
+                failures.append(f"exchange store: {store_check}")
 
         # --- report -------------------------------------------------------------
         print()
