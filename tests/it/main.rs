@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod exchanges;
 mod faults;
+mod fuzz_regressions;
 mod gateway;
 mod robustness;
 mod serve_cli;
