@@ -39,6 +39,38 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_UXP_SOAP_VERSION: SoapVersion = SoapVersion::Soap11;
 /// `rollout.rules.*.sticky`: split canaries per message unless asked otherwise.
 pub const DEFAULT_STICKY: bool = false;
+/// `shadow.timeout_ms`: how long a mirrored copy may take before it is dropped as
+/// `timeout` (capped by the upstream's own `request_timeout_ms`). Short, because a
+/// shadow answer nobody waits for still holds a slot and a connection.
+pub const DEFAULT_SHADOW_TIMEOUT_MS: u64 = 5_000;
+/// `shadow.concurrency`: shadow copies in flight at once, over all services.
+pub const DEFAULT_SHADOW_CONCURRENCY: u64 = 256;
+/// `shadow.service_budget_bytes`: request + answer bytes of one service's copies in
+/// flight at once; one chatty service cannot take every slot's memory.
+pub const DEFAULT_SHADOW_SERVICE_BUDGET_BYTES: u64 = 16 * 1024 * 1024;
+/// `shadow.sample` / `rollout.rules.*.sample`: mirror every request of a shadow stage.
+pub const DEFAULT_SAMPLE: f64 = 1.0;
+/// `shadow.calibrate` / `rollout.rules.*.calibrate`: no second primary call unless asked.
+pub const DEFAULT_CALIBRATE: f64 = 0.0;
+/// `store_bodies`: bodies hold personal data; metadata only unless asked.
+pub const DEFAULT_STORE_BODIES: bool = false;
+/// `capture`: requests are recorded for replay only when asked.
+pub const DEFAULT_CAPTURE: bool = false;
+/// `auto_rollback.min_samples`: fewer samples in the window say nothing.
+pub const DEFAULT_GATE_MIN_SAMPLES: u64 = 50;
+/// `auto_rollback.window`, in seconds.
+pub const DEFAULT_GATE_WINDOW_S: u64 = 300;
+/// `store.retention_days`.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+/// `store.max_bytes`: 1 GiB of evidence, oldest removed first.
+pub const DEFAULT_STORE_MAX_BYTES: u64 = 1 << 30;
+/// `store.queue_capacity`: records waiting for the writer before new ones are dropped
+/// (and counted).
+pub const DEFAULT_STORE_QUEUE_CAPACITY: u64 = 8192;
+/// `store.flush_interval_ms`: the most a crash can lose.
+pub const DEFAULT_STORE_FLUSH_INTERVAL_MS: u64 = 1_000;
+/// `store.max_body_bytes`: larger bodies are withheld from the store (and counted).
+pub const DEFAULT_STORE_MAX_BODY_BYTES: u64 = 1 << 20;
 
 /// The whole file. Required: `data_dir`, `[rollout]` with `fallback`, one listener.
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +91,61 @@ pub struct FileConfig {
     pub stacks: Option<Lenient<StacksConfig>>,
     /// Required.
     pub rollout: Option<Lenient<RolloutConfig>>,
+    /// Mirror limits and the defaults of the per-rule shadow keys.
+    pub shadow: Option<Lenient<ShadowConfig>>,
+    /// How answers are compared: ignore rules, treatments.
+    pub compare: Option<Lenient<crate::shadow::CompareConfig>>,
+    /// The exchange store: retention, flushing, redaction.
+    pub store: Option<Lenient<StoreConfig>>,
+}
+
+/// `[shadow]`: all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Default [`DEFAULT_SHADOW_TIMEOUT_MS`].
+    pub timeout_ms: Option<i64>,
+    /// Default [`DEFAULT_SHADOW_CONCURRENCY`].
+    pub concurrency: Option<i64>,
+    /// Default [`DEFAULT_SHADOW_SERVICE_BUDGET_BYTES`].
+    pub service_budget_bytes: Option<i64>,
+    /// Default for rules without `sample`: [`DEFAULT_SAMPLE`].
+    pub sample: Option<f64>,
+    /// Default for rules without `calibrate`: [`DEFAULT_CALIBRATE`].
+    pub calibrate: Option<f64>,
+    /// Default for rules without `store_bodies`: [`DEFAULT_STORE_BODIES`].
+    pub store_bodies: Option<bool>,
+    /// Default for rules without `capture`: [`DEFAULT_CAPTURE`].
+    pub capture: Option<bool>,
+}
+
+/// `[store]`: all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Default [`DEFAULT_RETENTION_DAYS`]; `0` keeps records forever.
+    pub retention_days: Option<i64>,
+    /// Default [`DEFAULT_STORE_MAX_BYTES`]; `0` means no size limit.
+    pub max_bytes: Option<i64>,
+    /// Default [`DEFAULT_STORE_QUEUE_CAPACITY`].
+    pub queue_capacity: Option<i64>,
+    /// Default [`DEFAULT_STORE_FLUSH_INTERVAL_MS`].
+    pub flush_interval_ms: Option<i64>,
+    /// Default [`DEFAULT_STORE_MAX_BODY_BYTES`].
+    pub max_body_bytes: Option<i64>,
+    /// Values replaced by a keyed hash before anything is written. Default: the
+    /// `userId` and personal-code headers.
+    pub redaction: Option<Lenient<crate::store::RedactionConfig>>,
+}
+
+/// `shadow_writes` on a rule: what happens to `write` services in a shadow stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShadowWrites {
+    /// Never mirrored (counted as not compared, `write-service`). The default.
+    Never,
+    /// Mirrored to the upstream named by `sandbox` instead of the other stack.
+    Sandbox,
 }
 
 /// `[limits]`: all optional.
@@ -157,6 +244,45 @@ pub struct RuleConfig {
     pub percent: Option<i64>,
     /// Canary only. Default [`DEFAULT_STICKY`].
     pub sticky: Option<bool>,
+    /// Shadow stages: fraction of requests mirrored, `0.0..=1.0`, chosen by message id.
+    /// Default `shadow.sample`.
+    pub sample: Option<f64>,
+    /// Shadow stages, `read` services: fraction of requests also sent a second time to
+    /// the primary to learn noise. Default `shadow.calibrate`.
+    pub calibrate: Option<f64>,
+    /// Shadow stages: `never` (default) or `sandbox`.
+    pub shadow_writes: Option<Lenient<ShadowWrites>>,
+    /// The upstream `write` services are mirrored to; required with
+    /// `shadow_writes = "sandbox"`.
+    pub sandbox: Option<String>,
+    /// Keep the (redacted) request and answers. Default `shadow.store_bodies`.
+    pub store_bodies: Option<bool>,
+    /// Record the (redacted) requests for `dualroad replay`. Default `shadow.capture`.
+    pub capture: Option<bool>,
+    /// `canary`, `uxp` and `uxp-shadow` only: roll this rule's traffic back to legacy
+    /// automatically when UXP goes bad.
+    pub auto_rollback: Option<Lenient<AutoRollbackConfig>>,
+}
+
+/// `auto_rollback = { min_samples, min_match_rate, window }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRollbackConfig {
+    /// Default [`DEFAULT_GATE_MIN_SAMPLES`].
+    pub min_samples: Option<i64>,
+    /// `0.0..=1.0`. Required: the threshold is the point of the gate.
+    pub min_match_rate: Option<f64>,
+    /// Seconds, or text with a unit (`"90s"`, `"5m"`, `"1h"`). Default
+    /// [`DEFAULT_GATE_WINDOW_S`] seconds.
+    pub window: Option<WindowValue>,
+}
+
+/// A window as written: seconds or `"5m"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum WindowValue {
+    Seconds(i64),
+    Text(String),
 }
 
 /// A stage as named in the file; `validate` adds the canary's percentage.

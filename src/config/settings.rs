@@ -16,6 +16,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::routing::RolloutPolicy;
+use crate::shadow::CompareConfig;
+use crate::store::RedactionConfig;
 use crate::wire::{Dialect, SoapVersion};
 
 /// Everything the gateway needs to start, checked.
@@ -33,6 +35,61 @@ pub struct Settings {
     /// Present whenever a consumer listener is.
     pub stacks: Option<Stacks>,
     pub rollout: RolloutPolicy,
+    pub shadow: ShadowSettings,
+    /// As written (validated); compiled into `shadow::Rules` when settings take effect.
+    pub compare: CompareConfig,
+    pub store: StoreSettings,
+}
+
+/// `[shadow]` and the per-rule shadow keys, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowSettings {
+    #[serde(rename = "timeout_ms", serialize_with = "ser_ms")]
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub service_budget_bytes: u64,
+    /// For traffic the fallback stage routes (no rule matched).
+    pub fallback: MirrorPolicy,
+    /// One per `[[rollout.rules]]` entry, in file order (the index of
+    /// `routing::Decision::rule`).
+    pub rules: Vec<MirrorPolicy>,
+}
+
+impl ShadowSettings {
+    /// The mirror policy for a routing decision's rule index.
+    pub fn policy(&self, rule: Option<usize>) -> &MirrorPolicy {
+        rule.and_then(|i| self.rules.get(i))
+            .unwrap_or(&self.fallback)
+    }
+}
+
+/// What the shadow stages do for the traffic of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MirrorPolicy {
+    pub sample: f64,
+    pub calibrate: f64,
+    /// `write` services go to this upstream instead of being skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    pub store_bodies: bool,
+    pub capture: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<crate::routing::gate::GatePolicy>,
+}
+
+/// `[store]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreSettings {
+    /// `None`: kept forever.
+    #[serde(rename = "retention_ms", serialize_with = "ser_opt_ms")]
+    pub max_age: Option<Duration>,
+    /// `None`: no size limit.
+    pub max_bytes: Option<u64>,
+    pub queue_capacity: usize,
+    #[serde(rename = "flush_interval_ms", serialize_with = "ser_ms")]
+    pub flush_interval: Duration,
+    pub max_body_bytes: usize,
+    pub redaction: RedactionConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -284,6 +341,13 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_ms(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Paths print lossily rather than failing: `--show-settings` and the hash must work

@@ -39,9 +39,20 @@ impl FieldPath {
         p
     }
 
-    /// Appends a dotted relative key (`a.b`) as reported by serde.
+    /// Appends a dotted relative key (`a.b`, `a[2].b`) as reported by serde or by a
+    /// section's own validator.
     pub(crate) fn dotted(&self, keys: &str) -> Self {
-        keys.split('.').fold(self.clone(), |p, k| p.key(k))
+        keys.split('.').fold(self.clone(), |p, k| {
+            let mut parts = k.split('[');
+            let mut p = p.key(parts.next().unwrap_or(k));
+            for idx in parts {
+                p = match idx.strip_suffix(']').and_then(|n| n.parse().ok()) {
+                    Some(n) => p.index(n),
+                    None => p.key(idx),
+                };
+            }
+            p
+        })
     }
 }
 

@@ -433,3 +433,147 @@ fn settings_serialize_for_show_settings() {
         serde_json::json!({"agency": "10000042", "service": "moh.*", "stage": "canary", "percent": 25, "sticky": false})
     );
 }
+
+#[test]
+fn example_documents_the_shadow_compare_and_store_defaults() {
+    let s = Settings::from_file(example()).unwrap_or_else(|e| panic!("{e}"));
+    let sh = &s.shadow;
+    assert_eq!(sh.timeout, Duration::from_millis(DEFAULT_SHADOW_TIMEOUT_MS));
+    assert_eq!(sh.concurrency as u64, DEFAULT_SHADOW_CONCURRENCY);
+    assert_eq!(sh.service_budget_bytes, DEFAULT_SHADOW_SERVICE_BUDGET_BYTES);
+    assert_eq!(
+        (
+            sh.fallback.sample,
+            sh.fallback.calibrate,
+            sh.fallback.store_bodies,
+            sh.fallback.capture
+        ),
+        (
+            DEFAULT_SAMPLE,
+            DEFAULT_CALIBRATE,
+            DEFAULT_STORE_BODIES,
+            DEFAULT_CAPTURE
+        )
+    );
+    assert_eq!(sh.rules.len(), s.rollout.rules().len());
+    // The municipalities' shadow rule overrides some defaults.
+    let muni = &sh.rules[1];
+    assert_eq!(
+        (muni.sample, muni.calibrate, muni.capture),
+        (0.5, 0.05, true)
+    );
+    assert_eq!(muni.sandbox, None);
+    // Rules without shadow keys take the defaults.
+    assert_eq!(sh.rules[2], sh.fallback);
+    let st = &s.store;
+    assert_eq!(
+        st.max_age,
+        Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400))
+    );
+    assert_eq!(st.max_bytes, Some(DEFAULT_STORE_MAX_BYTES));
+    assert_eq!(st.queue_capacity as u64, DEFAULT_STORE_QUEUE_CAPACITY);
+    assert_eq!(
+        st.flush_interval,
+        Duration::from_millis(DEFAULT_STORE_FLUSH_INTERVAL_MS)
+    );
+    assert_eq!(st.max_body_bytes as u64, DEFAULT_STORE_MAX_BODY_BYTES);
+    assert_eq!(
+        st.redaction.headers,
+        crate::store::redact::DEFAULT_REDACTED_HEADERS.to_vec()
+    );
+    assert_eq!(s.compare.ignore.len(), 1);
+    assert!(s.compare.compile().is_ok());
+    // The redaction key never appears in printed settings.
+    let v = serde_json::to_value(&s).expect("serializes");
+    assert_eq!(v["store"]["redaction"]["key"], "generated");
+}
+
+#[test]
+fn shadow_keys_are_checked_all_at_once_with_lines() {
+    let text = example_text()
+        .replace("sample = 0.5 ", "sample = 1.5 ")
+        .replace(
+            "shadow_writes = \"never\" ",
+            "shadow_writes = \"sandbox\"\nsandbox = \"nowhere\" ",
+        )
+        .replace("sticky = false   ", "sticky = false\ncalibrate = 0.1")
+        .replace("concurrency = 256 ", "concurrency = 0 ")
+        .replace("retention_days = 30 ", "retention_days = -1 ")
+        .replace("expires = \"2027-06-30\"", "expires = \"2027-13-30\"")
+        .replace(
+            "paths = [\"Body/*/request/patientCode\"",
+            "paths = [\"Body//x\"",
+        );
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    let got: Vec<(ErrorKind, String)> = errs.iter().map(|e| (e.kind, e.field.clone())).collect();
+    for want in [
+        (Conflict, "rollout.rules[0].calibrate"),
+        (Invalid, "rollout.rules[1].sample"),
+        (UnknownReference, "rollout.rules[1].sandbox"),
+        (Invalid, "shadow.concurrency"),
+        (Invalid, "compare.ignore[0].expires"),
+        (Invalid, "store.retention_days"),
+        (Invalid, "store.redaction.paths"),
+    ] {
+        assert!(
+            got.iter().any(|(k, f)| *k == want.0 && f == want.1),
+            "missing {want:?} in {errs}"
+        );
+    }
+    assert!(
+        errs.iter().all(|e| e.line.is_some()),
+        "every problem has a line: {errs}"
+    );
+}
+
+#[test]
+fn a_sandbox_must_speak_what_the_mirrored_stack_speaks() {
+    let text = example_text().replace(
+        "shadow_writes = \"never\" ",
+        "shadow_writes = \"sandbox\"\nsandbox = \"legacy-adapter\" ",
+    );
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    let e = errs
+        .iter()
+        .find(|e| e.field == "rollout.rules[1].sandbox")
+        .unwrap_or_else(|| panic!("{errs}"));
+    assert_eq!(e.kind, Conflict);
+    assert!(e.message.contains("must speak uxp"), "{}", e.message);
+}
+
+#[test]
+fn auto_rollback_is_validated() {
+    let s = Settings::from_file(example()).unwrap_or_else(|e| panic!("{e}"));
+    let g = s.shadow.rules[0]
+        .auto_rollback
+        .expect("canary rule is gated");
+    assert_eq!(
+        (g.min_samples, g.min_match_rate, g.window),
+        (50, 0.95, Duration::from_secs(300))
+    );
+    let text = example_text()
+        .replace("window = \"5m\"", "window = \"5 fortnights\"")
+        .replace(
+            "stage = \"shadow\"\n",
+            "stage = \"shadow\"\nauto_rollback = { min_samples = 5 }\n",
+        );
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    let got: Vec<(ErrorKind, String)> = errs.iter().map(|e| (e.kind, e.field.clone())).collect();
+    for want in [
+        (Invalid, "rollout.rules[0].auto_rollback.window"),
+        (Conflict, "rollout.rules[1].auto_rollback"),
+    ] {
+        assert!(
+            got.iter().any(|(k, f)| *k == want.0 && f == want.1),
+            "missing {want:?} in {errs}"
+        );
+    }
+    let text = example_text().replace("min_match_rate = 0.95, ", "");
+    let errs = Settings::from_str("x.toml", &text).expect_err("invalid");
+    assert!(
+        errs.iter().any(
+            |e| e.kind == Missing && e.field == "rollout.rules[0].auto_rollback.min_match_rate"
+        ),
+        "{errs}"
+    );
+}

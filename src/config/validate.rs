@@ -24,6 +24,8 @@ use super::source::{FieldPath, SourceMap};
 use crate::routing::{Pattern, RolloutPolicy, Rule, Stage};
 use crate::wire::{Dialect, SoapVersion};
 
+mod shadow;
+
 /// The exact wording the issue asks for; tests and docs quote it.
 pub const MISSING_FALLBACK: &str =
     "rollout.fallback is required: state the stage unmatched traffic takes, e.g. fallback = \"legacy\"";
@@ -236,6 +238,11 @@ pub(crate) fn validate(
     // === [rollout] ===
     let rollout = check_rollout(file, c);
 
+    // === [shadow], [compare], [store] ===
+    let shadow = shadow::check_shadow(file, &upstreams, c);
+    let compare = shadow::check_compare(file, c);
+    let store = shadow::check_store(file, c);
+
     if !c.errors.is_empty() {
         return None;
     }
@@ -256,6 +263,9 @@ pub(crate) fn validate(
             .collect::<Option<BTreeMap<_, _>>>()?,
         stacks,
         rollout: rollout?,
+        shadow,
+        compare,
+        store,
     })
 }
 

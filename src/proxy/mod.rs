@@ -7,6 +7,8 @@
 //! state (swapped the moment a rollback is durably stored).
 
 pub mod error;
+pub mod gate;
+pub mod mirror;
 pub mod pipeline;
 pub mod respond;
 pub mod server;
@@ -19,6 +21,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Semaphore};
+
+use crate::store::{ExchangeWriter, RetentionPolicy, WriterConfig};
 use tokio::task::JoinSet;
 
 use crate::config::{ListenerRole, Settings};
@@ -33,8 +37,6 @@ use crate::wire::SoapVersion;
 use self::pipeline::ListenerKind;
 use self::upstream::UpstreamClient;
 
-/// Most shadow copies in flight at once; beyond it copies are dropped and counted.
-pub const DEFAULT_MIRROR_CONCURRENCY: usize = 256;
 /// How long a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -44,18 +46,34 @@ pub struct Active {
     pub settings: Settings,
     pub maps: Mappings,
     pub upstreams: HashMap<String, UpstreamClient>,
+    /// The mirror's own clients (own pools, `shadow.timeout_ms`), by upstream name.
+    pub mirror_upstreams: HashMap<String, UpstreamClient>,
     pub opts: Options,
+    /// `[compare]`, compiled.
+    pub compare: crate::shadow::Rules,
 }
 
 impl Active {
     /// Builds the runtime state for `settings`: mappings loaded, upstream clients built.
     pub fn build(settings: Settings, maps: Mappings) -> Result<Active, String> {
         let mut upstreams = HashMap::new();
+        let mut mirror_upstreams = HashMap::new();
         for (name, u) in &settings.upstreams {
             let c = UpstreamClient::new(u, settings.limits.max_message_bytes)
                 .map_err(|e| e.to_string())?;
             upstreams.insert(name.clone(), c);
+            let shadow = crate::config::Upstream {
+                request_timeout: u.request_timeout.min(settings.shadow.timeout),
+                ..u.clone()
+            };
+            let c = UpstreamClient::new(&shadow, settings.limits.max_message_bytes)
+                .map_err(|e| e.to_string())?;
+            mirror_upstreams.insert(name.clone(), c);
         }
+        let compare = settings
+            .compare
+            .compile()
+            .map_err(|e| format!("[compare]: {e}"))?;
         let uxp_soap = settings
             .stacks
             .as_ref()
@@ -71,7 +89,9 @@ impl Active {
             settings,
             maps,
             upstreams,
+            mirror_upstreams,
             opts,
+            compare,
         })
     }
 }
@@ -101,7 +121,10 @@ pub struct Shared {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub config_path: Option<PathBuf>,
-    pub mirror_slots: Arc<Semaphore>,
+    /// The exchange writer, mirror capacity and learned noise.
+    pub shadow: mirror::ShadowRuntime,
+    /// The automatic gate's windows.
+    pub gates: gate::Gates,
     /// Serialises reloads and switch changes (each writes the audit log).
     change: tokio::sync::Mutex<()>,
 }
@@ -252,8 +275,10 @@ impl Shared {
         if new.listeners != old.settings.listeners
             || new.admin != old.settings.admin
             || new.data_dir != old.settings.data_dir
+            || new.store != old.settings.store
+            || new.shadow.concurrency != old.settings.shadow.concurrency
         {
-            return Err("listeners, the admin address and data_dir cannot change on reload; restart dualroad for that".into());
+            return Err("listeners, the admin address, data_dir, [store] and shadow.concurrency cannot change on reload; restart dualroad for that".into());
         }
         let maps = match maps {
             Some(m) => m,
@@ -281,6 +306,7 @@ impl Shared {
                 format!("could not record the change in the audit log, so it was not applied: {e}")
             })?;
         write_lock(&self.active, Arc::new(active));
+        self.gates.clear();
         Ok(diff)
     }
 }
@@ -329,13 +355,33 @@ impl Gateway {
             vec![format!("mappings {}", short(&maps.fingerprint()))],
         )?;
         let active = Active::build(settings.clone(), maps).map_err(StartError::Upstream)?;
+        let exchanges = store.exchanges();
+        let redactor = exchanges.redactor(&settings.store.redaction)?;
+        let s = &settings.store;
+        let writer = ExchangeWriter::start(
+            exchanges.clone(),
+            redactor,
+            WriterConfig {
+                queue_capacity: s.queue_capacity,
+                flush_interval: s.flush_interval,
+                retention: RetentionPolicy {
+                    max_age: s.max_age,
+                    max_bytes: s.max_bytes,
+                },
+                max_body_bytes: s.max_body_bytes,
+                ..WriterConfig::default()
+            },
+            Arc::new(now_ms),
+        );
+        let shadow = mirror::ShadowRuntime::new(writer, exchanges, settings.shadow.concurrency);
         let shared = Arc::new(Shared {
             active: RwLock::new(Arc::new(active)),
             switch: RwLock::new(Arc::new(switch.clone())),
             store,
             metrics,
             config_path,
-            mirror_slots: Arc::new(Semaphore::new(DEFAULT_MIRROR_CONCURRENCY)),
+            shadow,
+            gates: gate::Gates::default(),
             change: tokio::sync::Mutex::new(()),
         });
         shared.publish_switch_metrics(&switch);
@@ -428,6 +474,20 @@ impl Gateway {
             tracing::warn!("Shutdown grace period over; abandoning remaining connections.");
             self.tasks.abort_all();
         }
+        // Shadow copies still running finish (within their timeout) so their records
+        // are written; then the writer drains its queue and flushes.
+        let shadow = &self.shared.shadow;
+        let wait = self.shared.active().settings.shadow.timeout + Duration::from_secs(1);
+        if tokio::time::timeout(wait, shadow.idle()).await.is_err() {
+            tracing::warn!("Shadow copies still running at shutdown; their records are lost.");
+        }
+        shadow.save_noise();
+        let stats = shadow.writer.shutdown().await;
+        tracing::info!(
+            exchanges = stats.written.exchanges,
+            dropped = stats.dropped.exchanges,
+            "Exchange store closed."
+        );
         if let Err(e) = self.shared.store.flush() {
             tracing::error!("Store flush at shutdown failed: {e}");
         }

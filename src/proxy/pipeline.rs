@@ -4,30 +4,54 @@
 //! through `respond::fault_response`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::proxy::error::{GatewayError, Role};
+use crate::proxy::mirror;
 use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
 use crate::proxy::{Active, Shared};
 use crate::routing::{decide, Decision, RequestKey, Stack, Stage};
+use crate::shadow::exchange::{self, Answer, Meta, RawBodies};
+use crate::shadow::NotComparedReason;
+use crate::store::CaptureRecord;
 use crate::telemetry::events::{LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled};
 use crate::translate::{self, Options};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
 
-/// What the pipeline learned about a request, for the closing telemetry event.
+/// What the pipeline learned about a request, for the closing telemetry event and the
+/// exchange record.
 #[derive(Default)]
 struct Served {
     agency: String,
     service: String,
     stage: &'static str,
     served_by: &'static str,
+    message_id: Option<String>,
+    lossy: Vec<String>,
+    unmapped: Vec<String>,
+    /// The upstream answer the client got (after translation back), when one did.
+    answer: Option<Answer>,
+    primary_fault_code: Option<String>,
+    primary_latency: Option<Duration>,
+    /// The mirror task waiting for the client's answer.
+    mirror: Option<oneshot::Sender<mirror::Primary>>,
+    /// A shadow-stage request that is not mirrored, and why.
+    not_compared: Option<(NotComparedReason, Option<String>)>,
+    store_bodies: bool,
+    capture: bool,
+    /// The rollout rule that routed the request (`None`: fallback), for the gate.
+    rule: Option<usize>,
+    /// dualroad answered with its own fault because the UXP stack failed.
+    uxp_failed: bool,
 }
 
 pub fn stage_name(s: &Stage) -> &'static str {
@@ -72,7 +96,15 @@ pub async fn handle(
                 family,
                 &active.opts,
             );
-            return finish(&shared, &listener, &served, started, Err((e, rescue, r)));
+            return finish(
+                &shared,
+                &active,
+                &listener,
+                served,
+                started,
+                None,
+                Err((e, rescue, r)),
+            );
         }
     };
     let input = Input {
@@ -87,7 +119,20 @@ pub async fn handle(
         }
     };
     let result = result.map_err(|e| (e, translate::rescue_for(input, family, &active.opts), r));
-    finish(&shared, &listener, &served, started, result)
+    let request = Answer {
+        status: 0,
+        content_type: content_type.clone(),
+        body: body.clone(),
+    };
+    finish(
+        &shared,
+        &active,
+        &listener,
+        served,
+        started,
+        Some((request, soap_action)),
+        result,
+    )
 }
 
 /// The role of the listener a request arrived on, with what it needs.
@@ -104,27 +149,45 @@ fn header<B>(req: &Request<B>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+#[allow(clippy::type_complexity)]
 fn finish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
+    active: &Active,
     listener: &str,
-    served: &Served,
+    mut served: Served,
     started: Instant,
+    request: Option<(Answer, Option<String>)>,
     result: Result<Response<Body>, (GatewayError, crate::wire::fault::Rescue, Role)>,
 ) -> Response<Body> {
-    let (resp, outcome) = match result {
+    let (resp, outcome, rejected_code) = match result {
         Ok(r) => {
             let outcome = if r.status().is_success() {
                 "ok"
             } else {
                 "fault"
             };
-            (r, outcome)
+            (r, outcome, None)
         }
-        Err((e, rescue, role)) => (
-            fault_response(&e, &rescue, role, &shared.metrics),
-            "rejected",
-        ),
+        Err((e, rescue, role)) => {
+            if let GatewayError::Translate(
+                translate::TranslateError::UnmappedMember(n)
+                | translate::TranslateError::UnmappedService(n),
+            ) = &e
+            {
+                if !served.unmapped.contains(n) {
+                    served.unmapped.push(n.clone());
+                }
+            }
+            let code = e.fault_code(role).as_str().to_string();
+            served.uxp_failed = e.side() == crate::error::Side::Uxp;
+            (
+                fault_response(&e, &rescue, role, &shared.metrics),
+                "rejected",
+                Some(code),
+            )
+        }
     };
+    let elapsed = started.elapsed();
     RequestServed {
         listener,
         agency: if served.agency.is_empty() {
@@ -140,10 +203,104 @@ fn finish(
         stage: served.stage,
         served_by: served.served_by,
         outcome,
-        elapsed: started.elapsed(),
+        elapsed,
     }
     .emit(&shared.metrics);
+    record(
+        shared,
+        active,
+        listener,
+        served,
+        elapsed,
+        request,
+        rejected_code,
+    );
     resp
+}
+
+/// Phase `record`: the exchange goes to the store (through the mirror task when a
+/// copy is in flight, so the record carries both sides). Never blocks.
+fn record(
+    shared: &Arc<Shared>,
+    active: &Active,
+    listener: &str,
+    served: Served,
+    elapsed: Duration,
+    request: Option<(Answer, Option<String>)>,
+    rejected_code: Option<String>,
+) {
+    let at_unix_ms = crate::proxy::now_ms();
+    let Some((request, soap_action)) = request else {
+        // The body never arrived (wrong method, too large, too slow): nothing to link a
+        // record to but the connection; the fault metric counts it.
+        return;
+    };
+    if served.capture && rejected_code.is_none() {
+        let capture = CaptureRecord {
+            at_unix_ms,
+            agency: served.agency.clone(),
+            service: served.service.clone(),
+            listener: listener.to_string(),
+            content_type: request.content_type.clone(),
+            soap_action,
+            body: request.body.clone(),
+        };
+        let outcome = match shared.shadow.writer.submit_capture(capture) {
+            crate::store::Submitted::Queued => "capture-queued",
+            crate::store::Submitted::Dropped => "capture-dropped",
+        };
+        crate::telemetry::events::EvidenceQueued { outcome }.emit(&shared.metrics);
+    }
+    let meta = Meta {
+        at_unix_ms,
+        message_id: served.message_id,
+        shadow_message_id: None,
+        agency: served.agency,
+        service: served.service,
+        stage: served.stage.to_string(),
+        served_by: if rejected_code.is_some() {
+            "dualroad".to_string()
+        } else {
+            served.served_by.to_string()
+        },
+        listener: listener.to_string(),
+        primary_latency_ms: served.primary_latency.unwrap_or(elapsed).as_secs_f64() * 1000.0,
+        primary_fault_code: served.primary_fault_code,
+        lossy_fields: served.lossy,
+        unmapped: served.unmapped,
+        request_hash: None,
+        rejected_code,
+    };
+    if let Some(tx) = served.mirror {
+        let primary = mirror::Primary {
+            meta,
+            answer: served.answer,
+            store_bodies: served.store_bodies,
+            rule: served.rule,
+            uxp_failed: served.uxp_failed,
+        };
+        // A closed channel means the copy task is gone (runtime shutting down).
+        let _ = tx.send(primary);
+        return;
+    }
+    let comparison = served
+        .not_compared
+        .map(|(reason, detail)| crate::shadow::Comparison::not_compared(reason, detail));
+    let bodies = RawBodies {
+        request: Some(request),
+        primary: served.answer,
+        shadow: None,
+    };
+    let event = exchange::event(
+        meta,
+        comparison.as_ref(),
+        None,
+        &active.compare,
+        bodies,
+        served.store_bodies,
+    );
+    crate::proxy::gate::observe(shared, served.rule, &event.record, served.uxp_failed);
+    shared.shadow.submit(shared, event);
 }
 
 /// Phase `read_body`: POST only, known paths, size and time limits.
@@ -224,14 +381,21 @@ async fn forward(
 
 /// A legacy answer passed through untouched must still be SOAP: an HTML error page or
 /// garbage becomes a fault in the client's dialect instead of confusing the client.
+/// Returns the fault code when the answer is a SOAP fault.
 fn check_passthrough(
     resp: &UpstreamResponse,
     stack: Stack,
     opts: &Options,
-) -> Result<(), GatewayError> {
+) -> Result<Option<String>, GatewayError> {
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
     match Message::parse(input, opts.max_message_bytes) {
-        Ok(m) if resp.status == 200 || m.env.is_fault() => Ok(()),
+        Ok(m) if m.env.is_fault() => Ok(m
+            .env
+            .body
+            .fault
+            .as_ref()
+            .map(|f| crate::wire::fault::Fault::from_elem(&m.env, f).code)),
+        Ok(_) if resp.status == 200 => Ok(None),
         Ok(_) => Err(GatewayError::BadUpstreamAnswer {
             stack,
             status: resp.status,
@@ -243,6 +407,22 @@ fn check_passthrough(
             what: format!("something that is not SOAP ({e})"),
         }),
     }
+}
+
+/// The service's effect (`read`/`write`) from the mappings, by any of its names;
+/// unknown services are writes.
+fn effect_of(active: &Active, names: &[String]) -> crate::mapping::Effect {
+    names
+        .iter()
+        .find_map(|n| {
+            active.maps.service_for_legacy(n).or_else(|| {
+                crate::wire::ids::ServiceId::parse(n)
+                    .ok()
+                    .and_then(|id| active.maps.service_for_uxp(&id))
+            })
+        })
+        .map(|m| m.effect)
+        .unwrap_or(crate::mapping::Effect::Write)
 }
 
 /// Consumer role: a legacy information system's request, routed between the stacks.
@@ -265,6 +445,23 @@ async fn consumer(
     let names = translate::route_names_legacy(&active.maps, &d.header);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
+    // A name with no counterpart in the other vocabulary is an unmapped identifier:
+    // legacy can still serve it, UXP never could.
+    if names.agency.len() == 1 {
+        served.unmapped.push(format!("member {}", names.agency[0]));
+    }
+    if names.service.len() == 1 {
+        served
+            .unmapped
+            .push(format!("service {}", names.service[0]));
+    }
+    served.lossy = d
+        .header
+        .lossy_fields()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    served.message_id = d.header.id.clone();
     let message_id = d.header.id.clone().unwrap_or_default();
     let switch = shared.switch();
     let decision: Decision = decide(
@@ -282,16 +479,24 @@ async fn consumer(
         stage_name(&decision.stage)
     };
     served.served_by = decision.served_by.name();
+    let policy = active.settings.shadow.policy(decision.rule);
+    served.rule = decision.rule;
+    served.store_bodies = policy.store_bodies;
+    served.capture = policy.capture;
     tracing::debug!(agency = %served.agency, service = %served.service, ?decision, "Routed.");
 
-    if let Some(mirror) = decision.mirror_to {
-        spawn_mirror(
-            shared.clone(),
-            active.clone(),
-            mirror,
-            body.clone(),
-            input.content_type.map(str::to_string),
-            input.soap_action.map(str::to_string),
+    if let Some(mirror_to) = decision.mirror_to {
+        let effect = effect_of(active, &names.service);
+        plan_mirror(
+            shared,
+            active,
+            body,
+            input,
+            served,
+            mirror_to,
+            policy,
+            effect,
+            &message_id,
         );
     }
     match decision.served_by {
@@ -307,11 +512,17 @@ async fn consumer(
                 input.soap_action,
             )
             .await?;
-            check_passthrough(&resp, Stack::Legacy, &active.opts)?;
+            served.primary_latency = Some(resp.elapsed);
+            served.primary_fault_code = check_passthrough(&resp, Stack::Legacy, &active.opts)?;
             let ct = resp
                 .content_type
                 .clone()
                 .unwrap_or_else(|| "text/xml; charset=utf-8".into());
+            served.answer = Some(Answer {
+                status: resp.status,
+                content_type: Some(ct.clone()),
+                body: resp.body.clone(),
+            });
             Ok(soap_response(resp.status, &ct, resp.body))
         }
         Stack::Uxp => {
@@ -332,12 +543,73 @@ async fn consumer(
                 t.soap_action.as_deref(),
             )
             .await?;
+            served.primary_latency = Some(resp.elapsed);
             // Phase `translate_back`.
             let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
             let back = translate::response_to_legacy_decoded(&active.maps, &active.opts, input, &d);
-            answer(back, &resp, Stack::Uxp)
+            answer(back, &resp, Stack::Uxp, served)
         }
     }
+}
+
+/// Decides whether a shadow-stage request is mirrored and, when it is, starts the
+/// copy. Every refusal is kept in `served.not_compared` and ends in the record.
+#[allow(clippy::too_many_arguments)]
+fn plan_mirror(
+    shared: &Arc<Shared>,
+    active: &Arc<Active>,
+    body: &Bytes,
+    input: Input<'_>,
+    served: &mut Served,
+    mirror_to: Stack,
+    policy: &crate::config::settings::MirrorPolicy,
+    effect: crate::mapping::Effect,
+    message_id: &str,
+) {
+    let target = match mirror::admit(policy, effect, message_id, mirror_to) {
+        Ok(t) => t,
+        Err(reason) => {
+            Mirrored {
+                stack: mirror_to.name(),
+                outcome: reason.as_str(),
+            }
+            .emit(&shared.metrics);
+            served.not_compared = Some((reason, None));
+            return;
+        }
+    };
+    let budget = active.settings.shadow.service_budget_bytes;
+    let reservation = match shared
+        .shadow
+        .reserve(&served.service, body.len() as u64, budget)
+    {
+        Ok(r) => r,
+        Err((reason, detail)) => {
+            Mirrored {
+                stack: mirror_to.name(),
+                outcome: reason.as_str(),
+            }
+            .emit(&shared.metrics);
+            served.not_compared = Some((reason, Some(detail)));
+            return;
+        }
+    };
+    let calibrate = effect == crate::mapping::Effect::Read
+        && exchange::selected(message_id, "calibrate", policy.calibrate);
+    let (tx, rx) = oneshot::channel();
+    served.mirror = Some(tx);
+    let job = mirror::Job {
+        target,
+        calibrate,
+        request: Answer {
+            status: 0,
+            content_type: input.content_type.map(str::to_string),
+            body: body.clone(),
+        },
+        soap_action: input.soap_action.map(str::to_string),
+        reservation,
+    };
+    mirror::spawn(shared.clone(), active.clone(), job, rx);
 }
 
 /// Provider role: the UXP security server calls a service whose adapter still speaks a
@@ -366,6 +638,7 @@ async fn provider(
     let names = translate::route_names_uxp(&active.maps, &d.header);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
+    served.message_id = d.header.id.clone();
     served.served_by = "legacy";
     let t = translate::request_to_legacy_decoded(&active.maps, &opts, &d)?;
     let resp = forward(
@@ -377,9 +650,10 @@ async fn provider(
         t.soap_action.as_deref(),
     )
     .await?;
+    served.primary_latency = Some(resp.elapsed);
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
     let back = translate::response_to_uxp_decoded(&active.maps, &opts, input, &d);
-    answer(back, &resp, Stack::Legacy)
+    answer(back, &resp, Stack::Legacy, served)
 }
 
 /// Phase `respond` for a translated answer: an upstream answer that cannot be read as
@@ -388,6 +662,7 @@ fn answer(
     back: Result<translate::Translation, translate::TranslateError>,
     resp: &UpstreamResponse,
     stack: Stack,
+    served: &mut Served,
 ) -> Result<Response<Body>, GatewayError> {
     let back = back.map_err(|e| match e {
         translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
@@ -402,79 +677,12 @@ fn answer(
     } else {
         200
     };
-    Ok(soap_response(
+    let body = Bytes::from(back.bytes);
+    served.primary_fault_code = back.fault_code;
+    served.answer = Some(Answer {
         status,
-        &back.content_type,
-        Bytes::from(back.bytes),
-    ))
-}
-
-/// Phase `mirror`: a copy for the other stack, in its own task, never awaited by the
-/// client's request. Concurrency is bounded; a copy that finds no slot is dropped and
-/// counted, never queued behind the client. (Comparison of the two answers is built on
-/// this in the shadow-mode work.)
-fn spawn_mirror(
-    shared: Arc<Shared>,
-    active: Arc<Active>,
-    stack: Stack,
-    body: Bytes,
-    ct: Option<String>,
-    action: Option<String>,
-) {
-    let Ok(permit) = shared.mirror_slots.clone().try_acquire_owned() else {
-        Mirrored {
-            stack: stack.name(),
-            outcome: "dropped_overload",
-        }
-        .emit(&shared.metrics);
-        return;
-    };
-    tokio::spawn(async move {
-        let _permit = permit;
-        let input = Input {
-            bytes: &body,
-            content_type: ct.as_deref(),
-            soap_action: action.as_deref(),
-        };
-        let outcome = match stack {
-            Stack::Uxp => match translate::request_to_uxp(&active.maps, &active.opts, input) {
-                Ok(t) => match stack_client(&active, Stack::Uxp) {
-                    Ok(c) => match c
-                        .call(
-                            Bytes::from(t.bytes),
-                            &t.content_type,
-                            t.soap_action.as_deref(),
-                        )
-                        .await
-                    {
-                        Ok(r) if r.status == 200 => "answered",
-                        Ok(_) => "fault",
-                        Err(e) => e.outcome(),
-                    },
-                    Err(_) => "no_upstream",
-                },
-                Err(_) => "untranslatable",
-            },
-            Stack::Legacy => match stack_client(&active, Stack::Legacy) {
-                Ok(c) => match c
-                    .call(
-                        body.clone(),
-                        ct.as_deref().unwrap_or("text/xml; charset=utf-8"),
-                        action.as_deref(),
-                    )
-                    .await
-                {
-                    Ok(r) if r.status == 200 => "answered",
-                    Ok(_) => "fault",
-                    Err(e) => e.outcome(),
-                },
-                Err(_) => "no_upstream",
-            },
-        };
-        Mirrored {
-            stack: stack.name(),
-            outcome,
-        }
-        .emit(&shared.metrics);
+        content_type: Some(back.content_type.clone()),
+        body: body.clone(),
     });
+    Ok(soap_response(status, &back.content_type, body))
 }

@@ -12,6 +12,7 @@
 //! 2. otherwise the most specific matching rule (see [`pattern::Specificity`]);
 //! 3. otherwise the policy's fallback.
 
+pub mod gate;
 pub mod pattern;
 pub mod policy;
 pub mod switch;

@@ -19,6 +19,9 @@
 //!   fields, differing paths, unified diff.
 //! - [`noise`]: Diffy-style noise learned from primary-vs-primary pairs.
 //! - [`outcome`]: the outcome classes and not-compared reasons shared with the mirror.
+//! - [`exchange`]: one mirrored exchange judged end to end (shadow answer brought to
+//!   the client's dialect, compared, turned into the records the store keeps); shared
+//!   by the gateway's mirror and `dualroad replay`.
 //!
 //! ```
 //! use dualroad::shadow::{compare, CompareConfig, Date, Options};
@@ -36,6 +39,7 @@
 
 pub mod canon;
 pub mod compare;
+pub mod exchange;
 pub mod noise;
 pub mod outcome;
 pub mod render;

@@ -64,6 +64,7 @@ pub(crate) const TREE_CAPTURES: &str = "captures";
 
 const KEY_REDACTION_KEY: &[u8] = b"redaction_key";
 const KEY_STORED_BYTES: &[u8] = b"exchanges/stored_bytes";
+const NOISE_PREFIX: &str = "noise/";
 
 /// Counters kept in `meta`, as (key, what it counts).
 pub(crate) mod counter {
@@ -1031,6 +1032,42 @@ impl ExchangeStore {
             DecodeError::Corrupt(_) => &self.skipped.corrupt,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stores the noise learned by calibration for one service (`meta` key
+    /// `noise/SERVICE`), so a restart does not forget it and reports can show it.
+    pub fn save_noise_model(
+        &self,
+        service: &str,
+        model: &crate::shadow::NoiseModel,
+    ) -> Result<(), StoreError> {
+        let value =
+            serde_json::to_vec(model).map_err(|e| self.corrupt("noise model", e.to_string()))?;
+        self.meta
+            .insert(format!("{NOISE_PREFIX}{service}").as_bytes(), value)
+            .map_err(|source| self.storage("writing a noise model", source))?;
+        Ok(())
+    }
+
+    /// Every stored noise model, by service. One that does not decode is skipped
+    /// with a warning: it is re-learned.
+    pub fn noise_models(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::shadow::NoiseModel>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for item in self.meta.scan_prefix(NOISE_PREFIX.as_bytes()) {
+            let (k, v) = item.map_err(|source| self.storage("reading noise models", source))?;
+            let service = String::from_utf8_lossy(&k[NOISE_PREFIX.len()..]).into_owned();
+            match serde_json::from_slice(&v) {
+                Ok(model) => {
+                    out.insert(service, model);
+                }
+                Err(e) => {
+                    tracing::warn!(service, error = %e, "Stored noise model unreadable; skipped.")
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn storage(&self, op: &'static str, source: sled::Error) -> StoreError {

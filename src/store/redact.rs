@@ -74,12 +74,14 @@ pub const UNIFIED_WITHHELD: &str =
     "[unified diff withheld: the exchange's bodies were not available to redact it]";
 
 /// The `[redaction]` part of the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedactionConfig {
     /// HMAC key (at least [`DEFAULT_MIN_KEY_BYTES`] bytes). `None`: a random key is
     /// generated once per data directory and kept in its `meta` tree; see the module
     /// documentation for what that does and does not protect against.
+    /// Printed (`--show-settings`, the audit hash) only as whether it is set.
+    #[serde(serialize_with = "key_is_set")]
     pub key: Option<String>,
     /// Element paths whose text is replaced: local names from below the Envelope,
     /// `/`-separated, `*` matching any one element, e.g. `Body/*/request/patientCode`.
@@ -99,6 +101,10 @@ impl Default for RedactionConfig {
                 .collect(),
         }
     }
+}
+
+fn key_is_set<S: serde::Serializer>(key: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if key.is_some() { "set" } else { "generated" })
 }
 
 /// A configuration the redactor cannot work with.

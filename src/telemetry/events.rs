@@ -17,6 +17,9 @@ pub mod names {
     pub const RELOADS: &str = "dualroad_config_reloads_total";
     pub const LOSSY_FIELDS: &str = "dualroad_lossy_fields_total";
     pub const CONNECTIONS_REFUSED: &str = "dualroad_connections_refused_total";
+    pub const EXCHANGES: &str = "dualroad_exchanges_total";
+    pub const SHADOW_REQUEST_MISMATCH: &str = "dualroad_shadow_request_mismatch_total";
+    pub const AUTO_ROLLBACKS: &str = "dualroad_auto_rollbacks_total";
 }
 
 /// Registers help texts for every metric.
@@ -54,6 +57,51 @@ pub fn describe_all(m: &Metrics) {
         names::CONNECTIONS_REFUSED,
         "Connections refused because max_connections was reached.",
     );
+    m.describe(
+        names::EXCHANGES,
+        "Exchange records handed to the store writer: queued, or dropped because its queue was full.",
+    );
+    m.describe(
+        names::AUTO_ROLLBACKS,
+        "Rollbacks the automatic gate applied (or failed to store), by scope.",
+    );
+    m.describe(
+        names::SHADOW_REQUEST_MISMATCH,
+        "Shadow copies whose canonical request differed from the client's (a translation bug).",
+    );
+}
+
+/// An exchange record was handed to the store's writer.
+pub struct EvidenceQueued<'a> {
+    /// `queued` or `dropped`.
+    pub outcome: &'a str,
+}
+
+impl EvidenceQueued<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        if self.outcome != "queued" {
+            tracing::warn!(
+                outcome = self.outcome,
+                "Exchange record not queued for the store."
+            );
+        }
+        m.inc(names::EXCHANGES, &[("outcome", self.outcome)]);
+    }
+}
+
+/// A shadow copy's canonical request differed from the client's.
+pub struct ShadowRequestMismatch<'a> {
+    pub stack: &'a str,
+}
+
+impl ShadowRequestMismatch<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::error!(
+            stack = self.stack,
+            "Shadow copy is not the same logical request as the client's; comparison kept, translation needs a look."
+        );
+        m.inc(names::SHADOW_REQUEST_MISMATCH, &[("stack", self.stack)]);
+    }
 }
 
 /// A request was answered.
@@ -209,5 +257,38 @@ impl ConfigReloaded<'_> {
             );
         }
         m.inc(names::RELOADS, &[("outcome", self.outcome)]);
+    }
+}
+
+/// The automatic gate rolled a rule back.
+pub struct AutoRollback<'a> {
+    pub scope: &'a str,
+    pub reason: &'a str,
+    /// False when the rollback could not be stored (and so is not in effect).
+    pub applied: bool,
+}
+
+impl AutoRollback<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        if self.applied {
+            tracing::warn!(
+                scope = self.scope,
+                reason = self.reason,
+                "Auto-gate rolled back."
+            );
+        } else {
+            tracing::error!(
+                scope = self.scope,
+                reason = self.reason,
+                "Auto-gate rollback failed."
+            );
+        }
+        m.inc(
+            names::AUTO_ROLLBACKS,
+            &[
+                ("scope", self.scope),
+                ("applied", if self.applied { "true" } else { "false" }),
+            ],
+        );
     }
 }

@@ -12,8 +12,10 @@
 //! Nothing here knows element names: that is the codecs' business (`wire::codec`).
 
 mod error;
+mod shadow_copy;
 
 pub use error::TranslateError;
+pub use shadow_copy::{reissue, request_fingerprint};
 
 use crate::error::Side;
 use crate::mapping::{LegacyMember, Mappings};
@@ -413,6 +415,16 @@ pub fn request_to_uxp_decoded(
     opts: &Options,
     d: &Decoded,
 ) -> Result<Translation, TranslateError> {
+    request_to_uxp_as(maps, opts, d, d.header.id.clone())
+}
+
+/// [`request_to_uxp_decoded`] under another message id: the shadow copy's own.
+pub fn request_to_uxp_as(
+    maps: &Mappings,
+    opts: &Options,
+    d: &Decoded,
+    id: Option<String>,
+) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
     }
@@ -432,7 +444,7 @@ pub fn request_to_uxp_decoded(
     let mut out = Header {
         client: Some(Party::Id(client.clone())),
         service: Some(ServiceRef::Id(service.clone())),
-        id: h.id.clone(),
+        id,
         user_id: h.user_id.clone(),
         issue: h.issue.clone(),
         represented_party: h.represented_party.clone(),
@@ -496,7 +508,7 @@ pub fn request_to_uxp_decoded(
         mapped_client: Some(client.to_string()),
         service: service_str(&h.service),
         mapped_service: Some(service.to_string()),
-        message_id: h.id.clone(),
+        message_id: out.id.clone(),
         fault_code: None,
     })
 }

@@ -9,6 +9,7 @@ mod fuzz_regressions;
 mod gateway;
 mod robustness;
 mod serve_cli;
+mod shadow;
 mod sim;
 mod stub;
 mod support;

@@ -1,0 +1,593 @@
+//! Phase `mirror`: the shadow copy of a request, sent to the other stack, compared with
+//! the client's answer, and kept as evidence.
+//!
+//! Where it sits: `pipeline::consumer` asks [`admit`] whether a request of a shadow
+//! stage is mirrored at all (write services, sampling), then takes a concurrency slot
+//! and a share of the service's byte budget ([`ShadowRuntime::reserve`]). The copy
+//! runs in its own task with its own connection pool and timeout ([`spawn`]); the
+//! client's answer never waits for it and is never changed by it. When the client's
+//! answer is ready, `pipeline::finish` hands it over through a oneshot channel; the
+//! task then judges the pair (`shadow::exchange`) and submits the record to the
+//! store's writer, which never blocks.
+//!
+//! Nothing is dropped silently: every request of a shadow stage ends as one exchange
+//! record whose outcome is either a comparison class or `not-compared` with its reason
+//! (sampled-out, write-service, overload, too-large, timeout, upstream-error), and a
+//! record the writer's queue cannot take is counted there.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::settings::MirrorPolicy;
+use crate::mapping::Effect;
+use crate::proxy::upstream::{UpstreamClient, UpstreamError};
+use crate::proxy::{now_ms, Active, Shared};
+use crate::routing::Stack;
+use crate::shadow::exchange::{self, Answer, Meta, RawBodies, ShadowResult};
+use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options};
+use crate::store::{ExchangeStore, ExchangeWriter, Submitted};
+use crate::telemetry::events::{EvidenceQueued, Mirrored, ShadowRequestMismatch};
+use crate::translate;
+use crate::wire::codec::{Family, Kind};
+use crate::wire::message::Input;
+
+/// Calibration pairs learned between two saves of a service's noise model.
+pub const DEFAULT_NOISE_SAVE_EVERY: u64 = 32;
+
+/// Where an admitted copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The other stack, as the routing decision says.
+    Stack(Stack),
+    /// A `write` service's sandbox upstream (`shadow_writes = "sandbox"`).
+    Sandbox { stack: Stack, upstream: String },
+}
+
+impl Target {
+    pub fn stack(&self) -> Stack {
+        match self {
+            Target::Stack(s) | Target::Sandbox { stack: s, .. } => *s,
+        }
+    }
+}
+
+/// Is this request mirrored, and where? Pure: the policy of the matching rule, the
+/// service's effect from the mappings (unknown services count as `write`: a copy of
+/// an unknown operation is never safe to send), and the message id for sampling.
+pub fn admit(
+    policy: &MirrorPolicy,
+    effect: Effect,
+    message_id: &str,
+    mirror_to: Stack,
+) -> Result<Target, NotComparedReason> {
+    if !exchange::selected(message_id, "sample", policy.sample) {
+        return Err(NotComparedReason::SampledOut);
+    }
+    match (effect, &policy.sandbox) {
+        (Effect::Read, _) => Ok(Target::Stack(mirror_to)),
+        (Effect::Write, Some(upstream)) => Ok(Target::Sandbox {
+            stack: mirror_to,
+            upstream: upstream.clone(),
+        }),
+        (Effect::Write, None) => Err(NotComparedReason::WriteService),
+    }
+}
+
+/// Shadow state that outlives reloads: the store writer, the concurrency slots, the
+/// per-service byte budgets and the learned noise.
+pub struct ShadowRuntime {
+    pub writer: ExchangeWriter,
+    store: ExchangeStore,
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+    budgets: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    noise: Mutex<HashMap<String, NoiseModel>>,
+}
+
+/// A copy's claim on the mirror's capacity, released when the copy ends.
+pub struct Reservation {
+    _slot: OwnedSemaphorePermit,
+    budget: Arc<AtomicU64>,
+    bytes: u64,
+    limit: u64,
+}
+
+impl Reservation {
+    /// Counts the shadow's answer against the budget too; false when that goes over
+    /// it (the answer is then not compared, as too large for the budget).
+    fn add(&mut self, n: u64) -> bool {
+        let before = self.budget.fetch_add(n, Ordering::AcqRel);
+        self.bytes += n;
+        before + n <= self.limit
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ShadowRuntime {
+    pub fn new(writer: ExchangeWriter, store: ExchangeStore, concurrency: usize) -> ShadowRuntime {
+        let noise = match store.noise_models() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "Stored noise models unreadable; learning anew.");
+                HashMap::new()
+            }
+        };
+        ShadowRuntime {
+            writer,
+            store,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+            budgets: Mutex::new(HashMap::new()),
+            noise: Mutex::new(noise),
+        }
+    }
+
+    /// Resolves when no copy is in flight.
+    pub async fn idle(&self) {
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        let _ = self.slots.acquire_many(all).await;
+    }
+
+    /// A slot and `bytes` of the service's budget, or why not.
+    pub fn reserve(
+        &self,
+        service: &str,
+        bytes: u64,
+        limit: u64,
+    ) -> Result<Reservation, (NotComparedReason, String)> {
+        if bytes > limit {
+            return Err((
+                NotComparedReason::TooLarge,
+                format!("request of {bytes} bytes exceeds the service budget of {limit}"),
+            ));
+        }
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            (
+                NotComparedReason::Overload,
+                "every shadow slot is busy (shadow.concurrency)".to_string(),
+            )
+        })?;
+        let budget = lock(&self.budgets)
+            .entry(service.to_string())
+            .or_default()
+            .clone();
+        let before = budget.fetch_add(bytes, Ordering::AcqRel);
+        let r = Reservation {
+            _slot: slot,
+            budget,
+            bytes,
+            limit,
+        };
+        if before + bytes > limit {
+            return Err((
+                NotComparedReason::Overload,
+                format!("service `{service}` has {before} bytes of shadow copies in flight (shadow.service_budget_bytes = {limit})"),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Hands an exchange to the writer without waiting; a full queue drops and counts.
+    pub fn submit(&self, shared: &Shared, event: crate::store::ExchangeEvent) {
+        let outcome = match self.writer.submit(event) {
+            Submitted::Queued => "queued",
+            Submitted::Dropped => "dropped",
+        };
+        EvidenceQueued { outcome }.emit(&shared.metrics);
+    }
+
+    fn noise_for(&self, service: &str) -> Option<NoiseModel> {
+        lock(&self.noise).get(service).cloned()
+    }
+
+    fn learn(&self, service: &str, c: &Comparison) {
+        let snapshot = {
+            let mut all = lock(&self.noise);
+            let model = all.entry(service.to_string()).or_default();
+            if !model.learn(c) {
+                return;
+            }
+            (model.pairs() % DEFAULT_NOISE_SAVE_EVERY == 1).then(|| model.clone())
+        };
+        if let Some(model) = snapshot {
+            if let Err(e) = self.store.save_noise_model(service, &model) {
+                tracing::warn!(service, error = %e, "Could not save the noise model.");
+            }
+        }
+    }
+
+    /// Saves every noise model (at shutdown).
+    pub fn save_noise(&self) {
+        let all = lock(&self.noise).clone();
+        for (service, model) in &all {
+            if let Err(e) = self.store.save_noise_model(service, model) {
+                tracing::warn!(service, error = %e, "Could not save the noise model.");
+            }
+        }
+    }
+}
+
+/// What the request path hands the mirror task once the client has its answer.
+pub struct Primary {
+    pub meta: Meta,
+    /// `None` when dualroad answered with its own fault (`meta.rejected_code`).
+    pub answer: Option<Answer>,
+    pub store_bodies: bool,
+    /// For the automatic gate.
+    pub rule: Option<usize>,
+    pub uxp_failed: bool,
+}
+
+/// Everything the copy needs, owned.
+pub struct Job {
+    pub target: Target,
+    pub calibrate: bool,
+    pub request: Answer,
+    pub soap_action: Option<String>,
+    pub reservation: Reservation,
+}
+
+/// Starts the copy. `primary` delivers the client's answer; if the request is
+/// abandoned before (client gone), the copy ends without a record, counted.
+pub fn spawn(
+    shared: Arc<Shared>,
+    active: Arc<Active>,
+    job: Job,
+    primary: oneshot::Receiver<Primary>,
+) {
+    tokio::spawn(async move {
+        let stack = job.target.stack();
+        let span = tracing::debug_span!("mirror", stack = stack.name());
+        tracing::Instrument::instrument(run(shared, active, job, primary), span).await;
+    });
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    active: Arc<Active>,
+    mut job: Job,
+    primary: oneshot::Receiver<Primary>,
+) {
+    let rt = &shared.shadow;
+    let stack = job.target.stack();
+    let body = job.request.body.clone();
+    let input = Input {
+        bytes: &body,
+        content_type: job.request.content_type.as_deref(),
+        soap_action: job.soap_action.as_deref(),
+    };
+    let opts = &active.opts;
+    let maps = &active.maps;
+    // The request path decoded the same bytes already; this cannot fail, but a
+    // failure still ends as a record rather than a panic.
+    let d = match translate::decode(
+        input,
+        Family::Legacy,
+        Kind::Request,
+        crate::error::Side::Client,
+        opts,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            let r = ShadowResult::NotCompared {
+                reason: NotComparedReason::UpstreamError,
+                detail: Some(format!("request could not be decoded for the copy: {e}")),
+                latency_ms: None,
+            };
+            return finish(&shared, &active, rt, stack, primary, r, None, &job).await;
+        }
+    };
+    let shadow_id = uuid::Uuid::new_v4().to_string();
+    let copy = match stack {
+        Stack::Uxp => translate::request_to_uxp_as(maps, opts, &d, Some(shadow_id.clone())),
+        Stack::Legacy => translate::reissue(&d, &shadow_id),
+    };
+    let copy = match copy {
+        Ok(c) => c,
+        Err(e) => {
+            let r = ShadowResult::NotCompared {
+                reason: NotComparedReason::UpstreamError,
+                detail: Some(format!(
+                    "request does not translate for the {stack} stack: {e}"
+                )),
+                latency_ms: None,
+            };
+            return finish(
+                &shared,
+                &active,
+                rt,
+                stack,
+                primary,
+                r,
+                Some(shadow_id),
+                &job,
+            )
+            .await;
+        }
+    };
+    let request_hash = check_same_request(&shared, &active, &d, &copy, stack);
+
+    let client = mirror_client(&active, &job.target);
+    let shadow = match client {
+        None => ShadowResult::NotCompared {
+            reason: NotComparedReason::UpstreamError,
+            detail: Some(format!("no upstream client for the {stack} shadow")),
+            latency_ms: None,
+        },
+        Some(c) => {
+            let started = Instant::now();
+            let r = c
+                .call(
+                    Bytes::from(copy.bytes),
+                    &copy.content_type,
+                    copy.soap_action.as_deref(),
+                )
+                .await;
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match r {
+                Ok(resp) if !job.reservation.add(resp.body.len() as u64) => {
+                    ShadowResult::NotCompared {
+                        reason: NotComparedReason::TooLarge,
+                        detail: Some(format!(
+                            "answer of {} bytes goes over the service's shadow byte budget",
+                            resp.body.len()
+                        )),
+                        latency_ms: Some(latency_ms),
+                    }
+                }
+                Ok(resp) => ShadowResult::Answered {
+                    answer: Answer {
+                        status: resp.status,
+                        content_type: resp.content_type,
+                        body: resp.body,
+                    },
+                    latency_ms,
+                },
+                Err(e) => ShadowResult::NotCompared {
+                    reason: reason_for(&e),
+                    detail: Some(e.to_string()),
+                    latency_ms: Some(latency_ms),
+                },
+            }
+        }
+    };
+    // Back in the client's dialect, exactly as the gateway would have answered.
+    let shadow = match shadow {
+        ShadowResult::Answered { answer, latency_ms } => {
+            match exchange::to_client_dialect(maps, opts, &d, stack, answer.clone()) {
+                Ok(a) => ShadowResult::Answered {
+                    answer: a,
+                    latency_ms,
+                },
+                // Unreadable: the comparator classifies it as the shadow's error.
+                Err(_) => ShadowResult::Answered { answer, latency_ms },
+            }
+        }
+        other => other,
+    };
+    // Calibration: the same request once more to the primary, to learn what differs
+    // between two answers of one stack.
+    let calibration = match job.calibrate {
+        true => ask_again(&active, &d, other(stack)).await,
+        false => None,
+    };
+    let copy = Copy {
+        shadow_id: Some(shadow_id),
+        request_hash: Some(request_hash),
+        calibration,
+    };
+    finish_with(&shared, &active, rt, stack, primary, shadow, copy, &job).await
+}
+
+/// A fresh copy of the request (own message id) to `stack`, its answer in the
+/// client's dialect; `None` on any failure (calibration is best effort: a lost pair
+/// only means one less sample).
+async fn ask_again(active: &Active, d: &translate::Decoded<'_>, stack: Stack) -> Option<Answer> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = match stack {
+        Stack::Legacy => translate::reissue(d, &id),
+        Stack::Uxp => translate::request_to_uxp_as(&active.maps, &active.opts, d, Some(id)),
+    }
+    .ok()?;
+    let c = mirror_client(active, &Target::Stack(stack))?;
+    let r = c
+        .call(
+            Bytes::from(t.bytes),
+            &t.content_type,
+            t.soap_action.as_deref(),
+        )
+        .await
+        .ok()?;
+    let a = Answer {
+        status: r.status,
+        content_type: r.content_type,
+        body: r.body,
+    };
+    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, a).ok()
+}
+
+/// What the copy learned besides the shadow's answer.
+#[derive(Default)]
+struct Copy {
+    shadow_id: Option<String>,
+    request_hash: Option<String>,
+    calibration: Option<Answer>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    shared: &Arc<Shared>,
+    active: &Active,
+    rt: &ShadowRuntime,
+    stack: Stack,
+    primary: oneshot::Receiver<Primary>,
+    shadow: ShadowResult,
+    shadow_id: Option<String>,
+    job: &Job,
+) {
+    let copy = Copy {
+        shadow_id,
+        ..Copy::default()
+    };
+    finish_with(shared, active, rt, stack, primary, shadow, copy, job).await
+}
+
+/// Waits for the client's answer, judges the pair and submits the record.
+#[allow(clippy::too_many_arguments)]
+async fn finish_with(
+    shared: &Arc<Shared>,
+    active: &Active,
+    rt: &ShadowRuntime,
+    stack: Stack,
+    primary: oneshot::Receiver<Primary>,
+    shadow: ShadowResult,
+    copy: Copy,
+    job: &Job,
+) {
+    let Ok(primary) = primary.await else {
+        // The request future was dropped before it answered: the client went away.
+        Mirrored {
+            stack: stack.name(),
+            outcome: "primary-abandoned",
+        }
+        .emit(&shared.metrics);
+        return;
+    };
+    let mut meta = primary.meta;
+    meta.shadow_message_id = copy.shadow_id;
+    meta.request_hash = copy.request_hash;
+    let shadow_latency = match &shadow {
+        ShadowResult::Answered { latency_ms, .. } => Some(*latency_ms),
+        ShadowResult::NotCompared { latency_ms, .. } => *latency_ms,
+    };
+    let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+    let service = meta.service.clone();
+    let (comparison, primary_answer) = match primary.answer {
+        // dualroad rejected the request: nothing to compare the shadow with.
+        None => (None, None),
+        Some(p) => {
+            if let Some(again) = &copy.calibration {
+                let c = crate::shadow::compare(
+                    p.input(),
+                    again.input(),
+                    &Options::calibration(&active.compare, today),
+                );
+                rt.learn(&service, &c);
+            }
+            let noise = rt.noise_for(&service);
+            let opts = Options::new(&active.compare, today).with_noise(noise.as_ref());
+            (Some(exchange::judge(&p, &shadow, &opts)), Some(p))
+        }
+    };
+    let outcome = match &comparison {
+        Some(c) => match &c.outcome {
+            crate::shadow::Outcome::NotCompared { reason, .. } => reason.as_str(),
+            o => o.class().as_str(),
+        },
+        None => "primary-rejected",
+    };
+    Mirrored {
+        stack: stack.name(),
+        outcome,
+    }
+    .emit(&shared.metrics);
+    let bodies = RawBodies {
+        request: Some(job.request.clone()),
+        primary: primary_answer,
+        shadow: match shadow {
+            ShadowResult::Answered { answer, .. } => Some(answer),
+            ShadowResult::NotCompared { .. } => None,
+        },
+    };
+    let event = exchange::event(
+        meta,
+        comparison.as_ref(),
+        shadow_latency,
+        &active.compare,
+        bodies,
+        primary.store_bodies,
+    );
+    crate::proxy::gate::observe(shared, primary.rule, &event.record, primary.uxp_failed);
+    rt.submit(shared, event);
+}
+
+fn other(s: Stack) -> Stack {
+    match s {
+        Stack::Legacy => Stack::Uxp,
+        Stack::Uxp => Stack::Legacy,
+    }
+}
+
+fn reason_for(e: &UpstreamError) -> NotComparedReason {
+    match e {
+        UpstreamError::Timeout { .. } => NotComparedReason::Timeout,
+        UpstreamError::TooLarge { .. } => NotComparedReason::TooLarge,
+        _ => NotComparedReason::UpstreamError,
+    }
+}
+
+/// The mirror's own client for a target: a separate pool with the shadow timeout, so
+/// a slow shadow never holds the primary's connections.
+fn mirror_client<'a>(active: &'a Active, target: &Target) -> Option<&'a UpstreamClient> {
+    let name = match target {
+        Target::Sandbox { upstream, .. } => upstream.as_str(),
+        Target::Stack(s) => {
+            let stacks = active.settings.stacks.as_ref()?;
+            match s {
+                Stack::Legacy => stacks.legacy.as_str(),
+                Stack::Uxp => stacks.uxp.as_str(),
+            }
+        }
+    };
+    active.mirror_upstreams.get(name)
+}
+
+/// Proves the copy is the same logical request: its fingerprint, decoded from the
+/// bytes actually sent, must equal the client request's. A mismatch is a translation
+/// bug, logged and counted; the exchange is still compared.
+fn check_same_request(
+    shared: &Shared,
+    active: &Active,
+    d: &translate::Decoded<'_>,
+    copy: &translate::Translation,
+    stack: Stack,
+) -> String {
+    let family = match stack {
+        Stack::Legacy => Family::Legacy,
+        Stack::Uxp => Family::Uxp,
+    };
+    let input = Input::new(&copy.bytes).with_content_type(Some(&copy.content_type));
+    let sent = translate::decode(
+        input,
+        family,
+        Kind::Request,
+        crate::error::Side::Internal,
+        &active.opts,
+    );
+    let original = translate::request_fingerprint(&active.maps, d);
+    let matches = match &sent {
+        Ok(s) => translate::request_fingerprint(&active.maps, s) == original,
+        Err(_) => false,
+    };
+    if !matches {
+        ShadowRequestMismatch {
+            stack: stack.name(),
+        }
+        .emit(&shared.metrics);
+    }
+    original
+}

@@ -1,0 +1,379 @@
+//! Shadow mode end to end: the gateway in front of the stack simulators (or hostile
+//! stubs), mirroring, comparing and storing. No timing assertions: where "the primary
+//! does not wait" is checked, it is checked by order of events (the client has its
+//! answer while the shadow call is still open), not by a duration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dualroad::proxy::Gateway;
+use dualroad::sim::{self, SimConfig};
+use dualroad::store::exchanges::{DiffRecord, ExchangeRecord};
+
+use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};
+use crate::stub::Behaviour;
+
+const XML: &str = "text/xml; charset=utf-8";
+const WRITE: &str =
+    include_str!("../../fixtures/messages/v3.1-eu/request-fileApplication-envelope-prefix-xrd.xml");
+
+async fn start_sim(cfg: SimConfig) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(sim::serve(l, cfg, std::future::pending::<()>()));
+    addr
+}
+
+fn consumer(gw: &Gateway) -> SocketAddr {
+    gw.addr("agencies").unwrap()
+}
+
+/// Waits (hang guard only) until the store holds `n` exchange records, and returns
+/// them oldest first.
+async fn records(gw: &Gateway, n: usize) -> Vec<ExchangeRecord> {
+    let store = gw.shared.store.exchanges();
+    let mut last = Vec::new();
+    for _ in 0..500 {
+        last = store
+            .exchanges_between(0, u64::MAX)
+            .map(|r| r.unwrap().1)
+            .collect();
+        if last.len() >= n {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "expected {n} exchange records, store has {}: {last:#?}",
+        last.len()
+    );
+}
+
+fn diffs(gw: &Gateway) -> Vec<DiffRecord> {
+    gw.shared
+        .store
+        .exchanges()
+        .list_diffs(None, None, None, 1000)
+        .unwrap()
+}
+
+const SHADOW_ALL: &str = "[[rollout.rules]]\nagency = \"*\"\nservice = \"*\"\nstage = \"shadow\"\n";
+
+#[tokio::test]
+async fn identical_stacks_match_and_divergence_is_found_with_paths() {
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    env.uxp.addr = start_sim(SimConfig::uxp()).await;
+    let gw = start(&config_text(&env, "legacy", SHADOW_ALL, "", 2000)).await;
+    for i in 0..5 {
+        let (status, body) = post(consumer(&gw), &with_id(V31EU, &format!("same-{i}")), XML).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let recs = records(&gw, 5).await;
+    for r in &recs {
+        assert_eq!(
+            (r.stage.as_str(), r.served_by.as_str(), r.outcome.as_str()),
+            ("shadow", "legacy", "match"),
+            "{r:#?}"
+        );
+        assert!(r.shadow_latency_ms.is_some() && r.primary_latency_ms >= 0.0);
+        let shadow_id = r.shadow_message_id.as_deref().unwrap();
+        assert_ne!(
+            Some(shadow_id),
+            r.message_id.as_deref(),
+            "the copy has its own id"
+        );
+        assert_eq!(r.request_hash.as_deref().map(str::len), Some(64));
+    }
+    let m = &gw.shared.metrics;
+    assert_eq!(
+        m.counter_sum("dualroad_shadow_request_mismatch_total", &[]),
+        0.0,
+        "the copy is the same logical request"
+    );
+    gw.shutdown().await;
+
+    // Now the UXP side diverges on every answer.
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    env.uxp.addr = start_sim(SimConfig {
+        divergence_rate: 1.0,
+        ..SimConfig::uxp()
+    })
+    .await;
+    let gw = start(&config_text(&env, "legacy", SHADOW_ALL, "", 2000)).await;
+    let (status, served) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200);
+    let (_, direct) = post(env.legacy.addr, V31EU, XML).await;
+    assert_eq!(
+        served, direct,
+        "the client gets the legacy answer untouched"
+    );
+    let recs = records(&gw, 1).await;
+    assert_eq!(recs[0].outcome, "body-diff", "{:#?}", recs[0]);
+    let id = recs[0].diff_id.expect("diff id");
+    let d = gw.shared.store.exchanges().diff(id).unwrap().expect("diff");
+    assert!(!d.paths.is_empty(), "{d:#?}");
+    assert!(
+        d.paths.iter().all(|p| p.path.starts_with("Body/")),
+        "{d:#?}"
+    );
+    assert!(d.unified.contains("--- primary") && d.unified.contains("+++ shadow"));
+    assert_eq!(diffs(&gw).len(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn write_services_are_not_mirrored_unless_to_a_sandbox() {
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    let uxp = crate::stub::spawn(Behaviour::Echo).await;
+    env.uxp = uxp.clone();
+    let gw = start(&config_text(&env, "legacy", SHADOW_ALL, "", 2000)).await;
+    let (status, body) = post(consumer(&gw), WRITE, XML).await;
+    assert_eq!(status, 200, "{body}");
+    let recs = records(&gw, 1).await;
+    assert_eq!(
+        (
+            recs[0].outcome.as_str(),
+            recs[0].not_compared_reason.as_deref()
+        ),
+        ("not-compared", Some("write-service"))
+    );
+    assert_eq!(uxp.hits(), 0, "a write is never sent to the other stack");
+    gw.shutdown().await;
+
+    // With a sandbox, the write goes there and only there.
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    let uxp = env.uxp.clone();
+    let sandbox = start_sim(SimConfig::uxp()).await;
+    let rules = format!(
+        "{SHADOW_ALL}shadow_writes = \"sandbox\"\nsandbox = \"uxp-sandbox\"\n\
+         [upstreams.uxp-sandbox]\nurl = \"http://{sandbox}/\"\ndialect = \"uxp\"\n"
+    );
+    let text = config_text(&env, "legacy", &rules, "", 2000);
+    // `[upstreams.uxp-sandbox]` after `[rollout]` is fine in TOML.
+    let gw = start(&text).await;
+    let (status, _) = post(consumer(&gw), WRITE, XML).await;
+    assert_eq!(status, 200);
+    let recs = records(&gw, 1).await;
+    assert_eq!(recs[0].outcome, "match", "{:#?}", recs[0]);
+    assert_eq!(uxp.hits(), 0, "the UXP stack itself never sees the write");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hanging_or_down_shadow_does_not_hold_the_client_and_is_counted() {
+    // Hanging: the client has its answer while the shadow call is still open.
+    let mut env = env_with(Behaviour::Echo, Behaviour::Stall).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    let rules = format!("{SHADOW_ALL}[shadow]\ntimeout_ms = 400\n");
+    let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+    let (status, _) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200);
+    let m = &gw.shared.metrics;
+    assert_eq!(
+        m.counter_sum("dualroad_mirror_total", &[]),
+        0.0,
+        "answered before the shadow call ended"
+    );
+    let recs = records(&gw, 1).await;
+    assert_eq!(
+        (
+            recs[0].outcome.as_str(),
+            recs[0].not_compared_reason.as_deref()
+        ),
+        ("not-compared", Some("timeout"))
+    );
+    assert_eq!(
+        m.counter_sum("dualroad_mirror_total", &[("outcome", "timeout")]),
+        1.0
+    );
+    gw.shutdown().await;
+
+    // Down: nothing listens on the UXP address.
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    env.uxp.addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let gw = start(&config_text(&env, "legacy", SHADOW_ALL, "", 2000)).await;
+    let (status, _) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200);
+    let recs = records(&gw, 1).await;
+    assert_eq!(
+        recs[0].not_compared_reason.as_deref(),
+        Some("upstream-error")
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn overload_and_sampling_are_counted_never_silent() {
+    let mut env = env_with(Behaviour::Echo, Behaviour::Stall).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    let rules = format!("{SHADOW_ALL}[shadow]\ntimeout_ms = 300\nconcurrency = 1\n");
+    let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+    for i in 0..3 {
+        let (status, _) = post(consumer(&gw), &with_id(V31EU, &format!("ov-{i}")), XML).await;
+        assert_eq!(status, 200);
+    }
+    let recs = records(&gw, 3).await;
+    let reasons: Vec<_> = recs
+        .iter()
+        .map(|r| r.not_compared_reason.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "overload").count(),
+        2,
+        "one slot: the copy in flight holds it, the other two are dropped: {reasons:?}"
+    );
+    assert_eq!(reasons.iter().filter(|r| *r == "timeout").count(), 1);
+    gw.shutdown().await;
+
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    let uxp = env.uxp.clone();
+    let rules = format!("{SHADOW_ALL}sample = 0.0\n");
+    let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+    let (status, _) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200);
+    let recs = records(&gw, 1).await;
+    assert_eq!(recs[0].not_compared_reason.as_deref(), Some("sampled-out"));
+    assert_eq!(uxp.hits(), 0);
+    let m = &gw.shared.metrics;
+    assert_eq!(
+        m.counter_sum("dualroad_exchanges_total", &[("outcome", "queued")]),
+        1.0
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn uxp_shadow_compares_the_legacy_answer_and_every_stage_is_recorded() {
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    env.uxp.addr = start_sim(SimConfig::uxp()).await;
+    let rules = "[[rollout.rules]]\nagency = \"10000042\"\nservice = \"*\"\nstage = \"uxp-shadow\"\nstore_bodies = true\ncapture = true\n";
+    let gw = start(&config_text(&env, "legacy", rules, "", 2000)).await;
+    let (status, body) = post(consumer(&gw), V31EU, XML).await;
+    assert_eq!(status, 200, "{body}");
+    // Unrouted agency: fallback legacy, recorded as served.
+    let other = V31EU.replace("<xrd:consumer>10000042<", "<xrd:consumer>10000055<");
+    let (status, _) = post(consumer(&gw), &other, XML).await;
+    assert_eq!(status, 200);
+    // Rejected: unmapped consumer.
+    let bad = V31EU.replace("<xrd:consumer>10000042<", "<xrd:consumer>99999999<");
+    let (status, _) = post(consumer(&gw), &bad, XML).await;
+    assert_eq!(
+        status, 200,
+        "legacy still serves an agency UXP does not know"
+    );
+    let recs = records(&gw, 3).await;
+    let by_stage = |s: &str| recs.iter().find(|r| r.stage == s).unwrap();
+    let r = by_stage("uxp-shadow");
+    assert_eq!(
+        (r.served_by.as_str(), r.outcome.as_str()),
+        ("uxp", "match"),
+        "{r:#?}"
+    );
+    let bodies = r.bodies.as_ref().expect("store_bodies keeps them");
+    assert!(bodies.request.is_some() && bodies.primary.is_some() && bodies.shadow.is_some());
+    // userId is redacted by default before anything is written.
+    let req = String::from_utf8_lossy(&bodies.request.as_ref().unwrap().bytes).into_owned();
+    assert!(
+        req.contains("hmac:") && !req.contains("PS400123456"),
+        "{req}"
+    );
+    assert_eq!(by_stage("legacy").outcome, "served");
+    let unmapped = recs.iter().find(|r| !r.unmapped.is_empty()).unwrap();
+    assert!(
+        unmapped.unmapped.iter().any(|u| u.contains("99999999")),
+        "{unmapped:#?}"
+    );
+    let captures: Vec<_> = gw
+        .shared
+        .store
+        .exchanges()
+        .captures(&Default::default())
+        .map(|c| c.unwrap().1)
+        .collect();
+    assert_eq!(
+        captures.len(),
+        1,
+        "capture = true on the uxp-shadow rule only"
+    );
+    gw.shutdown().await;
+}
+
+/// `auto_rollback` on a `uxp-shadow` rule: injected divergence trips the gate, which
+/// rolls the rule back itself (actor `auto-gate`, the numbers in the audit log);
+/// identical stacks above the threshold never do.
+#[tokio::test]
+async fn the_auto_gate_rolls_back_under_divergence_and_not_above_the_threshold() {
+    let rules =
+        "[[rollout.rules]]\nagency = \"10000042\"\nservice = \"*\"\nstage = \"uxp-shadow\"\n\
+                 auto_rollback = { min_samples = 5, min_match_rate = 0.8, window = \"10m\" }\n";
+    for diverge in [false, true] {
+        let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+        env.legacy.addr = start_sim(SimConfig::legacy()).await;
+        env.uxp.addr = start_sim(SimConfig {
+            divergence_rate: if diverge { 1.0 } else { 0.0 },
+            ..SimConfig::uxp()
+        })
+        .await;
+        let gw = start(&config_text(&env, "legacy", rules, "", 2000)).await;
+        for i in 0..8 {
+            let (status, _) = post(consumer(&gw), &with_id(V31EU, &format!("gate-{i}")), XML).await;
+            assert_eq!(status, 200);
+        }
+        let recs = records(&gw, 8).await;
+        let compared = recs
+            .iter()
+            .filter(|r| r.outcome == "match" || r.outcome == "body-diff")
+            .count();
+        assert!(compared >= 5, "{recs:#?}");
+        // The gate acts on the mirror task's records; give the rollback time to land.
+        let mut switch = gw.shared.switch();
+        for _ in 0..200 {
+            switch = gw.shared.switch();
+            if !switch.entries.is_empty() || !diverge {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if diverge {
+            let e = switch.entries.first().expect("the gate rolled back");
+            assert_eq!(
+                (e.agency.as_deref(), e.service.as_deref(), e.actor.as_str()),
+                (Some("10000042"), None, "auto-gate")
+            );
+            assert!(
+                e.reason.contains("0 of 5") || e.reason.contains("of 5"),
+                "{}",
+                e.reason
+            );
+            let audit = gw.shared.store.audit_entries().unwrap();
+            let last = audit.last().unwrap();
+            assert_eq!(last.actor, "auto-gate");
+            assert!(
+                last.reason.contains("min_match_rate 80.0 %"),
+                "{}",
+                last.reason
+            );
+            assert!(gw.shared.store.verify_audit().unwrap().ok, "chain intact");
+            // Traffic is back on legacy from the next request.
+            let (status, _) = post(consumer(&gw), &with_id(V31EU, "after"), XML).await;
+            assert_eq!(status, 200);
+            let recs = records(&gw, 9).await;
+            assert!(recs
+                .iter()
+                .any(|r| r.stage == "rollback" && r.served_by == "legacy"));
+        } else {
+            assert!(switch.entries.is_empty(), "{switch:?}");
+        }
+        gw.shutdown().await;
+    }
+}
