@@ -59,4 +59,6 @@ for t in "${targets[@]}"; do
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "fuzz/artifacts/$t.log" | awk '{print $2}' | tail -1)
   crashes=$(find "fuzz/artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   printf '%-20s %10.1f %14s %8s\n' "$t" "$(echo "($u + $s) / 60" | bc -l)" "${execs:-?}" "$crashes"
+  # Every run appends a row, so repeated runs can be summed per target.
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$secs" "$(echo "$u + $s" | bc -l)" "${execs:-0}" "$crashes" >> fuzz/artifacts/runs.tsv
 done
