@@ -9,8 +9,9 @@
 # multipart, compare. Seeds: fuzz/seeds/ (committed, rebuilt by scripts/fuzz-seeds.py);
 # the growing corpus goes to fuzz/corpus/<target>, crashes to fuzz/artifacts/<target>
 # (both git-ignored). A crash becomes a regression test in tests/it/fuzz_regressions.rs.
-# FUZZ_SANITIZER (default none: the code under test is safe Rust, and panics, overflow
-# checks and debug assertions are caught without ASan at about twice the speed) and
+# Builds are `-O` (release, as deployed: no debug assertions or overflow checks; add
+# FUZZ_FLAGS=-a to turn them on). FUZZ_SANITIZER (default none: the code under test is
+# safe Rust, panics are what is looked for, and no ASan runs about twice as fast) and
 # FUZZ_JOBS=2 (two targets at a time) can be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ jobs="${FUZZ_JOBS:-1}"
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 1; }
 # Own target dir: libFuzzer-instrumented builds must not evict the workspace's.
 export CARGO_TARGET_DIR="$PWD/fuzz/target"
-(cd fuzz && nice -n 19 cargo +nightly fuzz build -s "$san" -O)
+(cd fuzz && nice -n 19 cargo +nightly fuzz build -s "$san" -O ${FUZZ_FLAGS:-})
 
 seeds_for() {
   case "$1" in
@@ -39,7 +40,7 @@ run_one() {
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   local TIMEFORMAT='%U %S'
   # -timeout: an input taking over 10 s counts as a hang (a crash).
-  { time (cd fuzz && nice -n 19 cargo +nightly fuzz run -s "$san" -O "$t" \
+  { time (cd fuzz && nice -n 19 cargo +nightly fuzz run -s "$san" -O ${FUZZ_FLAGS:-} "$t" \
       "corpus/$t" "../$(seeds_for "$t")" -- \
       -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
       -artifact_prefix="artifacts/$t/" >"../$log" 2>&1) ; } 2>"$tm" || true
