@@ -284,6 +284,13 @@ impl<'a> Scanner<'a> {
         }
         let ns = Self::ns_of(&mut self.interned, &res);
         if let Event::Start(e) | Event::Empty(e) = &ev {
+            // quick-xml reads `< name>` as a start tag with an empty name; XML has no
+            // such thing, and an empty name would match everywhere further on.
+            if e.name().as_ref().is_empty() {
+                return Err(WireError::InvalidXml(format!(
+                    "element without a name at byte {start}"
+                )));
+            }
             Self::check_unknown_prefix(&res, e.name().as_ref())?;
         }
         Ok((start, ns, ev))
@@ -648,6 +655,10 @@ fn last_end_tag(src: &[u8], end: usize) -> Option<(usize, &[u8])> {
 /// name follows it in the Body. Only the wrapper's own name is searched for (a fast
 /// substring search, not tokenization), tracking nesting of same-named descendants.
 fn closes_early(inner: &[u8], qname: &[u8]) -> bool {
+    // An empty name would be found at every position without advancing.
+    if qname.is_empty() {
+        return false;
+    }
     let mut depth = 1usize;
     let mut at = 0;
     while let Some(i) = find(slice(inner, at..inner.len()), qname) {

@@ -2,7 +2,10 @@
 //! one surface; shared helpers live in `support`.
 
 mod cli;
+mod crash;
 mod exchanges;
+mod faults;
+mod fuzz_regressions;
 mod gateway;
 mod limits;
 mod replay;
