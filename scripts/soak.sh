@@ -9,7 +9,9 @@
 #
 # Env: SOAK_SECONDS (600), SOAK_RATE (req/s, 40), SOAK_WARMUP (s, 60), SOAK_SAMPLE
 # (s between RSS/fd samples, 5), SOAK_WORKERS (client connections, 8),
-# SOAK_PROFILE (release | debug, release). Everything runs under `nice -n 10`.
+# SOAK_PROFILE (release | debug, release), SOAK_CACHE_BYTES (the store's page cache,
+# 4 MiB: small, so it is full after the warm-up and growth means a leak; the
+# gateway's default is 64 MiB). Everything runs under `nice -n 10`.
 # Exit status: 0 when every check passed, 1 otherwise (the report says which).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -78,6 +78,9 @@ pub const DEFAULT_STORE_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_STORE_QUEUE_CAPACITY: u64 = 8192;
 /// `store.flush_interval_ms`: the most a crash can lose.
 pub const DEFAULT_STORE_FLUSH_INTERVAL_MS: u64 = 1_000;
+/// `store.cache_bytes`: sled's page cache, the part of the gateway's memory that grows
+/// with the store until it reaches this.
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = crate::store::DEFAULT_CACHE_CAPACITY;
 /// `store.max_body_bytes`: larger bodies are withheld from the store (and counted).
 pub const DEFAULT_STORE_MAX_BODY_BYTES: u64 = 1 << 20;
 /// `report.min_samples`: compared exchanges before a service can be called ready.
@@ -154,6 +157,8 @@ pub struct StoreConfig {
     pub flush_interval_ms: Option<i64>,
     /// Default [`DEFAULT_STORE_MAX_BODY_BYTES`].
     pub max_body_bytes: Option<i64>,
+    /// Default [`DEFAULT_STORE_CACHE_BYTES`].
+    pub cache_bytes: Option<i64>,
     /// Values replaced by a keyed hash before anything is written. Default: the
     /// `userId` and personal-code headers.
     pub redaction: Option<Lenient<crate::store::RedactionConfig>>,

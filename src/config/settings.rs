@@ -94,6 +94,7 @@ pub struct StoreSettings {
     #[serde(rename = "flush_interval_ms", serialize_with = "ser_ms")]
     pub flush_interval: Duration,
     pub max_body_bytes: usize,
+    pub cache_bytes: u64,
     pub redaction: RedactionConfig,
 }
 

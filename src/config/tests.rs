@@ -495,6 +495,7 @@ fn example_documents_the_shadow_compare_and_store_defaults() {
         Duration::from_millis(DEFAULT_STORE_FLUSH_INTERVAL_MS)
     );
     assert_eq!(st.max_body_bytes as u64, DEFAULT_STORE_MAX_BODY_BYTES);
+    assert_eq!(st.cache_bytes, DEFAULT_STORE_CACHE_BYTES);
     assert_eq!(
         st.redaction.headers,
         crate::store::redact::DEFAULT_REDACTED_HEADERS.to_vec()

@@ -362,7 +362,7 @@ impl Gateway {
         maps: Option<Mappings>,
         config_path: Option<PathBuf>,
     ) -> Result<Gateway, StartError> {
-        let store = Store::open(&settings.data_dir)?;
+        let store = Store::open_with_cache(&settings.data_dir, settings.store.cache_bytes)?;
         let switch = store.switch_state()?;
         let maps = match maps {
             Some(m) => m,

@@ -128,20 +128,26 @@ impl Store {
     /// exist yet. Refuses a directory that holds anything other than a dualroad store,
     /// and a store written with a schema this build does not know.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        Self::open_with(data_dir, Create::Allowed)
+        Self::open_with(data_dir, Create::Allowed, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// [`Store::open`] with sled's page cache capped at `cache_bytes` instead of
+    /// [`DEFAULT_CACHE_CAPACITY`] (`[store] cache_bytes`).
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Self::open_with(data_dir, Create::Allowed, cache_bytes)
     }
 
     /// Opens an existing store and never creates one: for commands such as
     /// `dualroad audit verify`, where a mistyped path must fail, not yield an empty
     /// (and so trivially "valid") log.
     pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
-        Self::open_with(data_dir, Create::Refused)
+        Self::open_with(data_dir, Create::Refused, DEFAULT_CACHE_CAPACITY)
     }
 
-    fn open_with(data_dir: &Path, create: Create) -> Result<Store, StoreError> {
+    fn open_with(data_dir: &Path, create: Create, cache_bytes: u64) -> Result<Store, StoreError> {
         let path = data_dir.to_path_buf();
         let found = check_directory(&path, create)?;
-        let db = open_sled(&path)?;
+        let db = open_sled(&path, cache_bytes)?;
         // Look at what is there before `open_tree` creates our trees.
         let foreign: Vec<String> = db
             .tree_names()
@@ -571,12 +577,12 @@ impl Store {
 /// Opens sled, retrying only while its file lock is contended (see
 /// [`LOCK_RETRY_ATTEMPTS`]). Counts attempts rather than reading a clock. Blocks the
 /// calling thread: call it at startup or from `spawn_blocking`.
-fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let mut attempt = 1;
     loop {
         match sled::Config::new()
             .path(path)
-            .cache_capacity(DEFAULT_CACHE_CAPACITY)
+            .cache_capacity(cache_bytes)
             .open()
         {
             Ok(db) => return Ok(db),

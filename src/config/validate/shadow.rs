@@ -12,8 +12,8 @@ use crate::config::file::{
     DEFAULT_CALIBRATE, DEFAULT_CAPTURE, DEFAULT_GATE_MIN_SAMPLES, DEFAULT_GATE_WINDOW_S,
     DEFAULT_RETENTION_DAYS, DEFAULT_SAMPLE, DEFAULT_SHADOW_CONCURRENCY,
     DEFAULT_SHADOW_SERVICE_BUDGET_BYTES, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_STORE_BODIES,
-    DEFAULT_STORE_FLUSH_INTERVAL_MS, DEFAULT_STORE_MAX_BODY_BYTES, DEFAULT_STORE_MAX_BYTES,
-    DEFAULT_STORE_QUEUE_CAPACITY,
+    DEFAULT_STORE_CACHE_BYTES, DEFAULT_STORE_FLUSH_INTERVAL_MS, DEFAULT_STORE_MAX_BODY_BYTES,
+    DEFAULT_STORE_MAX_BYTES, DEFAULT_STORE_QUEUE_CAPACITY,
 };
 use crate::config::settings::{MirrorPolicy, ShadowSettings, StoreSettings};
 use crate::config::source::FieldPath;
@@ -359,6 +359,11 @@ pub(super) fn check_store(file: &FileConfig, c: &mut Checker<'_>) -> StoreSettin
         s.and_then(|s| s.max_body_bytes),
         DEFAULT_STORE_MAX_BODY_BYTES,
     );
+    let cache_bytes = c.positive(
+        &p.key("cache_bytes"),
+        s.and_then(|s| s.cache_bytes),
+        DEFAULT_STORE_CACHE_BYTES,
+    );
     let rp = p.key("redaction");
     let redaction = match s
         .and_then(|s| s.redaction.as_ref())
@@ -386,6 +391,7 @@ pub(super) fn check_store(file: &FileConfig, c: &mut Checker<'_>) -> StoreSettin
         queue_capacity: usize::try_from(queue_capacity).unwrap_or(usize::MAX),
         flush_interval,
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+        cache_bytes,
         redaction,
     }
 }
