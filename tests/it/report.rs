@@ -13,7 +13,7 @@ use dualroad::report::sample::Sample;
 use dualroad::report::{self, Report, ReportOptions, Thresholds};
 use dualroad::store::Store;
 
-use crate::gateway::{config_text, env_with, start, temp_dir};
+use crate::gateway::{config_text, env_with, start};
 use crate::stub::Behaviour;
 use crate::support::repo;
 
@@ -244,7 +244,8 @@ fn cli_bad_input_gets_a_clear_error_and_exit_2() {
     let o = dualroad(&["report", "--format", "md"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--data"), "{}", stderr(&o));
-    let missing = temp_dir("report-missing").join("nothing-here");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let missing = scratch.path().join("nothing-here");
     let o = dualroad(&[
         "report",
         "--data",
