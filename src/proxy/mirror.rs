@@ -288,7 +288,8 @@ async fn run(
                 detail: Some(format!("request could not be decoded for the copy: {e}")),
                 latency_ms: None,
             };
-            return finish(&shared, &active, rt, stack, primary, r, None, &job).await;
+            let copy = Copy::default();
+            return finish(&shared, &active, rt, stack, primary, r, copy, &job).await;
         }
     };
     let shadow_id = uuid::Uuid::new_v4().to_string();
@@ -306,17 +307,11 @@ async fn run(
                 )),
                 latency_ms: None,
             };
-            return finish(
-                &shared,
-                &active,
-                rt,
-                stack,
-                primary,
-                r,
-                Some(shadow_id),
-                &job,
-            )
-            .await;
+            let copy = Copy {
+                shadow_id: Some(shadow_id),
+                ..Copy::default()
+            };
+            return finish(&shared, &active, rt, stack, primary, r, copy, &job).await;
         }
     };
     let request_hash = check_same_request(&shared, &active, &d, &copy, stack);
@@ -378,7 +373,7 @@ async fn run(
         request_hash: Some(request_hash),
         calibration,
     };
-    finish_with(&shared, &active, rt, stack, primary, shadow, copy, &job).await
+    finish(&shared, &active, rt, stack, primary, shadow, copy, &job).await
 }
 
 /// A fresh copy of the request (own message id) to `stack`, its answer in the
@@ -416,27 +411,9 @@ struct Copy {
     calibration: Option<Answer>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn finish(
-    shared: &Arc<Shared>,
-    active: &Active,
-    rt: &ShadowRuntime,
-    stack: Stack,
-    primary: oneshot::Receiver<Primary>,
-    shadow: ShadowResult,
-    shadow_id: Option<String>,
-    job: &Job,
-) {
-    let copy = Copy {
-        shadow_id,
-        ..Copy::default()
-    };
-    finish_with(shared, active, rt, stack, primary, shadow, copy, job).await
-}
-
 /// Waits for the client's answer, judges the pair and submits the record.
 #[allow(clippy::too_many_arguments)]
-async fn finish_with(
+async fn finish(
     shared: &Arc<Shared>,
     active: &Active,
     rt: &ShadowRuntime,

@@ -9,27 +9,7 @@ use std::fmt;
 #[error("`{0}` is not a date: write YYYY-MM-DD (midnight UTC) or YYYY-MM-DDThh:mm[:ss][Z] (UTC), e.g. 2026-03-01 or 2026-03-01T14:30Z")]
 pub struct BadDate(pub String);
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use crate::shadow::values::{civil_from_days, days_from_civil};
 
 fn days_in_month(y: i64, m: u32) -> u32 {
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
