@@ -41,17 +41,21 @@ TARGET_DIR=$(cd "$ROOT" && cargo metadata --no-deps --format-version 1 |
 DUALROAD="$TARGET_DIR/release/dualroad"
 [[ -x $DUALROAD ]] || die "no binary at $DUALROAD"
 
-start_sim() { # kind: prints the address
+# Not called in $(...): a subshell's PIDS+= would not reach the cleanup trap, and the
+# simulators would outlive the script.
+start_sim() { # kind: starts it; its address ends up in $TMP/KIND.addr
     "$DUALROAD" sim "$1" --listen 127.0.0.1:0 >"$TMP/$1.addr" 2>"$TMP/$1.log" &
     PIDS+=("$!")
     for _ in $(seq 100); do
-        [[ -s $TMP/$1.addr ]] && { head -n1 "$TMP/$1.addr"; return; }
+        [[ -s $TMP/$1.addr ]] && return
         sleep 0.1
     done
     die "the $1 simulator did not start; see $TMP/$1.log"
 }
-LEGACY=$(start_sim legacy)
-UXP=$(start_sim uxp)
+start_sim legacy
+start_sim uxp
+LEGACY=$(head -n1 "$TMP/legacy.addr")
+UXP=$(head -n1 "$TMP/uxp.addr")
 
 mkdir -p "$TMP/requests"
 for f in request-getPatientSummary request-findPerson-iso-8859-1 request-getPaymentStatus \

@@ -64,17 +64,20 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
 # --- simulators ---------------------------------------------------------------------
 
-start_sim() { # name args...: prints the address it listens on
+# Not called in $(...): a subshell's PIDS+= would not reach the cleanup trap.
+start_sim() { # name args...: starts it; its address ends up in $TMP/NAME.addr
     local name=$1
     shift
     "$DUALROAD" sim "$@" --listen 127.0.0.1:0 >"$TMP/$name.addr" 2>"$TMP/$name.log" &
     PIDS+=("$!")
     wait_until 10 test -s "$TMP/$name.addr" || die "simulator $name did not start; see $TMP/$name.log"
-    head -n1 "$TMP/$name.addr"
 }
-LEGACY=$(start_sim legacy legacy)
-UXP=$(start_sim uxp uxp)
-UXP_SLOW=$(start_sim uxp-slow uxp --latency-ms "$SHADOW_LATENCY_MS")
+start_sim legacy legacy
+start_sim uxp uxp
+start_sim uxp-slow uxp --latency-ms "$SHADOW_LATENCY_MS"
+LEGACY=$(head -n1 "$TMP/legacy.addr")
+UXP=$(head -n1 "$TMP/uxp.addr")
+UXP_SLOW=$(head -n1 "$TMP/uxp-slow.addr")
 DEAD_PORT=$(free_ports 1)
 
 # --- gateways -----------------------------------------------------------------------
