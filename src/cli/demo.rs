@@ -364,8 +364,8 @@ async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
         .first()
     {
         println!(
-            "  latest diff {} ({} {}, {}): `dualroad diffs show {}` prints it whole",
-            d.id, d.agency, d.service, d.outcome, d.id
+            "  latest diff {} ({} {}, {}); in a real deployment `dualroad diffs show ID` prints it whole",
+            d.id, d.agency, d.service, d.outcome
         );
         for p in d.paths.iter().take(3) {
             println!(
