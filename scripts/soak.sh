@@ -4,14 +4,18 @@
 # Checks zero restarts, no fd/RSS growth beyond 10 % after warm-up and that every
 # request is accounted for. The driver is scripts/lib/soak.py (stdlib Python).
 #
-#   scripts/soak.sh                   # 600 s at 40 req/s, release build
-#   SOAK_SECONDS=180 scripts/soak.sh  # shorter (needs warm-up + 2 minutes)
+#   scripts/soak.sh                   # 180 s warm-up, then 600 s at 40 req/s, release build
+#   SOAK_SECONDS=120 scripts/soak.sh  # shorter (needs 2 minutes after the warm-up)
 #
-# Env: SOAK_SECONDS (600), SOAK_RATE (req/s, 40), SOAK_WARMUP (s, 60), SOAK_SAMPLE
+# Env: SOAK_SECONDS (600, after the warm-up), SOAK_RATE (req/s, 40), SOAK_WARMUP (s, 180),
+# SOAK_WARMUP_RATE (req/s during the warm-up, 200: sled's page cache only reaches its
+# steady state after some 30 000 records, see README "Soak"), SOAK_SAMPLE
 # (s between RSS/fd samples, 5), SOAK_WORKERS (client connections, 8),
 # SOAK_PROFILE (release | debug, release), SOAK_CACHE_BYTES (the store's page cache,
 # 4 MiB: small, so it is full after the warm-up and growth means a leak; the
-# gateway's default is 64 MiB). Everything runs under `nice -n 10`.
+# gateway's default is 64 MiB), SOAK_WRAP (a command put before the gateway's, e.g.
+# "heaptrack -o /tmp/soak"; RSS is then sampled from the gateway process itself).
+# Everything runs under `nice -n 10`.
 # Exit status: 0 when every check passed, 1 otherwise (the report says which).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -2,8 +2,9 @@
 """Soak driver for scripts/soak.sh (stdlib only).
 
 Starts `dualroad sim legacy`, `dualroad sim uxp` (with faults, latency and divergence,
-so some shadow copies fail) and `dualroad serve` on loopback, then sends mixed traffic
-at a fixed rate for SOAK_SECONDS: five request kinds routed to the five stages (legacy,
+so some shadow copies fail) and `dualroad serve` on loopback, then sends mixed traffic:
+a warm-up of SOAK_WARMUP seconds at SOAK_WARMUP_RATE, then SOAK_SECONDS at the fixed
+rate SOAK_RATE: five request kinds routed to the five stages (legacy,
 shadow, canary 50 %, uxp, uxp-shadow), every request with a fresh message id. Every
 minute it rolls agency 10000042 back with `dualroad switch rollback` (second 20) and
 releases it (second 50). Every SOAK_SAMPLE seconds it records the gateway's PID,
@@ -37,13 +38,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DUALROAD = os.environ["DUALROAD_BIN"]
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "40"))
-WARMUP = int(os.environ.get("SOAK_WARMUP", "60"))
+WARMUP = int(os.environ.get("SOAK_WARMUP", "180"))
 # sled's page cache grows with the store until its cap (64 MiB by default), which in a
 # 10-minute run it never reaches: growth that is a cache filling, not a leak. The soak
 # caps it small so that it fills during the warm-up and the growth check sees leaks.
 CACHE_BYTES = int(os.environ.get("SOAK_CACHE_BYTES", str(4 * 1024 * 1024)))
 SAMPLE = float(os.environ.get("SOAK_SAMPLE", "5"))
 WORKERS = int(os.environ.get("SOAK_WORKERS", "8"))
+# The warm-up runs faster so that the evidence store's page cache reaches its steady
+# state before the growth check's baseline is taken (see scripts/soak.sh).
+WARMUP_RATE = float(os.environ.get("SOAK_WARMUP_RATE", "200"))
+# A command put before the gateway's (e.g. "heaptrack -o /tmp/soak.heaptrack").
+WRAP = os.environ.get("SOAK_WRAP", "").split()
 GROWTH = 0.10
 
 UTF8 = "text/xml; charset=utf-8"
@@ -91,6 +97,28 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def gateway_pid(pid):
+    """The gateway's own pid: with SOAK_WRAP (e.g. heaptrack) it is a descendant of
+    the process we started, found by its executable."""
+    if not WRAP:
+        return pid
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                exe = os.readlink(f"/proc/{entry}/exe")
+            except OSError:
+                continue
+            if os.path.basename(exe) == "dualroad" and os.path.realpath(DUALROAD) == exe:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"serve" in f.read():
+                        return int(entry)
+        time.sleep(0.2)
+    raise SystemExit("SOAK_WRAP: could not find the gateway's process")
 
 
 def status_kib(pid, key):
@@ -155,8 +183,17 @@ def start_sim(procs, tmp, kind, extra):
     raise SystemExit(f"sim {kind} did not start; see {err.name}")
 
 
+def due_offset(k):
+    """Seconds after the start at which request k is due: WARMUP_RATE during the
+    warm-up, RATE after it."""
+    warm_n = int(WARMUP * WARMUP_RATE)
+    if k < warm_n:
+        return k / WARMUP_RATE
+    return WARMUP + (k - warm_n) / RATE
+
+
 class Load:
-    """Fixed-rate sender: request k is due at start + k/RATE; WORKERS threads take the
+    """Fixed-rate sender: request k is due at start + due_offset(k); WORKERS threads take the
     next due request each, so a slow answer delays only its worker."""
 
     def __init__(self, port, bodies):
@@ -185,7 +222,7 @@ class Load:
         while True:
             with self.lock:
                 k = self.next_k
-                due = self.start + k / RATE
+                due = self.start + due_offset(k)
                 if due >= self.stop_at:
                     return
                 self.next_k += 1
@@ -217,7 +254,8 @@ class Load:
 
 def main():
     tmp = tempfile.mkdtemp(prefix="dualroad-soak.")
-    log(f"workdir {tmp}; {SECONDS} s at {RATE} req/s, warm-up {WARMUP} s, store cache {CACHE_BYTES} bytes")
+    log(f"workdir {tmp}; warm-up {WARMUP} s at {WARMUP_RATE} req/s, then {SECONDS} s at {RATE} req/s; "
+        f"store cache {CACHE_BYTES} bytes")
     procs = Procs()
     failures = []
     try:
@@ -254,7 +292,7 @@ cache_bytes = {CACHE_BYTES}
 fallback = "legacy"
 {RULES}""")
         gw_log = open(os.path.join(tmp, "dualroad.log"), "w")
-        gw = procs.start([DUALROAD, "serve", "--config", config], stdout=subprocess.DEVNULL,
+        gw = procs.start([*WRAP, DUALROAD, "serve", "--config", config], stdout=subprocess.DEVNULL,
                          stderr=gw_log, env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.time() + 30
         while True:
@@ -265,7 +303,7 @@ fallback = "legacy"
                 if time.time() > deadline or gw.poll() is not None:
                     raise SystemExit(f"gateway did not start; see {gw_log.name}")
                 time.sleep(0.2)
-        pid = gw.pid
+        pid = gateway_pid(gw.pid)
 
         bodies = []
         for label, fixture, msg_id, ct in KINDS:
@@ -274,7 +312,7 @@ fallback = "legacy"
             bodies.append((label, ct, raw.replace(msg_id.encode(), b"@ID@")))
 
         load = Load(gw_port, bodies)
-        threads = load.run(SECONDS)
+        threads = load.run(WARMUP + SECONDS)
         samples = []  # (t, pid alive and same, rss KiB, fds)
         switch_log = []
         done_minutes = set()
@@ -290,7 +328,7 @@ fallback = "legacy"
             samples.append((t, alive, rss, fds))
             minute, sec = int(t // 60), t % 60
             for action, at in (("rollback", 20), ("release", 50)):
-                if sec >= at and (minute, action) not in done_minutes and t < SECONDS:
+                if sec >= at and (minute, action) not in done_minutes and t < WARMUP + SECONDS:
                     done_minutes.add((minute, action))
                     r = subprocess.run([DUALROAD, "switch", action, "--agency", "10000042",
                                         "--reason", f"soak minute {minute}", "--actor", "soak",
@@ -348,6 +386,13 @@ fallback = "legacy"
 
         # Exchange store: after a clean stop (the writer drains and flushes), every
         # request must be a stored exchange record or a counted drop.
+        if WRAP:
+            # The wrapper may not pass SIGTERM on: stop the gateway itself.
+            os.kill(pid, signal.SIGTERM)
+            try:
+                gw.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
         procs.stop()
         r = subprocess.run([os.environ["EXCHANGE_COUNT_BIN"], os.path.join(tmp, "data")],
                            capture_output=True, text=True)
@@ -369,8 +414,9 @@ fallback = "legacy"
         print()
         print(f"== dualroad soak, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
         print(f"machine: nproc {os.cpu_count()}, load average {open('/proc/loadavg').read().split()[:3]}")
-        print(f"traffic: {SECONDS} s at {RATE} req/s target, {WORKERS} keep-alive clients; "
-              f"{load.sent} sent ({load.sent / elapsed:.1f} req/s achieved), {load.late} started > 1 s late")
+        print(f"traffic: warm-up {WARMUP} s at {WARMUP_RATE} req/s, then {SECONDS} s at {RATE} req/s, {WORKERS} keep-alive clients; "
+              f"{load.sent} sent ({(load.sent - int(WARMUP * WARMUP_RATE)) / max(elapsed - WARMUP, 1e-9):.1f} req/s achieved after warm-up), "
+              f"{load.late} started > 1 s late")
         print(f"  per kind: {load.per_kind}")
         print(f"  client saw statuses {dict(sorted(load.answered.items()))}, {load.errors} connection errors")
         print(f"  gateway requests by stage: { {k: int(v) for k, v in sorted(stages.items())} } (total {gw_requests:.0f})")

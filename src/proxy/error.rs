@@ -28,6 +28,16 @@ pub enum GatewayError {
     },
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: u64 },
+    /// The HTTP header section is over `[limits] max_header_bytes` or `max_headers`
+    /// (checked by `pipeline::header_excess`; hyper itself only cuts off far larger
+    /// heads, see `proxy::server::HARD_HEADER_FACTOR`).
+    #[error("request {what} {actual}, over the limit of {limit} (limits.{key})")]
+    HeaderLimit {
+        what: &'static str,
+        key: &'static str,
+        actual: usize,
+        limit: usize,
+    },
     #[error("request body not received within {timeout_ms} ms")]
     BodyTimeout { timeout_ms: u128 },
     #[error("could not read the request body: {0}")]
@@ -57,6 +67,7 @@ impl GatewayError {
             GatewayError::Upstream { stack, .. }
             | GatewayError::BadUpstreamAnswer { stack, .. } => stack_side(*stack),
             GatewayError::BodyTooLarge { .. }
+            | GatewayError::HeaderLimit { .. }
             | GatewayError::BodyTimeout { .. }
             | GatewayError::BodyRead(_)
             | GatewayError::Method(_)
@@ -78,6 +89,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => {
                 FaultCode::for_side(Side::Client, "MessageTooLarge")
             }
+            GatewayError::HeaderLimit { .. } => FaultCode::for_side(Side::Client, "BadRequest"),
             GatewayError::BodyTimeout { .. } => FaultCode::for_side(Side::Client, "Timeout"),
             GatewayError::BodyRead(_) => FaultCode::for_side(Side::Client, "IOError"),
             GatewayError::Method(_) => FaultCode::for_side(Side::Client, "InvalidHttpMethod"),
@@ -94,6 +106,7 @@ impl GatewayError {
             GatewayError::Method(_) => 405,
             GatewayError::Path(_) => 404,
             GatewayError::BodyTooLarge { .. } => 413,
+            GatewayError::HeaderLimit { .. } => 431,
             GatewayError::BodyTimeout { .. } => 408,
             GatewayError::AccessDenied(_) => 403,
             _ => 500,

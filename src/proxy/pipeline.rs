@@ -90,6 +90,9 @@ pub async fn handle(
         served_by: "dualroad",
         ..Served::default()
     };
+    // Checked before the body is read but answered after: the body says which dialect
+    // the fault must speak.
+    let head_refused = header_excess(req.headers(), &active.settings.limits);
     let body = match read_body(&active, req).await {
         Ok(b) => b,
         Err(e) => {
@@ -114,6 +117,18 @@ pub async fn handle(
         content_type: content_type.as_deref(),
         soap_action: soap_action.as_deref(),
     };
+    if let Some(e) = head_refused {
+        let rescue = translate::rescue_for(input, family, &active.opts);
+        return finish(
+            &shared,
+            &active,
+            &listener,
+            served,
+            started,
+            None,
+            Err((e, rescue, r)),
+        );
+    }
     let result = match role {
         ListenerKind::Consumer => {
             consumer(&shared, &active, &conn, &body, input, &mut served).await
@@ -305,6 +320,36 @@ fn record(
     );
     crate::proxy::gate::observe(shared, served.rule, &event.record, served.uxp_failed);
     shared.shadow.submit(shared, event);
+}
+
+/// The header section against `[limits] max_headers` and `max_header_bytes`, counted
+/// as on the wire: `name: value` and CRLF per field.
+fn header_excess(
+    headers: &http::HeaderMap,
+    limits: &crate::config::Limits,
+) -> Option<GatewayError> {
+    let count = headers.len();
+    if count > limits.max_headers {
+        return Some(GatewayError::HeaderLimit {
+            what: "header count",
+            key: "max_headers",
+            actual: count,
+            limit: limits.max_headers,
+        });
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > limits.max_header_bytes {
+        return Some(GatewayError::HeaderLimit {
+            what: "header bytes",
+            key: "max_header_bytes",
+            actual: bytes,
+            limit: limits.max_header_bytes,
+        });
+    }
+    None
 }
 
 /// Phase `read_body`: POST only, known paths, size and time limits.

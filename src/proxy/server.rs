@@ -23,6 +23,12 @@ use crate::proxy::pipeline::{handle, ListenerKind};
 use crate::proxy::{Shared, DEFAULT_SHUTDOWN_GRACE};
 use crate::telemetry::events::{names, TlsHandshakeFailed};
 
+/// hyper's own header limits are this many times `[limits] max_header_bytes` and
+/// `max_headers`. Heads between the two get a SOAP fault from the pipeline (HTTP 431,
+/// `Client.BadRequest`); only heads past this backstop get hyper's bare 431, which
+/// bounds the memory a hostile head can take (4 × 64 KiB by default).
+pub const HARD_HEADER_FACTOR: usize = 4;
+
 /// The answer for a connection that arrives when `max_connections` are open: a complete
 /// HTTP response with a SOAP fault, then close — a client sees why, not a reset.
 fn refusal() -> Vec<u8> {
@@ -182,10 +188,18 @@ impl Conn {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .max_header_size(limits.max_header_bytes)
-            .max_headers(limits.max_headers)
-            // hyper refuses a buffer under 8 KiB; the header limit above still applies.
-            .max_buf_size(limits.max_header_bytes.max(8192))
+            // hyper answers a head over its limits with a bare 431 before any service
+            // sees it; our own limits are checked in the pipeline so that the client
+            // gets a SOAP fault in its dialect. hyper's limits are the backstop.
+            .max_header_size(limits.max_header_bytes.saturating_mul(HARD_HEADER_FACTOR))
+            .max_headers(limits.max_headers.saturating_mul(HARD_HEADER_FACTOR))
+            // hyper refuses a buffer under 8 KiB.
+            .max_buf_size(
+                limits
+                    .max_header_bytes
+                    .saturating_mul(HARD_HEADER_FACTOR)
+                    .max(8192),
+            )
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), svc);
         if let Err(e) = watcher.watch(conn).await {

@@ -195,6 +195,17 @@ impl UpstreamClient {
                         upstream: name.clone(),
                         reason: h.0.clone(),
                     }
+                } else if let Some(alert) = peer_tls_alert(&e) {
+                    // TLS 1.3 finishes the client's side of the handshake before the
+                    // server has judged our certificate; its refusal arrives as an alert
+                    // on the first read, after hyper has called the connection made.
+                    UpstreamError::Tls {
+                        upstream: name.clone(),
+                        reason: format!(
+                            "the upstream refused the TLS session with alert {alert:?} \
+                             (check tls.client_cert / tls.client_key against the CA it trusts)"
+                        ),
+                    }
                 } else if e.is_connect() {
                     UpstreamError::Unreachable {
                         upstream: name.clone(),
@@ -247,6 +258,23 @@ impl UpstreamClient {
             }),
         }
     }
+}
+
+/// A TLS alert the upstream sent, anywhere in `e`'s source chain. `io::Error` does not
+/// expose its wrapped error through `source()`, so each one is opened by hand.
+fn peer_tls_alert(e: &(dyn std::error::Error + 'static)) -> Option<rustls::AlertDescription> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        let inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(a)) = c.downcast_ref::<rustls::Error>().or(inner) {
+            return Some(*a);
+        }
+        cur = c.source();
+    }
+    None
 }
 
 /// The first error of type `T` in `e`'s source chain.

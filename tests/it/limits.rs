@@ -35,7 +35,7 @@ fn request_with_headers(extra: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn oversized_or_too_many_headers_get_431() {
+async fn oversized_or_too_many_headers_get_431_with_a_fault_in_the_clients_dialect() {
     let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
     let gw = start(&config_text(
         &env,
@@ -49,15 +49,41 @@ async fn oversized_or_too_many_headers_get_431() {
     // Within both limits: served.
     let ok = raw(addr, &request_with_headers("x-a: 1\r\n")).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
-    // One 3 KiB header.
+    // One 3 KiB header: over max_header_bytes, answered as SOAP in the client's
+    // dialect (v3.1-eu: SOAP 1.1, its header echoed) naming the limit.
     let big = format!("x-big: {}\r\n", "a".repeat(3000));
     let r = raw(addr, &request_with_headers(&big)).await;
     assert!(r.starts_with("HTTP/1.1 431"), "{r}");
-    // Twenty small ones.
+    assert!(
+        r.contains("<faultcode>Client.BadRequest</faultcode>")
+            && r.contains("limits.max_header_bytes")
+            && r.contains("<xrd:consumer>10000042</xrd:consumer>"),
+        "{r}"
+    );
+    // Twenty small ones: over max_headers.
     let many: String = (0..20).map(|i| format!("x-h{i}: {i}\r\n")).collect();
     let r = raw(addr, &request_with_headers(&many)).await;
     assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    assert!(
+        r.contains("<faultcode>Client.BadRequest</faultcode>") && r.contains("limits.max_headers"),
+        "{r}"
+    );
+    // Past hyper's backstop (4 x the limits) the head is refused before any parsing
+    // of ours: still 431, without a body, and the connection closes.
+    let huge = format!("x-big: {}\r\n", "a".repeat(2048 * 4 + 100));
+    let r = raw(addr, &request_with_headers(&huge)).await;
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    let flood: String = (0..60).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+    let r = raw(addr, &request_with_headers(&flood)).await;
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
     assert_eq!(env.legacy.hits(), 1);
+    assert_eq!(
+        gw.shared
+            .metrics
+            .counter_sum("dualroad_faults_total", &[("code", "Client.BadRequest")]),
+        2.0,
+        "the two SOAP refusals are counted"
+    );
     gw.shutdown().await;
 }
 

@@ -497,6 +497,35 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
     assert_eq!((status, body.as_str()), (200, V31EU));
     assert_eq!(mtls_hits.load(Ordering::SeqCst), 1);
     gw.shutdown().await;
+
+    // The same upstream refuses a client certificate from another CA. Under TLS 1.3
+    // the refusal is an alert after our side of the handshake is done; it must still
+    // read as an authentication failure, not as a network error.
+    let rogue = format!(
+        "tls = {{ ca = \"{}\", client_cert = \"{}\", client_key = \"{}\", server_name = \"localhost\" }}",
+        p("ca.pem"),
+        p("rogue.pem"),
+        p("rogue.key")
+    );
+    let text = config(
+        &temp_dir("tls-up4"),
+        "",
+        &format!("https://127.0.0.1:{}/", mtls.port()),
+        &rogue,
+        &uxp,
+        "",
+    );
+    let gw = start(&text).await;
+    let (status, body) = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>")
+            && body.contains("upstream `legacy-ss`")
+            && body.contains("refused the TLS session"),
+        "{body}"
+    );
+    assert_eq!(mtls_hits.load(Ordering::SeqCst), 1, "no request was served");
+    gw.shutdown().await;
 }
 
 #[tokio::test]
