@@ -202,8 +202,13 @@ pub struct LimitsConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// `IP:port`. Default [`DEFAULT_ADMIN_LISTEN`].
+    /// `IP:port`. Default [`DEFAULT_ADMIN_LISTEN`]. Must be a loopback address unless
+    /// `allow_remote` is set.
     pub listen: Option<String>,
+    /// The admin API (rollback switch, reload, reports) has no authentication of its
+    /// own; `true` accepts a non-loopback `listen` for deployments where a firewall or
+    /// an authenticating proxy guards it. Default `false`.
+    pub allow_remote: Option<bool>,
 }
 
 /// One `[[listeners]]` entry.

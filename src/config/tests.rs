@@ -726,3 +726,35 @@ fn report_thresholds_are_checked_all_at_once() {
     let s = Settings::from_str("d.toml", without).expect("valid without [report]");
     assert_eq!(s.report, crate::report::Thresholds::default());
 }
+
+#[test]
+fn a_remote_admin_address_needs_allow_remote() {
+    let text = example_text().replace(
+        "listen = \"127.0.0.1:9090\"\nallow_remote = false",
+        "listen = \"0.0.0.0:9090\"\nallow_remote = false",
+    );
+    let e = Settings::from_str("remote.toml", &text).expect_err("open admin API");
+    let err = e
+        .iter()
+        .find(|e| e.field == "admin.listen")
+        .unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(err.kind, Invalid);
+    assert!(
+        err.line.is_some() && err.message.contains("no authentication"),
+        "{}",
+        err.message
+    );
+    let s = Settings::from_str(
+        "remote.toml",
+        &text.replace("allow_remote = false", "allow_remote = true"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.admin.listen.to_string(), "0.0.0.0:9090");
+    // IPv6 loopback is loopback.
+    let s = Settings::from_str(
+        "v6.toml",
+        &text.replace("\"0.0.0.0:9090\"", "\"[::1]:9090\""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.admin.listen.to_string(), "[::1]:9090");
+}

@@ -243,6 +243,20 @@ pub(crate) fn validate(
         a.and_then(|a| a.listen.as_deref())
             .unwrap_or(DEFAULT_ADMIN_LISTEN),
     );
+    if let Some(addr) = admin_listen {
+        if !addr.ip().is_loopback() && !a.and_then(|a| a.allow_remote).unwrap_or(false) {
+            c.report(
+                &ap.key("listen"),
+                ErrorKind::Invalid,
+                format!(
+                    "`{addr}` is not a loopback address; the admin API (rollback switch, \
+                     reload, reports) has no authentication of its own: bind it to \
+                     127.0.0.1 or ::1, or set admin.allow_remote = true where a firewall \
+                     or an authenticating proxy guards it"
+                ),
+            );
+        }
+    }
 
     // === [upstreams] ===
     let upstreams = check_upstreams(file, base, c);

@@ -93,31 +93,17 @@ pub async fn handle(
     // Checked before the body is read but answered after: the body says which dialect
     // the fault must speak.
     let head_refused = header_excess(req.headers(), &active.settings.limits);
-    let body = match read_body(&active, req).await {
-        Ok(b) => b,
-        Err(e) => {
-            let rescue = translate::rescue_for(
-                Input::new(&[]).with_content_type(content_type.as_deref()),
-                family,
-                &active.opts,
-            );
-            return finish(
-                &shared,
-                &active,
-                &listener,
-                served,
-                started,
-                None,
-                Err((e, rescue, r)),
-            );
-        }
+    // A body that could not be read leaves only the Content-Type to pick the dialect.
+    let (body, refused) = match read_body(&active, req).await {
+        Ok(b) => (b, head_refused),
+        Err(e) => (Bytes::new(), Some(e)),
     };
     let input = Input {
         bytes: &body,
         content_type: content_type.as_deref(),
         soap_action: soap_action.as_deref(),
     };
-    if let Some(e) = head_refused {
+    if let Some(e) = refused {
         let rescue = translate::rescue_for(input, family, &active.opts);
         return finish(
             &shared,
@@ -328,28 +314,32 @@ fn header_excess(
     headers: &http::HeaderMap,
     limits: &crate::config::Limits,
 ) -> Option<GatewayError> {
-    let count = headers.len();
-    if count > limits.max_headers {
-        return Some(GatewayError::HeaderLimit {
-            what: "header count",
-            key: "max_headers",
-            actual: count,
-            limit: limits.max_headers,
-        });
-    }
-    let bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if bytes > limits.max_header_bytes {
-        return Some(GatewayError::HeaderLimit {
-            what: "header bytes",
-            key: "max_header_bytes",
-            actual: bytes,
-            limit: limits.max_header_bytes,
-        });
-    }
-    None
+    let over = |what, key, actual, limit| {
+        (actual > limit).then_some(GatewayError::HeaderLimit {
+            what,
+            key,
+            actual,
+            limit,
+        })
+    };
+    over(
+        "header count",
+        "max_headers",
+        headers.len(),
+        limits.max_headers,
+    )
+    .or_else(|| {
+        let bytes = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        over(
+            "header bytes",
+            "max_header_bytes",
+            bytes,
+            limits.max_header_bytes,
+        )
+    })
 }
 
 /// Phase `read_body`: POST only, known paths, size and time limits.

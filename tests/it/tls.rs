@@ -416,42 +416,52 @@ clients = ["10000042"]
     gw.shutdown().await;
 }
 
+/// A gateway whose legacy stack is `https://127.0.0.1:{port}/` with the upstream TLS
+/// settings `tls`; one v3.1-eu request through it, then shut down.
+async fn through_https_upstream(dir: &str, port: u16, tls: &str, uxp: &Stub) -> (u16, String) {
+    let text = config(
+        &temp_dir(dir),
+        "",
+        &format!("https://127.0.0.1:{port}/"),
+        tls,
+        uxp,
+        "",
+    );
+    let gw = start(&text).await;
+    let answer = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
+    if answer.0 != 200 {
+        // Every refusal is counted once, against the legacy stack.
+        let code = "Server.ClientProxy.SslAuthenticationFailed";
+        assert_eq!(
+            gw.shared.metrics.counter_sum(
+                "dualroad_faults_total",
+                &[("code", code), ("side", "legacy")]
+            ),
+            1.0,
+            "{}",
+            answer.1
+        );
+    }
+    gw.shutdown().await;
+    answer
+}
+
 #[tokio::test]
 async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
     let (_, uxp) = plain_env().await;
     let (good, good_hits) = tls_stub("server", None).await;
     let ca = format!("tls = {{ ca = \"{}\" }}", p("ca.pem"));
-    let text = config(
-        &temp_dir("tls-up"),
-        "",
-        &format!("https://127.0.0.1:{}/", good.port()),
-        &ca,
-        &uxp,
-        "",
-    );
-    let gw = start(&text).await;
-    let addr = gw.addr("agencies").unwrap();
-    let (status, body) = crate::gateway::post(addr, V31EU, XML).await;
+    let (status, body) = through_https_upstream("tls-up", good.port(), &ca, &uxp).await;
     assert_eq!(
         (status, body.as_str()),
         (200, V31EU),
         "verified against its CA"
     );
     assert_eq!(good_hits.load(Ordering::SeqCst), 1);
-    gw.shutdown().await;
 
     // The upstream's certificate comes from another CA.
     let (bad, bad_hits) = tls_stub("other-server", None).await;
-    let text = config(
-        &temp_dir("tls-up2"),
-        "",
-        &format!("https://127.0.0.1:{}/", bad.port()),
-        &ca,
-        &uxp,
-        "",
-    );
-    let gw = start(&text).await;
-    let (status, body) = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
+    let (status, body) = through_https_upstream("tls-up2", bad.port(), &ca, &uxp).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>")
@@ -464,59 +474,27 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
         "{body}"
     );
     assert_eq!(bad_hits.load(Ordering::SeqCst), 0, "no request was sent");
-    assert_eq!(
-        gw.shared.metrics.counter_sum(
-            "dualroad_faults_total",
-            &[
-                ("code", "Server.ClientProxy.SslAuthenticationFailed"),
-                ("side", "legacy")
-            ]
-        ),
-        1.0
-    );
-    gw.shutdown().await;
 
     // Mutual TLS to the upstream, and a server_name other than the URL's host.
     let (mtls, mtls_hits) = tls_stub("server", Some("ca.pem")).await;
-    let tls = format!(
-        "tls = {{ ca = \"{}\", client_cert = \"{}\", client_key = \"{}\", server_name = \"localhost\" }}",
-        p("ca.pem"),
-        p("client-moh.pem"),
-        p("client-moh.key")
-    );
-    let text = config(
-        &temp_dir("tls-up3"),
-        "",
-        &format!("https://127.0.0.1:{}/", mtls.port()),
-        &tls,
-        &uxp,
-        "",
-    );
-    let gw = start(&text).await;
-    let (status, body) = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
+    let client_tls = |cert: &str| {
+        format!(
+            "tls = {{ ca = \"{}\", client_cert = \"{}\", client_key = \"{}\", server_name = \"localhost\" }}",
+            p("ca.pem"),
+            p(&format!("{cert}.pem")),
+            p(&format!("{cert}.key"))
+        )
+    };
+    let (status, body) =
+        through_https_upstream("tls-up3", mtls.port(), &client_tls("client-moh"), &uxp).await;
     assert_eq!((status, body.as_str()), (200, V31EU));
     assert_eq!(mtls_hits.load(Ordering::SeqCst), 1);
-    gw.shutdown().await;
 
     // The same upstream refuses a client certificate from another CA. Under TLS 1.3
     // the refusal is an alert after our side of the handshake is done; it must still
     // read as an authentication failure, not as a network error.
-    let rogue = format!(
-        "tls = {{ ca = \"{}\", client_cert = \"{}\", client_key = \"{}\", server_name = \"localhost\" }}",
-        p("ca.pem"),
-        p("rogue.pem"),
-        p("rogue.key")
-    );
-    let text = config(
-        &temp_dir("tls-up4"),
-        "",
-        &format!("https://127.0.0.1:{}/", mtls.port()),
-        &rogue,
-        &uxp,
-        "",
-    );
-    let gw = start(&text).await;
-    let (status, body) = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
+    let (status, body) =
+        through_https_upstream("tls-up4", mtls.port(), &client_tls("rogue"), &uxp).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>")
@@ -525,7 +503,6 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
         "{body}"
     );
     assert_eq!(mtls_hits.load(Ordering::SeqCst), 1, "no request was served");
-    gw.shutdown().await;
 }
 
 #[tokio::test]
