@@ -5,7 +5,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /healthz` | process is up |
-//! | `GET /readyz` | store open and every upstream accepts TCP connections |
+//! | `GET /readyz` | store open and every upstream accepts a connection (TCP, and the TLS handshake with verification for https) |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /admin/rollout` | effective rules, fallback and switch state (JSON) |
 //! | `GET /admin/settings` | the resolved settings (JSON) |
@@ -208,16 +208,12 @@ async fn readyz(shared: &Shared) -> Resp {
     if let Err(e) = shared.store.switch_state() {
         problems.push(format!("store: {e}"));
     }
-    for (name, u) in &active.settings.upstreams {
-        let addr = format!("{}:{}", u.url.host, u.url.port_or_default());
-        match tokio::time::timeout(DEFAULT_READY_PROBE, tokio::net::TcpStream::connect(&addr)).await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => problems.push(format!("upstream {name} ({addr}): {e}")),
-            Err(_) => problems.push(format!(
-                "upstream {name} ({addr}): no TCP answer within {} ms",
-                DEFAULT_READY_PROBE.as_millis()
-            )),
+    // Sorted, so the answer reads the same every time.
+    let mut clients: Vec<_> = active.upstreams.values().collect();
+    clients.sort_by(|a, b| a.upstream.name.cmp(&b.upstream.name));
+    for client in clients {
+        if let Err(e) = client.probe(DEFAULT_READY_PROBE).await {
+            problems.push(e.to_string());
         }
     }
     if problems.is_empty() {

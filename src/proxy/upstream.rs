@@ -81,6 +81,8 @@ pub struct UpstreamResponse {
 pub struct UpstreamClient {
     pub upstream: Upstream,
     client: Client<Connector, Full<Bytes>>,
+    /// The client's connector, for `probe`.
+    connector: Connector,
     uri: http::Uri,
     max_body: u64,
     in_flight: std::sync::Arc<tokio::sync::Semaphore>,
@@ -114,7 +116,7 @@ impl UpstreamClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(DEFAULT_POOL_IDLE)
             .pool_max_idle_per_host(DEFAULT_UPSTREAM_MAX_IN_FLIGHT)
-            .build(connector);
+            .build(connector.clone());
         let url = &upstream.url;
         let host = if url.host.contains(':') {
             format!("[{}]", url.host)
@@ -140,12 +142,46 @@ impl UpstreamClient {
         Ok(UpstreamClient {
             upstream: upstream.clone(),
             client,
+            connector,
             uri,
             max_body,
             in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 DEFAULT_UPSTREAM_MAX_IN_FLIGHT,
             )),
         })
+    }
+
+    /// Opens one connection the way a request would — TCP, then for `https://` the TLS
+    /// handshake with certificate verification — and sends nothing: for `/readyz`, so
+    /// that a wrong CA or name shows before traffic does. (Under TLS 1.3 an upstream
+    /// that refuses our client certificate says so only after the handshake; that one
+    /// shows on the first request.)
+    pub async fn probe(&self, within: Duration) -> Result<(), UpstreamError> {
+        let name = &self.upstream.name;
+        let mut connector = self.connector.clone();
+        let connect = async {
+            std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx))
+                .await?;
+            tower_service::Service::call(&mut connector, self.uri.clone()).await
+        };
+        match tokio::time::timeout(within, connect).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(match find_source::<HandshakeError>(&*e) {
+                Some(h) => UpstreamError::Tls {
+                    upstream: name.clone(),
+                    reason: h.0.clone(),
+                },
+                None => UpstreamError::Unreachable {
+                    upstream: name.clone(),
+                    url: self.uri.to_string(),
+                    reason: source_chain(&*e),
+                },
+            }),
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: name.clone(),
+                timeout_ms: within.as_millis(),
+            }),
+        }
     }
 
     /// POSTs a SOAP message and collects the answer, all within the request timeout.

@@ -417,8 +417,15 @@ clients = ["10000042"]
 }
 
 /// A gateway whose legacy stack is `https://127.0.0.1:{port}/` with the upstream TLS
-/// settings `tls`; one v3.1-eu request through it, then shut down.
-async fn through_https_upstream(dir: &str, port: u16, tls: &str, uxp: &Stub) -> (u16, String) {
+/// settings `tls`; `/readyz` must answer `expect_ready`; then one v3.1-eu request
+/// through it, and shut down.
+async fn through_https_upstream(
+    dir: &str,
+    port: u16,
+    tls: &str,
+    uxp: &Stub,
+    expect_ready: u16,
+) -> (u16, String) {
     let text = config(
         &temp_dir(dir),
         "",
@@ -428,6 +435,18 @@ async fn through_https_upstream(dir: &str, port: u16, tls: &str, uxp: &Stub) -> 
         "",
     );
     let gw = start(&text).await;
+    // Readiness opens a connection the way a request would, TLS included.
+    let (ready, why) =
+        dualroad::admin::client::call(gw.admin, http::Method::GET, "/readyz", None, "test")
+            .await
+            .expect("readyz");
+    assert_eq!(ready, expect_ready, "{why}");
+    if ready != 200 {
+        assert!(
+            why.contains("TLS with upstream `legacy-ss` failed"),
+            "{why}"
+        );
+    }
     let answer = crate::gateway::post(gw.addr("agencies").unwrap(), V31EU, XML).await;
     if answer.0 != 200 {
         // Every refusal is counted once, against the legacy stack.
@@ -451,7 +470,7 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
     let (_, uxp) = plain_env().await;
     let (good, good_hits) = tls_stub("server", None).await;
     let ca = format!("tls = {{ ca = \"{}\" }}", p("ca.pem"));
-    let (status, body) = through_https_upstream("tls-up", good.port(), &ca, &uxp).await;
+    let (status, body) = through_https_upstream("tls-up", good.port(), &ca, &uxp, 200).await;
     assert_eq!(
         (status, body.as_str()),
         (200, V31EU),
@@ -461,7 +480,7 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
 
     // The upstream's certificate comes from another CA.
     let (bad, bad_hits) = tls_stub("other-server", None).await;
-    let (status, body) = through_https_upstream("tls-up2", bad.port(), &ca, &uxp).await;
+    let (status, body) = through_https_upstream("tls-up2", bad.port(), &ca, &uxp, 503).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>")
@@ -486,15 +505,16 @@ async fn https_upstream_is_verified_and_a_wrong_ca_is_a_clear_fault() {
         )
     };
     let (status, body) =
-        through_https_upstream("tls-up3", mtls.port(), &client_tls("client-moh"), &uxp).await;
+        through_https_upstream("tls-up3", mtls.port(), &client_tls("client-moh"), &uxp, 200).await;
     assert_eq!((status, body.as_str()), (200, V31EU));
     assert_eq!(mtls_hits.load(Ordering::SeqCst), 1);
 
     // The same upstream refuses a client certificate from another CA. Under TLS 1.3
-    // the refusal is an alert after our side of the handshake is done; it must still
-    // read as an authentication failure, not as a network error.
+    // the refusal is an alert after our side of the handshake is done, so readiness
+    // (which sends nothing) cannot see it; the request must still read as an
+    // authentication failure, not as a network error.
     let (status, body) =
-        through_https_upstream("tls-up4", mtls.port(), &client_tls("rogue"), &uxp).await;
+        through_https_upstream("tls-up4", mtls.port(), &client_tls("rogue"), &uxp, 200).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>")
