@@ -14,7 +14,7 @@ At the end it checks, and exits 1 when any check fails:
   - zero restarts: the gateway's PID is the same and alive in every sample;
   - no growth: peak VmRSS and open fds in the second half of the time after the
     warm-up within 10 % of their peak in the first half (halves: sled's page cache
-    is released in a sawtooth of ~14 400 requests, see README "Soak");
+    is released in a sawtooth of 14 000-19 000 requests, see README "Soak");
   - every request accounted for: sent = answered by the gateway (client side) =
     dualroad_requests_total (gateway side); every request routed to a shadow stage
     has exactly one dualroad_mirror_total outcome (answered, fault, failed, dropped);
@@ -368,7 +368,7 @@ fallback = "legacy"
             failures.append(f"gateway not alive in {restarts} samples (PID {pid}, exit {gw.poll()})")
         post = [s for s in samples if s[0] >= WARMUP]
         # Halves, not minutes: sled frees its page cache in a sawtooth (every 256 x 64
-        # page accesses, ~14 400 requests here), and one-minute windows would compare a
+        # page accesses, 14 000-19 000 requests here), and one-minute windows would compare a
         # peak with a trough. Each half holds a whole tooth at the default rate.
         half = WARMUP + (elapsed - WARMUP) / 2
         first = [s for s in post if s[0] < half]
