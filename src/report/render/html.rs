@@ -148,15 +148,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(
         o,
         "<p>Agencies ready to move: {}</p>",
-        if s.agencies_ready.is_empty() {
-            "none".to_string()
-        } else {
-            s.agencies_ready
-                .iter()
-                .map(|a| code(a))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        super::joined(&s.agencies_ready, code, "none")
     )?;
     if !s.agencies_by_stage.is_empty() {
         writeln!(o, "<table><tr><th>stage</th><th>agencies</th></tr>")?;
@@ -165,11 +157,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 o,
                 "<tr><td>{}</td><td>{}</td></tr>",
                 esc(stage),
-                agencies
-                    .iter()
-                    .map(|a| code(a))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::joined(agencies, code, "")
             )?;
         }
         writeln!(o, "</table>")?;

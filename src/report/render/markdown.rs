@@ -82,15 +82,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(
         o,
         "- Agencies ready to move: {}",
-        if s.agencies_ready.is_empty() {
-            "none".to_string()
-        } else {
-            s.agencies_ready
-                .iter()
-                .map(|a| code(a))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        super::joined(&s.agencies_ready, code, "none")
     )?;
     if !s.agencies_by_stage.is_empty() {
         writeln!(o, "\n| stage | agencies |\n|---|---|")?;
@@ -99,11 +91,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
                 o,
                 "| {} | {} |",
                 cell(stage),
-                agencies
-                    .iter()
-                    .map(|a| code(a))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::joined(agencies, code, "")
             )?;
         }
     }
