@@ -6,7 +6,9 @@
 //! 2. read `[legacy]` / `[uxp]` — everything after depends on the dialect and the
 //!    instances, so these are settled first;
 //! 3. check each `[[members]]` and `[[services]]` entry on its own, then against the
-//!    entries before it (duplicates either way, provider consistency).
+//!    entries before it (duplicates either way, so every translation is reversible).
+//!    A service entry may name another provider than its producer's member mapping:
+//!    services move between providers in a migration, and the entry takes precedence.
 //!
 //! A `Mappings` is built only when no problem was found: a half-valid table in a
 //! gateway would translate some identities and silently misroute others.
@@ -21,10 +23,11 @@ use std::path::{Path, PathBuf};
 use super::problem::LineIndex;
 use super::tree::{self, Node, Sp, Table};
 use super::{
-    is_ncname, member_of, Effect, LegacyMember, MappingErrors, Mappings, Problem, ServiceMapping,
+    is_ncname, Effect, LegacyMember, LegacyService, MappingErrors, Mappings, Origin, Problem,
+    ServiceMapping,
 };
 use crate::wire::dialect::LEGACY_DIALECTS;
-use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
+use crate::wire::ids::{is_version, ClientId, LegacyServiceName, ServiceId};
 use crate::wire::Dialect;
 
 const TOP_KEYS: &[&str] = &["legacy", "uxp", "members", "services"];
@@ -390,14 +393,23 @@ fn validate(
 
     // Pass 3: entries.
     let members = check_members(&mut v, &ctx, members);
-    let services = check_services(&mut v, &ctx, services, &members);
+    let services = check_services(&mut v, &ctx, services);
 
     match (dialect, uxp_instance) {
         (Some(dialect), Some(uxp_instance)) if v.problems.is_empty() => Ok(Mappings::build(
             dialect,
             legacy_instance,
             uxp_instance,
-            members.into_iter().map(|m| (m.legacy, m.uxp)).collect(),
+            members
+                .into_iter()
+                .map(|m| {
+                    let origin = Origin {
+                        file: v.paths[m.loc.file].clone(),
+                        line: m.loc.line,
+                    };
+                    (m.legacy, m.uxp, origin)
+                })
+                .collect(),
             services,
         )),
         _ => {
@@ -783,66 +795,92 @@ fn check_members(v: &mut Validator, h: &Header, entries: Vec<Entry>) -> Vec<Memb
     valid
 }
 
-fn check_services(
-    v: &mut Validator,
-    h: &Header,
-    entries: Vec<Entry>,
-    members: &[Member],
-) -> Vec<ServiceMapping> {
-    let member_index: HashMap<&LegacyMember, &Member> =
-        members.iter().map(|m| (&m.legacy, m)).collect();
+fn check_services(v: &mut Validator, h: &Header, entries: Vec<Entry>) -> Vec<ServiceMapping> {
     let mut valid = Vec::new();
     let mut pairs = Pairs::new("service", "UXP service");
     for entry in entries {
         let file = entry.loc.file;
         let prefix = format!("services[{}]", entry.index);
         let mut fields = v.known_fields(file, &prefix, entry.fields, SERVICE_KEYS);
-        let legacy_v = v.string_field(file, &prefix, &mut fields, "legacy", true, entry.loc.line);
-        let uxp_v = v.string_field(file, &prefix, &mut fields, "uxp", true, entry.loc.line);
+        let legacy_field = format!("{prefix}.legacy");
+        let uxp_field = format!("{prefix}.uxp");
+        let legacy_n = fields.remove("legacy");
+        let uxp_n = fields.remove("uxp");
         let effect_v = v.string_field(file, &prefix, &mut fields, "effect", false, entry.loc.line);
         let wrapper_v =
             v.string_field(file, &prefix, &mut fields, "wrapper", false, entry.loc.line);
-        let legacy_field = format!("{prefix}.legacy");
-        let uxp_field = format!("{prefix}.uxp");
 
-        // The legacy string, plus the member key(s) of its producer for the provider
-        // check: exact first, then (structured ids) the producer's member.
-        let legacy: Option<Vec<LegacyMember>> = legacy_v.as_ref().and_then(|l| {
-            let parsed = match h.form {
-                LegacyForm::Names => {
-                    legacy_service_producer(&l.text).map(|p| vec![LegacyMember::Name(p)])
+        let legacy: Option<(LegacyService, Value)> = match (h.form, legacy_n) {
+            (_, None) => {
+                v.push(
+                    file,
+                    Some(entry.loc.line),
+                    legacy_field.clone(),
+                    "missing required key `legacy`",
+                );
+                None
+            }
+            (LegacyForm::Unknown, Some(_)) => None,
+            (LegacyForm::Names, Some(node)) => {
+                let line = v.line(file, node.start());
+                match node.value {
+                    Node::Str(text) => match legacy_service_producer(&text) {
+                        Ok(_) => Some((LegacyService::Name(text.clone()), Value { text, line })),
+                        Err(m) => {
+                            v.push(file, Some(line), legacy_field.clone(), m);
+                            None
+                        }
+                    },
+                    other => {
+                        v.push(
+                            file,
+                            Some(line),
+                            legacy_field.clone(),
+                            format!(
+                                "expected a string `producer.method[.vN]`, found {}",
+                                other.kind()
+                            ),
+                        );
+                        None
+                    }
                 }
-                LegacyForm::Ids => ServiceId::parse(&l.text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|id| {
-                        instance_matches(
-                            &l.text,
-                            &id.provider.instance,
-                            h.legacy_instance,
-                            "legacy",
-                        )?;
-                        let member = member_of(&id.provider);
-                        Ok(vec![
-                            LegacyMember::Id(id.provider),
-                            LegacyMember::Id(member),
-                        ])
-                    }),
-                LegacyForm::Unknown => return None,
-            };
-            parsed
-                .map_err(|m| v.push(file, Some(l.line), legacy_field.clone(), m))
-                .ok()
-        });
-        let uxp = uxp_v.as_ref().and_then(|u| {
-            ServiceId::parse(&u.text)
-                .map_err(|e| e.to_string())
-                .and_then(|id| {
-                    instance_matches(&u.text, &id.provider.instance, h.uxp_instance, "uxp")?;
-                    Ok(id)
-                })
-                .map_err(|m| v.push(file, Some(u.line), uxp_field.clone(), m))
-                .ok()
-        });
+            }
+            (LegacyForm::Ids, Some(node)) => service_id_field(v, file, &legacy_field, node)
+                .and_then(|(id, val)| {
+                    match instance_matches(
+                        &val.text,
+                        &id.provider.instance,
+                        h.legacy_instance,
+                        "legacy",
+                    ) {
+                        Ok(()) => Some((LegacyService::Id(id), val)),
+                        Err(m) => {
+                            v.push(file, Some(val.line), legacy_field.clone(), m);
+                            None
+                        }
+                    }
+                }),
+        };
+        let uxp: Option<(ServiceId, Value)> = match uxp_n {
+            None => {
+                v.push(
+                    file,
+                    Some(entry.loc.line),
+                    uxp_field.clone(),
+                    "missing required key `uxp`",
+                );
+                None
+            }
+            Some(node) => service_id_field(v, file, &uxp_field, node).and_then(|(id, val)| {
+                match instance_matches(&val.text, &id.provider.instance, h.uxp_instance, "uxp") {
+                    Ok(()) => Some((id, val)),
+                    Err(m) => {
+                        v.push(file, Some(val.line), uxp_field.clone(), m);
+                        None
+                    }
+                }
+            }),
+        };
         let effect = match &effect_v {
             None => Some(Effect::default()),
             Some(e) => e
@@ -868,58 +906,183 @@ fn check_services(
             }
         };
 
-        // Provider consistency: only when the producer *is* mapped, and to someone else.
-        // An unmapped producer is fine — the service entry alone says where it lives.
-        if let (Some(keys), Some(u)) = (&legacy, &uxp) {
-            if let Some(m) = keys.iter().find_map(|k| member_index.get(k)) {
-                let consistent = u.provider == m.uxp
-                    || (m.uxp.subsystem.is_none() && member_of(&u.provider) == m.uxp);
-                if !consistent {
-                    let line = uxp_v.as_ref().map(|x| x.line);
-                    let msg = format!(
-                        "provider `{}` differs from `{}`, the mapping of producer `{}` at {}",
-                        u.provider,
-                        m.uxp,
-                        m.legacy,
-                        v.at(m.loc)
-                    );
-                    v.push(file, line, uxp_field.clone(), msg);
-                }
-            }
-        }
-
-        // Keyed by the string as written: for v6.0/v4 ids that is the identifier
-        // itself, since the string form round-trips exactly.
+        // No provider-consistency check against `[[members]]`: a service entry may move
+        // a producer's service to another UXP provider ("services that move"), and it
+        // takes precedence over the producer mapping both ways. Reversibility is what
+        // must hold, and the pairs check below keeps it.
         pairs.check(
             v,
             file,
             Side {
-                key: legacy
-                    .as_ref()
-                    .and(legacy_v.as_ref())
-                    .map(|l| l.text.clone()),
-                value: legacy_v.as_ref(),
+                key: legacy.as_ref().map(|(l, _)| l.clone()),
+                value: legacy.as_ref().map(|(_, v)| v),
                 field: &legacy_field,
             },
             Side {
-                key: uxp.clone(),
-                value: uxp_v.as_ref(),
+                key: uxp.as_ref().map(|(u, _)| u.clone()),
+                value: uxp.as_ref().map(|(_, v)| v),
                 field: &uxp_field,
             },
         );
 
-        if let (Some(_), Some(lv), Some(uxp), Some(effect), Some(wrapper)) =
-            (legacy, legacy_v, uxp, effect, wrapper)
+        if let (Some((legacy, lv)), Some((uxp, _)), Some(effect), Some(wrapper)) =
+            (legacy, uxp, effect, wrapper)
         {
             valid.push(ServiceMapping {
-                legacy: lv.text,
+                legacy,
                 uxp,
                 effect,
                 wrapper,
+                origin: Origin {
+                    file: v.paths[file].clone(),
+                    line: lv.line,
+                },
             });
         }
     }
     valid
+}
+
+const SERVICE_TABLE_KEYS: &[&str] = &["member", "subsystem", "service", "version"];
+
+/// A service identifier written as a string (`I/C/M/SUB/SERVICE[/VERSION]`, or the
+/// member-level `I/C/M//SERVICE[/VERSION]`) or as an inline table
+/// `{ member = "I/C/M" | subsystem = "I/C/M/SUB", service = "…", version = "…" }`.
+/// The returned [`Value`] carries the identifier's string form, for messages.
+fn service_id_field(
+    v: &mut Validator,
+    file: usize,
+    field: &str,
+    node: Sp<Node>,
+) -> Option<(ServiceId, Value)> {
+    let line = v.line(file, node.start());
+    match node.value {
+        Node::Str(text) => {
+            let parts: Vec<&str> = text.split('/').collect();
+            // Five parts read as SUBSYSTEM/SERVICE; when the last one looks like a
+            // version, the writer most likely meant a member's SERVICE/VERSION. Counting
+            // parts cannot tell, so ask instead of guessing.
+            if parts.len() == 5 && !parts[3].is_empty() && is_version(parts[4]) {
+                v.push(
+                    file,
+                    Some(line),
+                    field.to_string(),
+                    format!(
+                        "`{text}` is ambiguous: read as subsystem `{}` with service `{}`, but `{}` looks like a version. \
+                         For a member's service write `{}//{}/{}` or `{{ member = \"{}\", service = \"{}\", version = \"{}\" }}`; \
+                         for a subsystem's service without a version use the table form with `subsystem`",
+                        parts[3], parts[4], parts[4],
+                        parts[..3].join("/"), parts[3], parts[4],
+                        parts[..3].join("/"), parts[3], parts[4],
+                    ),
+                );
+                return None;
+            }
+            match ServiceId::parse(&text) {
+                Ok(id) => Some((id, Value { text, line })),
+                Err(e) => {
+                    v.push(file, Some(line), field.to_string(), e.to_string());
+                    None
+                }
+            }
+        }
+        Node::Table(t) => {
+            let mut keys = v.known_fields(file, field, t, SERVICE_TABLE_KEYS);
+            let member = v.string_field(file, field, &mut keys, "member", false, line);
+            let subsystem = v.string_field(file, field, &mut keys, "subsystem", false, line);
+            let service = v.string_field(file, field, &mut keys, "service", true, line);
+            let version = v.string_field(file, field, &mut keys, "version", false, line);
+            let provider = match (member, subsystem) {
+                (Some(m), None) => match ClientId::parse(&m.text) {
+                    Ok(id) if id.subsystem.is_none() => Some(id),
+                    Ok(_) => {
+                        v.push(
+                            file,
+                            Some(m.line),
+                            format!("{field}.member"),
+                            format!("`{}` names a subsystem; use `subsystem = \"{}\"` for a subsystem's service", m.text, m.text),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        v.push(file, Some(m.line), format!("{field}.member"), e.to_string());
+                        None
+                    }
+                },
+                (None, Some(s)) => match ClientId::parse(&s.text) {
+                    Ok(id) if id.subsystem.is_some() => Some(id),
+                    Ok(_) => {
+                        v.push(
+                            file,
+                            Some(s.line),
+                            format!("{field}.subsystem"),
+                            format!("`{}` names a member, not a subsystem (`INSTANCE/CLASS/CODE/SUBSYSTEM`); use `member = \"{}\"` for a member's service", s.text, s.text),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        v.push(
+                            file,
+                            Some(s.line),
+                            format!("{field}.subsystem"),
+                            e.to_string(),
+                        );
+                        None
+                    }
+                },
+                (Some(_), Some(s)) => {
+                    v.push(
+                        file,
+                        Some(s.line),
+                        field.to_string(),
+                        "give either `member` or `subsystem`, not both",
+                    );
+                    None
+                }
+                (None, None) => {
+                    v.push(
+                        file,
+                        Some(line),
+                        field.to_string(),
+                        "missing the provider: `member = \"I/C/M\"` or `subsystem = \"I/C/M/SUB\"`",
+                    );
+                    None
+                }
+            };
+            let (provider, service) = (provider?, service?);
+            match ServiceId::of(
+                provider,
+                &service.text,
+                version.as_ref().map(|x| x.text.as_str()),
+            ) {
+                Ok(id) => {
+                    let text = id.to_string();
+                    Some((id, Value { text, line }))
+                }
+                Err(e) => {
+                    v.push(
+                        file,
+                        Some(service.line),
+                        format!("{field}.service"),
+                        e.to_string(),
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            v.push(
+                file,
+                Some(line),
+                field.to_string(),
+                format!(
+                    "expected a service identifier (a string or a table {{ member|subsystem, service, version }}), found {}",
+                    other.kind()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// The producer of a legacy service string, by the mediator's split rule

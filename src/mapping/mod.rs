@@ -23,7 +23,17 @@
 //! uxp = "PS-UXP/GOV/10000001/moh/getPatientSummary/v2"
 //! effect = "read"                           # read | write (default write)
 //! wrapper = "getPatientSummary"             # optional UXP-side Body wrapper name
+//! [[services]]                              # a service of a member (no subsystem)
+//! legacy = "tax.getTaxDebt.v1"
+//! uxp = { member = "PS-UXP/GOV/10000004", service = "getTaxDebt", version = "v1" }
 //! ```
+//!
+//! A service entry takes precedence over its producer's `[[members]]` mapping in both
+//! directions, so one legacy producer's services may move to several UXP providers
+//! ("services that move"). A service without an entry maps through its producer's
+//! mapping, unless that would land on an identity another entry owns: then it is
+//! refused rather than translated one way and back another ([`Mappings::service_to_uxp`],
+//! [`Mappings::service_to_legacy`]). docs/identifiers.md has the whole contract.
 //!
 //! `[legacy]` and `[uxp]` live in exactly one file. [`Mappings::load_dir`] validates
 //! everything and reports every problem at once ([`MappingErrors`]); the resulting
@@ -43,7 +53,8 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::wire::ids::{ClientId, ServiceId};
+use crate::wire::header::{Party, ServiceRef};
+use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
 use crate::wire::Dialect;
 
 pub use import::{import_identifier_mapping, ImportError};
@@ -104,16 +115,111 @@ impl fmt::Display for LegacyMember {
     }
 }
 
+/// Where an entry was written: the file and the line of its `legacy` key, so a problem
+/// found later (resolving rollout rules, refusing a request) can point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The legacy side of a service mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LegacyService {
+    /// X-Road ≤5 stacks (v2, v3.x): `producer.method[.vN]` exactly as written.
+    Name(String),
+    /// X-Road 6/7 stacks (v6.0, v4): a service identifier, of a subsystem or a member.
+    Id(ServiceId),
+}
+
+impl LegacyService {
+    /// The method (legacy operation) name, which the Body wrapper starts with.
+    pub fn method(&self) -> String {
+        match self {
+            LegacyService::Name(n) => LegacyServiceName::parse(n)
+                .map(|n| n.method)
+                .unwrap_or_default(),
+            LegacyService::Id(id) => id.service_code.clone(),
+        }
+    }
+
+    /// The legacy producer (`producer`/`andmekogu` header) of a short-name service.
+    pub fn producer(&self) -> Option<String> {
+        match self {
+            LegacyService::Name(n) => LegacyServiceName::parse(n).map(|n| n.producer),
+            LegacyService::Id(_) => None,
+        }
+    }
+
+    /// The header value that names this service.
+    pub fn to_ref(&self) -> ServiceRef {
+        match self {
+            LegacyService::Name(n) => ServiceRef::Legacy(n.clone()),
+            LegacyService::Id(id) => ServiceRef::Id(id.clone()),
+        }
+    }
+}
+
+impl fmt::Display for LegacyService {
+    /// The name as a header carries it; identifiers in their string form (member-level
+    /// services with the `//` of [`ServiceId`]'s docs).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LegacyService::Name(n) => f.write_str(n),
+            LegacyService::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
 /// One `[[services]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceMapping {
-    /// Exactly as written in the file: `producer.method[.vN]` on X-Road ≤5 stacks,
-    /// `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]` on v6.0/v4 stacks.
-    pub legacy: String,
+    pub legacy: LegacyService,
     pub uxp: ServiceId,
     pub effect: Effect,
     /// Body wrapper local name on the UXP side, when it differs from the legacy one.
     pub wrapper: Option<String>,
+    pub origin: Origin,
+}
+
+/// A legacy service resolved to its UXP identity by [`Mappings::service_to_uxp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToUxp<'m> {
+    pub id: ServiceId,
+    /// The `[[services]]` entry that decided it; `None` when the producer's member
+    /// mapping did.
+    pub entry: Option<&'m ServiceMapping>,
+    /// The legacy method name (the Body wrapper must start with it).
+    pub method: String,
+}
+
+/// A UXP service resolved to the legacy stack's vocabulary by
+/// [`Mappings::service_to_legacy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToLegacy<'m> {
+    pub service: ServiceRef,
+    /// The `producer`/`andmekogu` header for short-name dialects.
+    pub producer: Option<String>,
+    pub method: String,
+    pub entry: Option<&'m ServiceMapping>,
+}
+
+/// Why a service has no translation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceMapError {
+    #[error("service name `{0}` is not `producer.method[.vN]`")]
+    BadName(String),
+    #[error("service `{service}` does not belong to producer `{producer}`")]
+    ProducerMismatch { producer: String, service: String },
+    /// No translation; the text names the service and why.
+    #[error("{0}")]
+    Unmapped(String),
 }
 
 /// A validated mapping set, indexed both ways. Built only by the loader, so every
@@ -126,10 +232,12 @@ pub struct Mappings {
     uxp_instance: String,
     /// File order (files sorted by name), for reports.
     members: Vec<(LegacyMember, ClientId)>,
+    /// Where each member entry was written, parallel to `members`.
+    member_origins: Vec<Origin>,
     member_by_legacy: HashMap<LegacyMember, usize>,
     member_by_uxp: HashMap<ClientId, usize>,
     services: Vec<ServiceMapping>,
-    service_by_legacy: HashMap<String, usize>,
+    service_by_legacy: HashMap<LegacyService, usize>,
     service_by_uxp: HashMap<ServiceId, usize>,
     /// (provider, service code) → every entry with that code, any version.
     service_by_uxp_code: HashMap<(ClientId, String), Vec<usize>>,
@@ -202,11 +310,32 @@ impl Mappings {
         None
     }
 
-    /// The entry whose `legacy` string is exactly `legacy` as written in the file.
-    pub fn service_for_legacy(&self, legacy: &str) -> Option<&ServiceMapping> {
+    /// The entry for exactly this legacy service (the name as written, or the
+    /// identifier).
+    pub fn service_for_legacy(&self, legacy: &LegacyService) -> Option<&ServiceMapping> {
         self.service_by_legacy
             .get(legacy)
             .map(|&i| &self.services[i])
+    }
+
+    /// [`Mappings::service_for_legacy`] for a service written as text: a short name on
+    /// short-name stacks, an identifier (string form) on v6.0/v4 stacks — the dialect
+    /// decides, never the text's shape.
+    pub fn service_for_legacy_text(&self, text: &str) -> Option<&ServiceMapping> {
+        let key = if self.legacy_dialect.has_structured_ids() {
+            LegacyService::Id(ServiceId::parse(text).ok()?)
+        } else {
+            LegacyService::Name(text.to_string())
+        };
+        self.service_for_legacy(&key)
+    }
+
+    /// [`Mappings::service_for_legacy`] for a header value.
+    pub fn service_for_legacy_ref(&self, service: &ServiceRef) -> Option<&ServiceMapping> {
+        self.service_for_legacy(&match service {
+            ServiceRef::Legacy(n) => LegacyService::Name(n.clone()),
+            ServiceRef::Id(id) => LegacyService::Id(id.clone()),
+        })
     }
 
     /// The entry for a UXP service: exact match first; otherwise, ignoring the
@@ -224,6 +353,185 @@ impl Mappings {
             Some(&[i]) => Some(&self.services[i]),
             _ => None,
         }
+    }
+
+    /// The UXP identity of the client a legacy-side header names: a short name or a
+    /// legacy X-Road 6/7 identifier through `[[members]]`; an identifier already in the
+    /// UXP instance (a 4.x client that speaks UXP identifiers, on any legacy stack) is
+    /// its own UXP identity. `None`: unmapped.
+    pub fn client_to_uxp(&self, client: &Party) -> Option<ClientId> {
+        match client {
+            Party::Legacy(name) => self.uxp_for_legacy_name(name).cloned(),
+            Party::Id(id) => self
+                .uxp_for_legacy_id(id)
+                .cloned()
+                .or_else(|| (id.instance == self.uxp_instance).then(|| id.clone())),
+        }
+    }
+
+    /// Every legacy name of a UXP client (exact mapping, or its member's).
+    pub fn legacy_names_of(&self, id: &ClientId) -> Option<&LegacyMember> {
+        self.legacy_for_uxp(id)
+    }
+
+    /// The UXP service of a legacy request's `service` (and, for short-name dialects,
+    /// its `producer` header, which is authoritative for dotted producer names).
+    ///
+    /// Precedence: a `[[services]]` entry for exactly this service; else the producer's
+    /// `[[members]]` mapping (a member or a subsystem) + method + version. The second is
+    /// refused when its result is a UXP service that an entry gives to another legacy
+    /// service (the way back would not lead here).
+    pub fn service_to_uxp(
+        &self,
+        service: &ServiceRef,
+        producer: Option<&str>,
+    ) -> Result<ToUxp<'_>, ServiceMapError> {
+        if let Some(sm) = self.service_for_legacy_ref(service) {
+            return Ok(ToUxp {
+                id: sm.uxp.clone(),
+                entry: Some(sm),
+                method: sm.legacy.method(),
+            });
+        }
+        let (id, written) = match service {
+            ServiceRef::Legacy(name) => {
+                let producer = producer.unwrap_or_default();
+                let parsed = LegacyServiceName::parse_with_producer(name, producer)
+                    .or_else(|| LegacyServiceName::parse(name))
+                    .ok_or_else(|| ServiceMapError::BadName(name.clone()))?;
+                if parsed.producer != producer {
+                    return Err(ServiceMapError::ProducerMismatch {
+                        producer: producer.to_string(),
+                        service: name.clone(),
+                    });
+                }
+                let provider = self.uxp_for_legacy_name(producer).ok_or_else(|| {
+                    ServiceMapError::Unmapped(format!(
+                        "{name} (producer `{producer}` is not mapped)"
+                    ))
+                })?;
+                let id = ServiceId {
+                    provider: provider.clone(),
+                    service_code: parsed.method,
+                    service_version: parsed.version,
+                };
+                (id, name.clone())
+            }
+            ServiceRef::Id(sid) => {
+                let provider = self.uxp_for_legacy_id(&sid.provider).ok_or_else(|| {
+                    ServiceMapError::Unmapped(format!(
+                        "{sid} (provider `{}` is not mapped)",
+                        sid.provider
+                    ))
+                })?;
+                let id = ServiceId {
+                    provider: provider.clone(),
+                    service_code: sid.service_code.clone(),
+                    service_version: sid.service_version.clone(),
+                };
+                (id, sid.to_string())
+            }
+        };
+        if let Some(&i) = self.service_by_uxp.get(&id) {
+            let owner = &self.services[i];
+            return Err(ServiceMapError::Unmapped(format!(
+                "{written} (through its producer it would be {id}, which {} maps to `{}`; add a [[services]] entry for it)",
+                owner.origin, owner.legacy
+            )));
+        }
+        let method = id.service_code.clone();
+        Ok(ToUxp {
+            id,
+            entry: None,
+            method,
+        })
+    }
+
+    /// The legacy service for a UXP service id, for a legacy stack speaking `dialect`.
+    ///
+    /// Precedence: a `[[services]]` entry (exact, or the single entry with that provider
+    /// and code, whatever the version); else the provider's exact `[[members]]` mapping
+    /// + code + version (no subsystem → member fallback here: it would turn a
+    ///   subsystem's service into its member's, and the way back would differ). That is
+    ///   refused when it names a legacy service an entry sends elsewhere.
+    pub fn service_to_legacy(
+        &self,
+        sid: &ServiceId,
+        dialect: Dialect,
+    ) -> Result<ToLegacy<'_>, ServiceMapError> {
+        if let Some(sm) = self.service_for_uxp(sid) {
+            return match (&sm.legacy, dialect.has_structured_ids()) {
+                (LegacyService::Id(id), true) => Ok(ToLegacy {
+                    service: ServiceRef::Id(id.clone()),
+                    producer: None,
+                    method: id.service_code.clone(),
+                    entry: Some(sm),
+                }),
+                (LegacyService::Name(n), false) => {
+                    let parsed = LegacyServiceName::parse(n)
+                        .ok_or_else(|| ServiceMapError::BadName(n.clone()))?;
+                    Ok(ToLegacy {
+                        service: ServiceRef::Legacy(n.clone()),
+                        producer: Some(parsed.producer),
+                        method: parsed.method,
+                        entry: Some(sm),
+                    })
+                }
+                // The loader checks every entry against the dialect; a provider
+                // listener's adapter may speak another one.
+                (l, _) => Err(ServiceMapError::Unmapped(format!(
+                    "{sid} (its mapping `{l}` at {} cannot be written in dialect {dialect})",
+                    sm.origin
+                ))),
+            };
+        }
+        let exact = self
+            .member_by_uxp
+            .get(&sid.provider)
+            .map(|&i| &self.members[i].0);
+        let (legacy, producer) = match exact {
+            Some(LegacyMember::Name(p)) if !dialect.has_structured_ids() => {
+                let n = LegacyServiceName {
+                    producer: p.clone(),
+                    method: sid.service_code.clone(),
+                    version: sid.service_version.clone(),
+                };
+                (LegacyService::Name(n.to_string()), Some(p.clone()))
+            }
+            Some(LegacyMember::Id(pid)) if dialect.has_structured_ids() => (
+                LegacyService::Id(ServiceId {
+                    provider: pid.clone(),
+                    service_code: sid.service_code.clone(),
+                    service_version: sid.service_version.clone(),
+                }),
+                None,
+            ),
+            _ => {
+                return Err(ServiceMapError::Unmapped(format!(
+                    "{sid} (provider `{}` is not mapped)",
+                    sid.provider
+                )))
+            }
+        };
+        if let Some(owner) = self.service_for_legacy(&legacy) {
+            return Err(ServiceMapError::Unmapped(format!(
+                "{sid} (through its provider it would be `{legacy}`, which {} maps to {}; add a [[services]] entry for it)",
+                owner.origin, owner.uxp
+            )));
+        }
+        Ok(ToLegacy {
+            service: legacy.to_ref(),
+            producer,
+            method: sid.service_code.clone(),
+            entry: None,
+        })
+    }
+
+    /// Where the member entry mapping this UXP identity (exactly) was written.
+    pub fn member_origin(&self, uxp: &ClientId) -> Option<&Origin> {
+        self.member_by_uxp
+            .get(uxp)
+            .and_then(|&i| self.member_origins.get(i))
     }
 
     /// Every service entry, in file order.
@@ -250,9 +558,11 @@ impl Mappings {
         legacy_dialect: Dialect,
         legacy_instance: Option<String>,
         uxp_instance: String,
-        members: Vec<(LegacyMember, ClientId)>,
+        members: Vec<(LegacyMember, ClientId, Origin)>,
         services: Vec<ServiceMapping>,
     ) -> Mappings {
+        let (members, member_origins): (Vec<_>, Vec<_>) =
+            members.into_iter().map(|(l, u, o)| ((l, u), o)).unzip();
         let mut member_by_legacy = HashMap::new();
         let mut member_by_uxp = HashMap::new();
         for (i, (l, u)) in members.iter().enumerate() {
@@ -282,6 +592,7 @@ impl Mappings {
             legacy_instance,
             uxp_instance,
             members,
+            member_origins,
             member_by_legacy,
             member_by_uxp,
             services,
@@ -445,12 +756,14 @@ wrapper = "updateRecord"
     #[test]
     fn service_lookups() {
         let m = v31();
-        let s = m.service_for_legacy("moh.getPatientSummary.v2").unwrap();
+        let s = m
+            .service_for_legacy_text("moh.getPatientSummary.v2")
+            .unwrap();
         assert_eq!(s.uxp, sid("PS-UXP/GOV/10000001/moh/getPatientSummary/v2"));
         assert_eq!(s.effect, Effect::Read);
         assert_eq!(s.wrapper, None);
         assert!(
-            m.service_for_legacy("moh.getPatientSummary").is_none(),
+            m.service_for_legacy_text("moh.getPatientSummary").is_none(),
             "exact string only"
         );
 
@@ -458,7 +771,7 @@ wrapper = "updateRecord"
         let v1 = m
             .service_for_uxp(&sid("PS-UXP/GOV/10000001/moh/getPatientSummary/v1"))
             .unwrap();
-        assert_eq!(v1.legacy, "moh.getPatientSummary.v1");
+        assert_eq!(v1.legacy.to_string(), "moh.getPatientSummary.v1");
         // Two versions mapped, neither matching: ambiguous, so no answer.
         assert!(m
             .service_for_uxp(&sid("PS-UXP/GOV/10000001/moh/getPatientSummary/v9"))
@@ -470,7 +783,7 @@ wrapper = "updateRecord"
         let up = m
             .service_for_uxp(&sid("PS-UXP/GOV/10000001/moh/updateRecord"))
             .unwrap();
-        assert_eq!(up.legacy, "moh.updateRecord");
+        assert_eq!(up.legacy.to_string(), "moh.updateRecord");
         assert_eq!(up.effect, Effect::Write, "default effect is write");
         assert_eq!(up.wrapper.as_deref(), Some("updateRecord"));
         assert!(m

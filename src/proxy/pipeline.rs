@@ -457,7 +457,7 @@ pub(crate) fn effect_of(
     names
         .iter()
         .find_map(|n| {
-            maps.service_for_legacy(n).or_else(|| {
+            maps.service_for_legacy_text(n).or_else(|| {
                 crate::wire::ids::ServiceId::parse(n)
                     .ok()
                     .and_then(|id| maps.service_for_uxp(&id))

@@ -500,11 +500,11 @@ pub fn assemble(
             .map(|m| {
                 m.services()
                     .filter(|s| {
-                        !seen_services.contains(&s.legacy)
+                        !seen_services.contains(&s.legacy.to_string())
                             && !seen_services.contains(&s.uxp.to_string())
                     })
                     .map(|s| MappedService {
-                        legacy: s.legacy.clone(),
+                        legacy: s.legacy.to_string(),
                         uxp: s.uxp.to_string(),
                         effect: s.effect.as_str().to_string(),
                     })

@@ -18,13 +18,13 @@ pub use error::TranslateError;
 pub use shadow_copy::{reissue, request_fingerprint};
 
 use crate::error::Side;
-use crate::mapping::{LegacyMember, Mappings};
+use crate::mapping::{LegacyMember, Mappings, ServiceMapError};
 use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec::{self, Family, HeaderLayout, Kind, Source, Target};
 use crate::wire::envelope::Envelope;
 use crate::wire::fault::{Fault, Rescue};
 use crate::wire::header::{FieldTag, Header, Party, RequestHash, ServiceRef};
-use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
+use crate::wire::ids::{ClientId, ServiceId};
 use crate::wire::message::{Input, Message, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::wire::{Dialect, SoapVersion};
 
@@ -88,7 +88,7 @@ pub fn route_names_uxp(maps: &Mappings, h: &Header) -> RouteNames {
     if let Some(ServiceRef::Id(sid)) = &h.service {
         n.service.push(sid.to_string());
         if let Some(sm) = maps.service_for_uxp(sid) {
-            n.service.push(sm.legacy.clone());
+            n.service.push(sm.legacy.to_string());
         }
     }
     n
@@ -281,84 +281,40 @@ fn target_for<'e>(env: &'e Envelope, dialect: Dialect) -> Target<'e> {
 // === identifier mapping ===
 
 fn map_client_to_uxp(maps: &Mappings, p: &Party) -> Result<ClientId, TranslateError> {
-    match p {
-        Party::Legacy(name) => maps
-            .uxp_for_legacy_name(name)
-            .cloned()
-            .ok_or_else(|| TranslateError::UnmappedMember(name.clone())),
-        Party::Id(id) => maps
-            .uxp_for_legacy_id(id)
-            .cloned()
-            .ok_or_else(|| TranslateError::UnmappedMember(id.to_string())),
+    maps.client_to_uxp(p).ok_or_else(|| {
+        TranslateError::UnmappedMember(match p {
+            Party::Legacy(name) => name.clone(),
+            Party::Id(id) => id.to_string(),
+        })
+    })
+}
+
+impl From<ServiceMapError> for TranslateError {
+    fn from(e: ServiceMapError) -> Self {
+        match e {
+            ServiceMapError::BadName(n) => TranslateError::BadServiceName(n),
+            ServiceMapError::ProducerMismatch { producer, service } => {
+                TranslateError::ProducerMismatch { producer, service }
+            }
+            ServiceMapError::Unmapped(m) => TranslateError::UnmappedService(m),
+        }
     }
 }
 
-/// The UXP service for a legacy request, and the wrapper rename its mapping asks for.
+/// The UXP service for a legacy request, the wrapper rename its mapping asks for, and
+/// the legacy method name. Precedence and refusals live in [`Mappings::service_to_uxp`].
 fn map_service_to_uxp(
     maps: &Mappings,
     h: &Header,
 ) -> Result<(ServiceId, Option<String>, String), TranslateError> {
-    match &h.service {
-        Some(ServiceRef::Legacy(name)) => {
-            if let Some(sm) = maps.service_for_legacy(name) {
-                let method = LegacyServiceName::parse(name)
-                    .map(|n| n.method)
-                    .unwrap_or_default();
-                return Ok((sm.uxp.clone(), sm.wrapper.clone(), method));
-            }
-            let producer = h.producer.clone().unwrap_or_default();
-            // The producer header is authoritative, which resolves dotted producer names.
-            let parsed = LegacyServiceName::parse_with_producer(name, &producer)
-                .or_else(|| LegacyServiceName::parse(name))
-                .ok_or_else(|| TranslateError::BadServiceName(name.clone()))?;
-            if parsed.producer != producer {
-                return Err(TranslateError::ProducerMismatch {
-                    producer,
-                    service: name.clone(),
-                });
-            }
-            let provider = maps.uxp_for_legacy_name(&producer).ok_or_else(|| {
-                TranslateError::UnmappedService(format!(
-                    "{name} (producer `{producer}` is not mapped)"
-                ))
-            })?;
-            if provider.subsystem.is_none() {
-                return Err(TranslateError::UnmappedService(format!(
-                    "{name} (producer `{producer}` maps to member {provider}, but a service needs a subsystem)"
-                )));
-            }
-            Ok((
-                ServiceId {
-                    provider: provider.clone(),
-                    service_code: parsed.method.clone(),
-                    service_version: parsed.version,
-                },
-                None,
-                parsed.method,
-            ))
-        }
-        Some(ServiceRef::Id(sid)) => {
-            if let Some(sm) = maps.service_for_legacy(&sid.to_string()) {
-                return Ok((sm.uxp.clone(), sm.wrapper.clone(), sid.service_code.clone()));
-            }
-            let provider = maps
-                .uxp_for_legacy_id(&sid.provider)
-                .ok_or_else(|| TranslateError::UnmappedService(sid.to_string()))?;
-            Ok((
-                ServiceId {
-                    provider: provider.clone(),
-                    service_code: sid.service_code.clone(),
-                    service_version: sid.service_version.clone(),
-                },
-                None,
-                sid.service_code.clone(),
-            ))
-        }
-        None => Err(TranslateError::Wire {
+    let Some(service) = &h.service else {
+        return Err(TranslateError::Wire {
             side: Side::Client,
             error: crate::wire::WireError::MissingHeaderField("service".into()),
-        }),
-    }
+        });
+    };
+    let to = maps.service_to_uxp(service, h.producer.as_deref())?;
+    Ok((to.id, to.entry.and_then(|e| e.wrapper.clone()), to.method))
 }
 
 fn check_wrapper(wrapper: &str, code: &str) -> Result<(), TranslateError> {
@@ -548,52 +504,11 @@ pub fn request_to_legacy_decoded(
         Some(LegacyMember::Id(id)) => Party::Id(id.clone()),
         None => return Err(TranslateError::UnmappedMember(cid.to_string())),
     };
-    // Service: an explicit mapping, else the provider's member mapping + code + version.
-    let (legacy_service, producer, method, wrapper_to) = match maps.service_for_uxp(sid) {
-        Some(sm) => {
-            if dialect.has_structured_ids() {
-                let lsid = ServiceId::parse(&sm.legacy)
-                    .map_err(|_| TranslateError::UnmappedService(sm.legacy.clone()))?;
-                let m = lsid.service_code.clone();
-                (ServiceRef::Id(lsid), None, m, sm.wrapper.clone())
-            } else {
-                let n = LegacyServiceName::parse(&sm.legacy)
-                    .ok_or_else(|| TranslateError::BadServiceName(sm.legacy.clone()))?;
-                (
-                    ServiceRef::Legacy(sm.legacy.clone()),
-                    Some(n.producer.clone()),
-                    n.method,
-                    sm.wrapper.clone(),
-                )
-            }
-        }
-        None => match maps.legacy_for_uxp(&sid.provider) {
-            Some(LegacyMember::Name(p)) => {
-                let n = LegacyServiceName {
-                    producer: p.clone(),
-                    method: sid.service_code.clone(),
-                    version: sid.service_version.clone(),
-                };
-                (
-                    ServiceRef::Legacy(n.to_string()),
-                    Some(p.clone()),
-                    sid.service_code.clone(),
-                    None,
-                )
-            }
-            Some(LegacyMember::Id(pid)) => (
-                ServiceRef::Id(ServiceId {
-                    provider: pid.clone(),
-                    service_code: sid.service_code.clone(),
-                    service_version: sid.service_version.clone(),
-                }),
-                None,
-                sid.service_code.clone(),
-                None,
-            ),
-            None => return Err(TranslateError::UnmappedService(sid.to_string())),
-        },
-    };
+    // Service: an explicit mapping, else the provider's member mapping + code + version
+    // (precedence and refusals in `Mappings::service_to_legacy`).
+    let to = maps.service_to_legacy(sid, dialect)?;
+    let wrapper_to = to.entry.and_then(|e| e.wrapper.clone());
+    let (legacy_service, producer, method) = (to.service, to.producer, to.method);
     // On the way to the legacy stack the UXP wrapper name turns back into the method.
     let new_wrapper = wrapper_to
         .as_deref()
@@ -812,18 +727,9 @@ pub fn response_to_uxp_decoded(
         opts,
     )?;
     let rename = match &req.header.service {
-        Some(ServiceRef::Id(sid)) => maps.service_for_uxp(sid).and_then(|sm| {
-            let method = if opts
-                .legacy_dialect
-                .unwrap_or_else(|| maps.legacy_dialect())
-                .has_structured_ids()
-            {
-                ServiceId::parse(&sm.legacy).ok()?.service_code
-            } else {
-                LegacyServiceName::parse(&sm.legacy)?.method
-            };
-            sm.wrapper.clone().map(|w| (method, w))
-        }),
+        Some(ServiceRef::Id(sid)) => maps
+            .service_for_uxp(sid)
+            .and_then(|sm| sm.wrapper.clone().map(|w| (sm.legacy.method(), w))),
         _ => None,
     };
     // A UXP response has the SOAP version of the UXP request it answers.

@@ -3,7 +3,14 @@
 //! Sits at the bottom of the flow: codecs decode header elements into these types,
 //! `mapping` maps legacy short names onto them, `routing` matches rules against them.
 //! String form follows the mappings contract: members `INSTANCE/CLASS/CODE[/SUBSYSTEM]`,
-//! services `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]` (subsystem required).
+//! services `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]`. A *member-level* service
+//! (X-Road 6/7 `objectType="SERVICE"` without `subsystemCode`) is written with an empty
+//! subsystem part, `INSTANCE/CLASS/CODE//SERVICE[/VERSION]`: counting parts alone cannot
+//! tell `…/CODE/getX/v1` (member, service, version) from `…/CODE/sub/getX` (subsystem,
+//! service), so the member-level form is never guessed from a part count. Empty parts
+//! are invalid everywhere else, so `//` cannot be mistaken for anything. Mapping files
+//! also accept the table form `{ member = "I/C/M", service = "getX", version = "v1" }`
+//! (`mapping::load`). See docs/identifiers.md.
 
 use std::fmt;
 
@@ -13,7 +20,7 @@ use std::fmt;
 pub enum IdError {
     #[error("member identifier `{0}` must have 3 or 4 `/`-separated parts: INSTANCE/CLASS/CODE[/SUBSYSTEM]")]
     MemberParts(String),
-    #[error("service identifier `{0}` must have 5 or 6 `/`-separated parts: INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]")]
+    #[error("service identifier `{0}` must have 5 or 6 `/`-separated parts: INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION], or INSTANCE/CLASS/CODE//SERVICE[/VERSION] for a service of a member without subsystem")]
     ServiceParts(String),
     #[error("identifier `{0}` has an empty part")]
     EmptyPart(String),
@@ -31,8 +38,9 @@ pub struct ClientId {
     pub subsystem: Option<String>,
 }
 
-/// A service identifier; the subsystem is always present in the string form,
-/// and optional only for what old X-Road 6 members sent on the wire.
+/// A service identifier. `provider.subsystem` is `None` for a member-level service
+/// (X-Road 6/7 services offered by a member itself, as in X-Road's own 4.0 test
+/// messages and its `identifiermapping.xml`, which maps legacy producers to members).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId {
     pub provider: ClientId,
@@ -46,7 +54,8 @@ fn check_part(whole: &str, part: &str) -> Result<(), IdError> {
     }
     if part
         .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, ':' | ';' | '\\' | '%'))
+        // `/` cannot come out of a split, but `ServiceId::of` checks single parts.
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, ':' | ';' | '\\' | '%' | '/'))
     {
         return Err(IdError::BadChar(whole.to_string()));
     }
@@ -105,26 +114,66 @@ impl fmt::Display for ClientId {
 }
 
 impl ServiceId {
-    /// Parses `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]`.
+    /// Parses `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]`, or the member-level
+    /// `INSTANCE/CLASS/CODE//SERVICE[/VERSION]` (empty subsystem part).
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let parts: Vec<&str> = s.split('/').collect();
         if !(5..=6).contains(&parts.len()) {
             return Err(IdError::ServiceParts(s.to_string()));
         }
-        for p in &parts {
+        let member_level = parts[3].is_empty();
+        for (i, p) in parts.iter().enumerate() {
+            if i == 3 && member_level {
+                continue;
+            }
             check_part(s, p)?;
         }
+        let subsystem = (!member_level).then_some(parts[3]);
         Ok(ServiceId {
-            provider: ClientId::new(parts[0], parts[1], parts[2], Some(parts[3])),
+            provider: ClientId::new(parts[0], parts[1], parts[2], subsystem),
             service_code: parts[4].to_string(),
             service_version: parts.get(5).map(|v| v.to_string()),
         })
     }
+
+    /// A service of `provider` (member or subsystem), checking each part like `parse`.
+    pub fn of(
+        provider: ClientId,
+        service_code: &str,
+        service_version: Option<&str>,
+    ) -> Result<Self, IdError> {
+        let whole = || {
+            let mut w = format!("{provider}/{service_code}");
+            if let Some(v) = service_version {
+                w.push('/');
+                w.push_str(v);
+            }
+            w
+        };
+        for p in std::iter::once(service_code).chain(service_version) {
+            check_part(&whole(), p)?;
+        }
+        Ok(ServiceId {
+            provider,
+            service_code: service_code.to_string(),
+            service_version: service_version.map(str::to_string),
+        })
+    }
+
+    /// Whether the provider is a member rather than one of its subsystems.
+    pub fn is_member_level(&self) -> bool {
+        self.provider.subsystem.is_none()
+    }
 }
 
 impl fmt::Display for ServiceId {
+    /// The string form of the module docs; member-level services get the `//`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.provider, self.service_code)?;
+        write!(f, "{}/", self.provider)?;
+        if self.is_member_level() {
+            f.write_str("/")?;
+        }
+        f.write_str(&self.service_code)?;
         if let Some(v) = &self.service_version {
             write!(f, "/{v}")?;
         }
@@ -233,6 +282,40 @@ mod tests {
             "PS-UXP/GOV/10000001/moh/getPatientSummary/v2"
         );
         assert!(ServiceId::parse("PS-UXP/GOV/10000001/getPatientSummary").is_err());
+    }
+
+    #[test]
+    fn member_level_services_have_an_explicit_form() {
+        // Five parts are always subsystem + service: never read as member + version.
+        let sub = ServiceId::parse("PS-UXP/GOV/10000001/getX/v1").unwrap();
+        assert_eq!(sub.provider.subsystem.as_deref(), Some("getX"));
+        assert_eq!(sub.service_code, "v1");
+        assert!(!sub.is_member_level());
+        // The empty subsystem part is the member-level form, with or without version.
+        for (s, version) in [
+            ("PS-UXP/GOV/10000001//getX/v1", Some("v1")),
+            ("PS-UXP/GOV/10000001//getX", None),
+        ] {
+            let m = ServiceId::parse(s).unwrap();
+            assert!(m.is_member_level(), "{s}");
+            assert_eq!(m.provider, ClientId::parse("PS-UXP/GOV/10000001").unwrap());
+            assert_eq!(m.service_code, "getX");
+            assert_eq!(m.service_version.as_deref(), version);
+            assert_eq!(m.to_string(), s, "round trip");
+        }
+        // Built from parts, it prints the same form.
+        let built = ServiceId::of(
+            ClientId::parse("EE/BUSINESS/producer").unwrap(),
+            "getState",
+            None,
+        )
+        .unwrap();
+        assert_eq!(built.to_string(), "EE/BUSINESS/producer//getState");
+        assert!(ServiceId::of(ClientId::parse("EE/B/p").unwrap(), "a b", None).is_err());
+        // Only the subsystem part may be empty.
+        for bad in ["PS//1//getX", "PS/GOV/1///", "PS/GOV/1//", "/GOV/1//x"] {
+            assert!(ServiceId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod exchanges;
 mod faults;
 mod fuzz_regressions;
 mod gateway;
+mod identifiers;
 mod limits;
 mod replay;
 mod report;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mapping::LegacyMember;
+use crate::wire::header::ServiceRef;
 
 fn fixtures(dir: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -122,10 +123,12 @@ fn invalid_fixture_reports_every_problem_with_its_line() {
     assert!(line_of("b-members.toml:30:").contains("whitespace"));
     assert!(line_of("b-members.toml:31:").contains("expected a string, found an integer"));
     assert!(line_of("c-services.toml:2:").contains("`moh` is not a legacy service name"));
-    let provider = line_of("c-services.toml:7:");
+    let ambiguous = line_of("c-services.toml:7:");
     assert!(
-        provider.contains("PS-UXP/COM/10000077/kyc") && provider.contains("b-members.toml:21"),
-        "{provider}"
+        ambiguous.contains("ambiguous")
+            && ambiguous.contains("PS-UXP/COM/10000078//getAccount/v1")
+            && ambiguous.contains("member = \"PS-UXP/COM/10000078\""),
+        "{ambiguous}"
     );
     assert!(line_of("c-services.toml:8:").contains("unknown effect `readonly`"));
     assert!(line_of("c-services.toml:9:").contains("NCName"));
@@ -169,17 +172,17 @@ fn xroad6_fixture_loads_and_maps_both_ways() {
     );
 
     let s = m
-        .service_for_legacy("PS/GOV/10000001/moh/getPatientSummary/v2")
+        .service_for_legacy_text("PS/GOV/10000001/moh/getPatientSummary/v2")
         .unwrap();
     assert_eq!(s.uxp, sid("PS-UXP/GOV/10000001/moh/getPatientSummary/v2"));
     assert_eq!(s.effect, Effect::Read);
     let s = m
         .service_for_uxp(&sid("PS-UXP/GOV/10000003/bizreg/findCompany/v1"))
         .unwrap();
-    assert_eq!(s.legacy, "PS/GOV/10000003/bizreg/getCompany/v1");
+    assert_eq!(s.legacy.to_string(), "PS/GOV/10000003/bizreg/getCompany/v1");
     assert_eq!(s.wrapper.as_deref(), Some("findCompany"));
     let s = m
-        .service_for_legacy("PS/GOV/10000002/poprr/registerBirth")
+        .service_for_legacy_text("PS/GOV/10000002/poprr/registerBirth")
         .unwrap();
     assert_eq!(s.effect, Effect::Write);
     assert_eq!(m.members().count(), 4);
@@ -195,12 +198,15 @@ fn worked_example_in_repo_loads() {
         m.uxp_for_legacy_name("pop"),
         Some(&cid("PS-UXP/GOV/10000002/poprr"))
     );
-    let s = m.service_for_legacy("pop.RR19IsikuElukoht.v1").unwrap();
+    let s = m
+        .service_for_legacy_text("pop.RR19IsikuElukoht.v1")
+        .unwrap();
     assert_eq!(s.wrapper.as_deref(), Some("getResidence"));
     assert_eq!(
         m.service_for_uxp(&sid("PS-UXP/GOV/10000004/payments/getPaymentStatus"))
             .unwrap()
-            .legacy,
+            .legacy
+            .to_string(),
         "pay.getPaymentStatus"
     );
 }
@@ -714,7 +720,9 @@ fn service_legacy_string_must_split() {
         )
     ))
     .unwrap();
-    assert!(m.service_for_legacy("rr.RR19IsikuElukoht_v1").is_some());
+    assert!(m
+        .service_for_legacy_text("rr.RR19IsikuElukoht_v1")
+        .is_some());
 }
 
 #[test]
@@ -791,7 +799,7 @@ fn effect_and_wrapper() {
         )
     ))
     .unwrap();
-    let s = m.service_for_legacy("a.b").unwrap();
+    let s = m.service_for_legacy_text("a.b").unwrap();
     assert_eq!(
         (s.effect, s.wrapper.as_deref()),
         (Effect::Read, Some("getB"))
@@ -851,78 +859,168 @@ fn duplicate_services_either_way() {
 }
 
 #[test]
-fn provider_must_agree_with_a_mapped_producer() {
-    let moh = member("moh", "PS-UXP/GOV/1/moh");
-    // Mapped to another member: error at the service's uxp, naming the member entry.
+fn services_may_move_to_another_provider_and_back() {
+    // The producer `tax` lives at member 10000004's `tax` subsystem; one of its
+    // services moved to the `tax-debt` subsystem, another to the member itself.
     let text = format!(
-        "{V31_HEAD}{moh}{}",
-        service("moh.get.v1", "PS-UXP/GOV/9/moh/get/v1", "")
+        "{V31_HEAD}{}{}{}",
+        member("tax", "PS-UXP/GOV/10000004/tax"),
+        service(
+            "tax.getTaxDebt.v1",
+            "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1",
+            ""
+        ),
+        "[[services]]\nlegacy = \"tax.getRate\"\nuxp = { member = \"PS-UXP/GOV/10000004\", service = \"getRate\" }\n",
     );
-    assert_one(
-        &text,
-        10,
-        "services[1].uxp",
-        "differs from `PS-UXP/GOV/1/moh`, the mapping of producer `moh` at set/m.toml:5",
-    );
-    // Another subsystem of the same member is still another provider.
-    let text = format!(
-        "{V31_HEAD}{moh}{}",
-        service("moh.get.v1", "PS-UXP/GOV/1/other/get/v1", "")
-    );
-    assert_one(&text, 10, "services[1].uxp", "differs");
-    // Agreeing provider: fine.
-    assert!(one(&format!(
-        "{V31_HEAD}{moh}{}",
-        service("moh.get.v1", "PS-UXP/GOV/1/moh/get/v1", "")
-    ))
-    .is_ok());
-    // Unmapped producer: the service entry alone decides.
-    assert!(one(&format!(
-        "{V31_HEAD}{moh}{}",
-        service("pop.find", "PS-UXP/GOV/2/pop/find", "")
-    ))
-    .is_ok());
-    // Producer mapped to a whole member: any subsystem of it agrees.
-    let reg = member("reg", "PS-UXP/GOV/3");
-    assert!(one(&format!(
-        "{V31_HEAD}{reg}{}",
-        service("reg.get", "PS-UXP/GOV/3/filings/get", "")
-    ))
-    .is_ok());
-    assert!(one(&format!(
-        "{V31_HEAD}{reg}{}",
-        service("reg.get", "PS-UXP/GOV/4/filings/get", "")
-    ))
-    .is_err());
-    // Dotted producers use the mediator's split: `reg.sub` here.
+    let m = one(&text).unwrap_or_else(|e| panic!("{e}"));
+    let h = |name: &str| ServiceRef::Legacy(name.to_string());
+    // Legacy → UXP: the entry wins over the producer mapping.
+    let to = m
+        .service_to_uxp(&h("tax.getTaxDebt.v1"), Some("tax"))
+        .unwrap();
+    assert_eq!(to.id, sid("PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"));
+    let to = m.service_to_uxp(&h("tax.getRate"), Some("tax")).unwrap();
+    assert_eq!(to.id.to_string(), "PS-UXP/GOV/10000004//getRate");
+    assert!(to.id.is_member_level());
+    // Not moved: the producer mapping decides.
+    let to = m.service_to_uxp(&h("tax.getRefund"), Some("tax")).unwrap();
+    assert_eq!(to.id, sid("PS-UXP/GOV/10000004/tax/getRefund"));
+    // UXP → legacy: each way back leads to the same legacy name.
+    for (uxp, legacy) in [
+        (
+            "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1",
+            "tax.getTaxDebt.v1",
+        ),
+        ("PS-UXP/GOV/10000004//getRate", "tax.getRate"),
+        ("PS-UXP/GOV/10000004/tax/getRefund", "tax.getRefund"),
+    ] {
+        let back = m.service_to_legacy(&sid(uxp), Dialect::V31).unwrap();
+        assert_eq!(back.service, h(legacy), "{uxp}");
+        assert_eq!(back.producer.as_deref(), Some("tax"), "{uxp}");
+    }
+    // Through the producer mapping, `tax.getTaxDebt.v1`'s old home would be
+    // `…/tax/getTaxDebt/v1`; asking for it there is refused rather than sent to a
+    // legacy service whose way back leads elsewhere.
+    let err = m
+        .service_to_legacy(&sid("PS-UXP/GOV/10000004/tax/getTaxDebt/v1"), Dialect::V31)
+        .unwrap_err();
+    assert!(err.to_string().contains("set/m.toml:"), "{err}");
+    // And a legacy service that would land on a moved entry's UXP id is refused too.
     let text = format!(
         "{V31_HEAD}{}{}",
-        member("reg.sub", "PS-UXP/GOV/3/sub"),
-        service("reg.sub.find.v1", "PS-UXP/GOV/3/x/find/v1", "")
+        member("tax", "PS-UXP/GOV/10000004/tax"),
+        service(
+            "old.getTaxDebt.v1",
+            "PS-UXP/GOV/10000004/tax/getTaxDebt/v1",
+            ""
+        ),
     );
-    assert_one(&text, 10, "services[1].uxp", "producer `reg.sub`");
+    let m = one(&text).unwrap_or_else(|e| panic!("{e}"));
+    let err = m
+        .service_to_uxp(&h("tax.getTaxDebt.v1"), Some("tax"))
+        .unwrap_err();
+    assert!(err.to_string().contains("old.getTaxDebt.v1"), "{err}");
+    // Reversibility is still checked: two legacy services onto one UXP service.
+    let text = format!(
+        "{V31_HEAD}{}{}{}",
+        member("tax", "PS-UXP/GOV/10000004/tax"),
+        service("tax.a", "PS-UXP/GOV/9/x/a", ""),
+        service("tax.b", "PS-UXP/GOV/9/x/a", ""),
+    );
+    assert!(one(&text).is_err());
 }
 
 #[test]
-fn provider_check_on_structured_stacks() {
-    let moh = member("PS/GOV/1/moh", "PS-UXP/GOV/1/moh");
+fn member_level_services_on_structured_stacks() {
+    // X-Road's own identifier mapping maps producers to members; a 4.x legacy stack's
+    // service of a member maps both ways, through the member or through an entry.
     let text = format!(
-        "{V4_HEAD}{moh}{}",
-        service("PS/GOV/1/moh/get/v1", "PS-UXP/GOV/1/other/get/v1", "")
+        "{V4_HEAD}{}{}",
+        member("PS/GOV/2", "PS-UXP/GOV/2"),
+        "[[services]]\nlegacy = { member = \"PS/GOV/3\", service = \"find\", version = \"v1\" }\nuxp = { subsystem = \"PS-UXP/GOV/3/pop\", service = \"find\", version = \"v1\" }\n",
     );
-    assert_one(&text, 11, "services[1].uxp", "differs");
-    // Only the legacy member is mapped: its mapping decides for its subsystems.
-    let member_only = member("PS/GOV/2", "PS-UXP/GOV/2");
-    let ok = format!(
-        "{V4_HEAD}{member_only}{}",
-        service("PS/GOV/2/pop/find", "PS-UXP/GOV/2/pop/find", "")
+    let m = one(&text).unwrap_or_else(|e| panic!("{e}"));
+    let legacy = ServiceRef::Id(sid("PS/GOV/2//getX/v1"));
+    let to = m.service_to_uxp(&legacy, None).unwrap();
+    assert_eq!(to.id, sid("PS-UXP/GOV/2//getX/v1"));
+    let back = m.service_to_legacy(&to.id, Dialect::V4).unwrap();
+    assert_eq!(back.service, legacy);
+    let entry = ServiceRef::Id(sid("PS/GOV/3//find/v1"));
+    let to = m.service_to_uxp(&entry, None).unwrap();
+    assert_eq!(to.id, sid("PS-UXP/GOV/3/pop/find/v1"));
+    assert_eq!(
+        m.service_to_legacy(&to.id, Dialect::V4).unwrap().service,
+        entry
     );
-    assert!(one(&ok).is_ok());
-    let bad = format!(
-        "{V4_HEAD}{member_only}{}",
-        service("PS/GOV/2/pop/find", "PS-UXP/GOV/3/pop/find", "")
+    // A subsystem service whose subsystem is not mapped does not fall back to its
+    // member's mapping in the UXP → legacy direction: the way back would differ.
+    assert!(m
+        .service_to_legacy(&sid("PS-UXP/GOV/2/sub/getX"), Dialect::V4)
+        .is_err());
+}
+
+#[test]
+fn service_table_form_is_checked_field_by_field() {
+    let entry = |uxp: &str| format!("{V31_HEAD}[[services]]\nlegacy = \"a.b\"\nuxp = {uxp}\n");
+    assert_one(
+        &entry("{ member = \"PS-UXP/GOV/1/sub\", service = \"b\" }"),
+        7,
+        "services[1].uxp.member",
+        "names a subsystem",
     );
-    assert_one(&bad, 11, "services[1].uxp", "differs from `PS-UXP/GOV/2`");
+    assert_one(
+        &entry("{ subsystem = \"PS-UXP/GOV/1\", service = \"b\" }"),
+        7,
+        "services[1].uxp.subsystem",
+        "names a member",
+    );
+    assert_one(
+        &entry("{ service = \"b\" }"),
+        7,
+        "services[1].uxp",
+        "missing the provider",
+    );
+    assert_one(
+        &entry("{ member = \"PS-UXP/GOV/1\" }"),
+        7,
+        "services[1].uxp.service",
+        "missing required key `service`",
+    );
+    assert_one(
+        &entry("{ member = \"PS-UXP/GOV/1\", service = \"b\", colour = \"red\" }"),
+        7,
+        "services[1].uxp.colour",
+        "unknown key `colour`",
+    );
+    assert_one(
+        &entry("{ member = \"PS-UXP/GOV/1\", service = \"b/c\" }"),
+        7,
+        "services[1].uxp.service",
+        "",
+    );
+    // The table form of a subsystem service equals its string form.
+    let a = one(&entry(
+        "{ subsystem = \"PS-UXP/GOV/1/s\", service = \"b\", version = \"v2\" }",
+    ))
+    .unwrap();
+    assert_eq!(
+        a.service_for_legacy_text("a.b").unwrap().uxp,
+        sid("PS-UXP/GOV/1/s/b/v2")
+    );
+    // Short-name stacks write legacy services as strings only.
+    assert_one(
+        &format!("{V31_HEAD}[[services]]\nlegacy = {{ member = \"PS/GOV/1\", service = \"b\" }}\nuxp = \"PS-UXP/GOV/1/s/b\"\n"),
+        6,
+        "services[1].legacy",
+        "expected a string `producer.method[.vN]`",
+    );
+    // Five parts ending in a version: ambiguous, refused with both spellings.
+    assert_one(
+        &entry("\"PS-UXP/GOV/1/getX/v1\""),
+        7,
+        "services[1].uxp",
+        "PS-UXP/GOV/1//getX/v1",
+    );
 }
 
 #[test]
