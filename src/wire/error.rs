@@ -8,6 +8,14 @@ use crate::wire::multipart::MultipartError;
 pub enum WireError {
     #[error("message is empty")]
     Empty,
+    /// An element over one of the scanner's per-element caps (`[limits]` key `key`).
+    #[error("element `{element}` has more than {limit} {what} (limits.{key})")]
+    TooManyAttributes {
+        element: String,
+        what: &'static str,
+        limit: usize,
+        key: &'static str,
+    },
     #[error("message is not well-formed XML: {0}")]
     InvalidXml(String),
     #[error("DTDs and entity declarations are refused (XXE and entity-expansion protection)")]
@@ -58,7 +66,8 @@ impl WireError {
             WireError::Empty
             | WireError::InvalidXml(_)
             | WireError::Dtd
-            | WireError::TooDeep(_) => "InvalidXml",
+            | WireError::TooDeep(_)
+            | WireError::TooManyAttributes { .. } => "InvalidXml",
             WireError::BadEncoding(_) => "InvalidXml",
             WireError::InvalidSoap(_) | WireError::WrongSoapVersion(_) => "InvalidSoap",
             WireError::MissingHeader => "MissingHeader",
