@@ -103,6 +103,38 @@ fn legacy_key_v2(local: &str) -> Option<LegacyKey> {
         .find(|k| k.v2_name() == Some(local))
 }
 
+/// Whether a dialect's codec models `local` in header namespace `ns`: what an X-Road
+/// stack reading that namespace would take as an identity or message field. False for
+/// names no dialect models there and for namespaces that are not X-Road's.
+fn is_xroad_field(ns: &str, local: &str) -> bool {
+    match ns {
+        NS_V2 => {
+            matches!(
+                local,
+                "asutus" | "andmekogu" | "nimi" | "id" | "isikukood" | "toimik"
+            ) || legacy_key_v2(local).is_some()
+        }
+        NS_V30 | NS_V31 | NS_V31_EU => {
+            matches!(
+                local,
+                "consumer" | "producer" | "service" | "id" | "userId" | "issue"
+            ) || legacy_key_v3(local).is_some()
+        }
+        NS_XROAD => matches!(
+            local,
+            "client"
+                | "service"
+                | "id"
+                | "userId"
+                | "issue"
+                | "protocolVersion"
+                | "requestHash"
+                | "async"
+        ),
+        _ => false,
+    }
+}
+
 fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
     if slot.is_some() {
         return Err(WireError::DuplicateHeaderField(name.to_string()));
@@ -197,6 +229,16 @@ pub fn decode(
     for (i, c) in block.children.iter().enumerate() {
         let text = || c.text.trim().to_string();
         let tag = if c.ns.as_deref() != Some(ns) {
+            // An X-Road field of another X-Road namespace is never passed along as an
+            // unknown header: a stack reading that namespace would take it as the
+            // identity, past the client binding checked on this one.
+            if let Some(other) = c.ns.as_deref().filter(|o| is_xroad_field(o, &c.local)) {
+                return Err(WireError::MixedDialects {
+                    element: c.local.clone(),
+                    namespace: other.to_string(),
+                    dialect,
+                });
+            }
             decode_foreign(&mut h, env, c, &scope)?
         } else {
             match dialect {
@@ -877,3 +919,6 @@ pub fn encode_header(
     }
     Ok(o.buf)
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,6 +43,14 @@ pub enum WireError {
         wrapper: String,
         service_code: String,
     },
+    /// A header element that is an X-Road field of another namespace than the header's
+    /// own: two stacks would read two different identities from one message.
+    #[error("header element `{element}` is an X-Road field of namespace `{namespace}`, but the header is {dialect}: identity fields in two X-Road namespaces")]
+    MixedDialects {
+        element: String,
+        namespace: String,
+        dialect: crate::wire::Dialect,
+    },
     #[error("header elements are in no known X-Road namespace ({0})")]
     UnknownDialect(String),
     #[error("unsupported protocolVersion `{0}` (expected 4.x)")]
@@ -76,7 +84,9 @@ impl WireError {
             WireError::BadHeaderField { .. } => "InvalidXml",
             WireError::MissingBody => "MissingBody",
             WireError::InvalidBody(_) => "InvalidBody",
-            WireError::InconsistentHeaders { .. } => "InconsistentHeaders",
+            WireError::InconsistentHeaders { .. } | WireError::MixedDialects { .. } => {
+                "InconsistentHeaders"
+            }
             WireError::UnknownDialect(_) => "InvalidMessage",
             WireError::InvalidProtocolVersion(_) => "InvalidProtocolVersion",
             WireError::TooLarge { .. } => "MessageTooLarge",

@@ -1,0 +1,144 @@
+//! Codec rules against hand-written messages: one dialect per header, required fields
+//! named in the message's own dialect, values carried exactly, and every element the
+//! encoder writes well-formed in its own scope.
+
+use super::*;
+
+const ENV_OPEN: &str = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">"#;
+const BODY: &str = "<s:Body><m:getX xmlns:m=\"urn:m\"/></s:Body></s:Envelope>";
+
+/// An envelope whose Header holds `header` (each element declares what it uses).
+fn envelope(header: &str) -> String {
+    format!("{ENV_OPEN}<s:Header>{header}</s:Header>{BODY}")
+}
+
+fn decoded(msg: &str, family: Family, kind: Kind) -> Result<(Dialect, Header), WireError> {
+    let env = Envelope::scan(msg.as_bytes(), None)?;
+    let d = detect(&env, family)?;
+    decode(&env, d, kind).map(|(h, _)| (d, h))
+}
+
+fn el(ns: &str, local: &str, value: &str) -> String {
+    format!("<p:{local} xmlns:p=\"{ns}\">{value}</p:{local}>")
+}
+
+fn v3(ns: &str) -> String {
+    [
+        el(ns, "consumer", "10000042"),
+        el(ns, "producer", "moh"),
+        el(ns, "service", "moh.getX.v1"),
+        el(ns, "id", "m-1"),
+        el(ns, "userId", "PS400123456"),
+    ]
+    .concat()
+}
+
+fn v2() -> String {
+    [
+        el(NS_V2, "asutus", "10000042"),
+        el(NS_V2, "andmekogu", "moh"),
+        el(NS_V2, "nimi", "moh.getX.v1"),
+        el(NS_V2, "id", "m-1"),
+    ]
+    .concat()
+}
+
+fn xroad_id(name: &str, object_type: &str, parts: &[(&str, &str)]) -> String {
+    let inner: String = parts
+        .iter()
+        .map(|(l, v)| format!("<i:{l}>{v}</i:{l}>"))
+        .collect();
+    format!(
+        "<x:{name} xmlns:x=\"{NS_XROAD}\" xmlns:i=\"{NS_IDENTIFIERS}\" i:objectType=\"{object_type}\">{inner}</x:{name}>"
+    )
+}
+
+fn client4() -> String {
+    xroad_id(
+        "client",
+        "SUBSYSTEM",
+        &[
+            ("xRoadInstance", "PS-UXP"),
+            ("memberClass", "GOV"),
+            ("memberCode", "10000042"),
+            ("subsystemCode", "portal"),
+        ],
+    )
+}
+
+fn service4() -> String {
+    xroad_id(
+        "service",
+        "SERVICE",
+        &[
+            ("xRoadInstance", "PS-UXP"),
+            ("memberClass", "GOV"),
+            ("memberCode", "10000001"),
+            ("subsystemCode", "moh"),
+            ("serviceCode", "getX"),
+        ],
+    )
+}
+
+fn v4() -> String {
+    [
+        client4(),
+        service4(),
+        el(NS_XROAD, "id", "m-1"),
+        el(NS_XROAD, "userId", "PS400123456"),
+        el(NS_XROAD, "protocolVersion", "4.0"),
+    ]
+    .concat()
+}
+
+fn inconsistent(r: Result<(Dialect, Header), WireError>) -> String {
+    match r {
+        Err(e @ WireError::MixedDialects { .. }) => {
+            assert_eq!(e.code(), "InconsistentHeaders");
+            e.to_string()
+        }
+        other => panic!("expected InconsistentHeaders, got {other:?}"),
+    }
+}
+
+/// X-Road fields of a second X-Road namespace are never passed along as unknown
+/// headers: the stack that reads that namespace would take them as the identity.
+#[test]
+fn identity_fields_in_two_xroad_namespaces_are_refused() {
+    // A 3.1 header with a 3.1-eu consumer beside its own.
+    let m = envelope(&(v3(NS_V31) + &el(NS_V31_EU, "consumer", "10000099")));
+    let e = inconsistent(decoded(&m, Family::Legacy, Kind::Request));
+    assert!(
+        e.contains("`consumer`") && e.contains(NS_V31_EU) && e.contains("v3.1"),
+        "{e}"
+    );
+    // A 2.0 asutus added to a 3.1-eu header.
+    let m = envelope(&(v3(NS_V31_EU) + &el(NS_V2, "asutus", "10000099")));
+    let e = inconsistent(decoded(&m, Family::Legacy, Kind::Request));
+    assert!(e.contains("`asutus`") && e.contains(NS_V2), "{e}");
+    // A 4.x client inside a 3.0 header, and a 3.1 consumer inside a UXP header.
+    let m = envelope(&(v3(NS_V30) + &client4()));
+    inconsistent(decoded(&m, Family::Legacy, Kind::Request));
+    let m = envelope(&(v4() + &el(NS_V31, "consumer", "10000099")));
+    inconsistent(decoded(&m, Family::Uxp, Kind::Request));
+    // Legacy-only fields count too (`unit` / `allasutus` name part of the caller).
+    let m = envelope(&(v2() + &el(NS_V31_EU, "unit", "x")));
+    inconsistent(decoded(&m, Family::Legacy, Kind::Request));
+    // Responses are held to the same rule.
+    let m = envelope(&(v3(NS_V31) + &el(NS_V31_EU, "id", "other")));
+    inconsistent(decoded(&m, Family::Legacy, Kind::Response));
+}
+
+#[test]
+fn foreign_headers_outside_xroad_field_names_still_pass() {
+    // Not an X-Road field name, or not an X-Road namespace: kept as an extension.
+    for extra in [
+        el(NS_V31_EU, "somethingElse", "x"),
+        el("urn:vendor", "consumer", "x"),
+    ] {
+        let m = envelope(&(v3(NS_V31) + &extra));
+        let (d, h) = decoded(&m, Family::Legacy, Kind::Request).unwrap();
+        assert_eq!(d, Dialect::V31);
+        assert_eq!(h.extensions.len(), 1, "{extra}");
+    }
+}
