@@ -499,6 +499,21 @@ struct Out<'a> {
     buf: Vec<u8>,
     charset: Charset,
     prefix: &'a str,
+    /// Declarations a freshly written header element carries on its own start tag when
+    /// neither the Envelope nor the Header binds them (a client that declares namespaces
+    /// per element, as zeep does, leaves both bare): the header prefix, ...
+    own_decls: &'a OwnDecls,
+}
+
+/// `xmlns` attributes, each empty when the scope already binds it.
+#[derive(Default)]
+struct OwnDecls {
+    /// ... the dialect's header prefix,
+    prefix: String,
+    /// ... the identifiers prefix (structured ids),
+    ids: String,
+    /// ... and `xsi` + `xsd` (the 2.0 `xsi:type="xsd:string"`).
+    typed: String,
 }
 
 impl Out<'_> {
@@ -518,10 +533,16 @@ impl Out<'_> {
         let esc = quick_xml::escape::escape(s);
         self.charset.encode(&esc, &mut self.buf);
     }
+    /// `<p:name` plus the declarations the element needs in its own scope.
+    fn open(&mut self, name: &str) {
+        let (p, own) = (self.prefix, &self.own_decls.prefix);
+        let _ = std::io::Write::write_fmt(&mut self.buf, format_args!("<{p}:{name}{own}"));
+    }
     /// `<p:name attrs>text</p:name>`, or `<p:name attrs/>` when empty.
     fn simple(&mut self, name: &str, attrs: &str, value: &str) {
         let p = self.prefix.to_string();
-        self.fmt(format_args!("<{p}:{name}{attrs}"));
+        self.open(name);
+        self.raw(attrs);
         if value.is_empty() {
             self.raw("/>");
         } else {
@@ -534,11 +555,26 @@ impl Out<'_> {
 
 const ID_PREFIX: &str = "id";
 const REPR_PREFIX: &str = "repr";
+/// Prefixes the encoder binds itself; a source's header prefix equal to one of them is
+/// not reused (it would be bound twice on one element).
+const RESERVED_PREFIXES: [&str; 4] = [ID_PREFIX, REPR_PREFIX, "xsi", "xsd"];
+
+/// Whether `prefix` is bound to `uri` in `scope` (declarations in document order, the
+/// innermost last, so the last binding of a prefix is the one in force).
+fn bound(scope: &[(String, String)], prefix: &str, uri: &str) -> bool {
+    scope
+        .iter()
+        .rev()
+        .find(|(p, _)| p == prefix)
+        .is_some_and(|(_, u)| u == uri)
+}
 
 fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
     let p = o.prefix.to_string();
+    o.open(name);
     o.fmt(format_args!(
-        "<{p}:{name} {ID_PREFIX}:objectType=\"{}\">",
+        "{} {ID_PREFIX}:objectType=\"{}\">",
+        o.own_decls.ids,
         id.object_type()
     ));
     let inner = Indent(indent);
@@ -558,8 +594,10 @@ fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
 
 fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
     let p = o.prefix.to_string();
+    o.open("service");
     o.fmt(format_args!(
-        "<{p}:service {ID_PREFIX}:objectType=\"SERVICE\">"
+        "{} {ID_PREFIX}:objectType=\"SERVICE\">",
+        o.own_decls.ids
     ));
     let inner = Indent(indent);
     let part = |o: &mut Out, l: &str, v: &str| {
@@ -602,7 +640,12 @@ fn write_field(
     let v2 = dialect == Dialect::V2;
     let structured = dialect.has_structured_ids();
     // 2.0 is rpc/encoded: header values carry their XML Schema type.
-    let typed = if v2 { " xsi:type=\"xsd:string\"" } else { "" };
+    let typed = if v2 {
+        format!("{} xsi:type=\"xsd:string\"", o.own_decls.typed)
+    } else {
+        String::new()
+    };
+    let typed = typed.as_str();
     let shape = |what, found| EncodeError::Shape {
         dialect,
         what,
@@ -658,7 +701,7 @@ fn write_field(
         FieldTag::RequestHash => match (&h.request_hash, structured) {
             (Some(rh), true) => {
                 let p = o.prefix.to_string();
-                o.fmt(format_args!("<{p}:requestHash"));
+                o.open("requestHash");
                 if let Some(a) = &rh.algorithm_id {
                     o.raw(" algorithmId=\"");
                     o.attr_text(a);
@@ -700,7 +743,8 @@ fn write_field(
             };
             let Some(name) = name else { return Ok(false) };
             let p = o.prefix.to_string();
-            o.fmt(format_args!("<{p}:{name}{typed}"));
+            o.open(name);
+            o.raw(typed);
             if v.is_empty() {
                 o.raw("/>");
             } else {
@@ -739,7 +783,7 @@ pub fn with_decls(
     let own_tag = slice(xml, 0..tag_end);
     let mut decls = String::new();
     for (p, uri) in scope {
-        if target_scope.iter().any(|(tp, tu)| tp == p && tu == uri) {
+        if bound(target_scope, p, uri) {
             continue;
         }
         let used = if p.is_empty() {
@@ -783,23 +827,29 @@ pub fn encode_header(
         .env_prefix
         .map(|p| format!("{p}:"))
         .unwrap_or_default();
-    // The prefix the source used for this dialect's namespace, so new elements among
-    // copied ones look alike; otherwise our conventional one.
+    // The Header start tag is copied when writing back into the very document the
+    // header came from; then only what the source had in scope is in scope.
+    let reuse_open = reuse
+        .filter(|s| s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty());
+    // The prefix the source bound to this dialect's namespace on its Envelope or Header,
+    // so new elements among copied ones look alike; otherwise our conventional one. Never
+    // one of the prefixes written alongside it, nor the Envelope's.
     let src_prefix = reuse.and_then(|s| {
         s.layout
             .scope
             .iter()
-            .find(|(p, u)| u == dialect.header_ns() && !p.is_empty())
+            .find(|(p, u)| {
+                u == dialect.header_ns()
+                    && !p.is_empty()
+                    && !RESERVED_PREFIXES.contains(&p.as_str())
+                    && Some(p.as_str()) != target.env_prefix
+                    && bound(&s.layout.scope, p, u)
+            })
             .map(|(p, _)| p.clone())
     });
     let prefix = src_prefix
         .clone()
         .unwrap_or_else(|| dialect.header_prefix().to_string());
-    let mut o = Out {
-        buf: Vec::with_capacity(1024),
-        charset: target.charset,
-        prefix: &prefix,
-    };
     let indent_default = "    ";
     // Whitespace before the first element sets the indentation for new ones.
     let indent = reuse
@@ -844,16 +894,42 @@ pub fn encode_header(
             }
         }
     }
-    open_decls.retain(|(p, u)| !target.env_decls.iter().any(|(tp, tu)| tp == p && tu == u));
-    let mut in_scope: Vec<(String, String)> = target.env_decls.to_vec();
-    in_scope.extend(open_decls.iter().cloned());
+    open_decls.retain(|(p, u)| !bound(target.env_decls, p, u));
+    // What the Header's children see: the copied Header tag adds only the source's own
+    // declarations; a new one adds `open_decls`.
+    let in_scope: Vec<(String, String)> = match reuse_open {
+        Some(s) => s.layout.scope.clone(),
+        None => {
+            let mut v = target.env_decls.to_vec();
+            v.extend(open_decls.iter().cloned());
+            v
+        }
+    };
+    // What a freshly written element needs and the scope does not bind (the copied
+    // Header tag of a client that declares namespaces per element binds nothing).
+    let decl = |p: &str, u: &str| -> String {
+        if bound(&in_scope, p, u) {
+            String::new()
+        } else {
+            format!(" xmlns:{p}=\"{}\"", quick_xml::escape::escape(u))
+        }
+    };
+    let own_decls = OwnDecls {
+        prefix: decl(&prefix, dialect.header_ns()),
+        ids: decl(ID_PREFIX, NS_IDENTIFIERS),
+        typed: decl("xsi", NS_XSI) + &decl("xsd", NS_XSD),
+    };
+    let mut o = Out {
+        buf: Vec::with_capacity(1024),
+        charset: target.charset,
+        prefix: &prefix,
+        own_decls: &own_decls,
+    };
 
     // Open tag: reused when writing back into the same document.
-    match reuse {
-        Some(s) if s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty() => {
-            o.buf.extend_from_slice(slice(s.src, s.layout.open.clone()))
-        }
-        _ => {
+    match reuse_open {
+        Some(s) => o.buf.extend_from_slice(slice(s.src, s.layout.open.clone())),
+        None => {
             o.fmt(format_args!("<{env_p}Header"));
             for (p, uri) in &open_decls {
                 o.fmt(format_args!(" xmlns:{p}=\""));

@@ -39,3 +39,280 @@ async fn identity_fields_in_a_second_xroad_namespace_are_refused_at_the_gateway(
     assert_eq!(status, 200);
     gw.shutdown().await;
 }
+
+// === §5: every element dualroad writes is well-formed in its own scope ===
+
+use dualroad::error::{FaultCode, Side};
+use dualroad::translate::{self, Options};
+use dualroad::wire::codec::{Family, Kind};
+use dualroad::wire::dialect::{
+    NS_IDENTIFIERS, NS_SOAP11, NS_V2, NS_V31_EU, NS_XROAD, NS_XSD, NS_XSI,
+};
+use dualroad::wire::message::Input;
+use dualroad::wire::Dialect;
+use quick_xml::events::Event;
+use quick_xml::name::{QName, ResolveResult};
+use quick_xml::NsReader;
+
+/// Where a client declares the namespaces of its header elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// zeep: `<ns0:consumer xmlns:ns0="…">` on every header element.
+    PerElement,
+    /// On the Header start tag.
+    OnHeader,
+    /// On the Envelope start tag.
+    OnEnvelope,
+    /// The header namespace as the default namespace of every header element.
+    DefaultPerElement,
+    /// The header namespace as the default namespace, declared on the Header.
+    DefaultOnHeader,
+}
+
+const STYLES: [Style; 5] = [
+    Style::PerElement,
+    Style::OnHeader,
+    Style::OnEnvelope,
+    Style::DefaultPerElement,
+    Style::DefaultOnHeader,
+];
+
+/// A request whose header elements are written as templates: `P:` is the header
+/// namespace, `I:` identifiers, `X:` xsi, `D:` xsd (as an attribute value).
+fn styled(style: Style, header_ns: &str, elements: &[&str]) -> String {
+    let spaces = [
+        ("P", header_ns, "ns0"),
+        ("I", NS_IDENTIFIERS, "ns1"),
+        ("X", NS_XSI, "xsi"),
+        ("D", NS_XSD, "xsd"),
+    ];
+    let default = matches!(style, Style::DefaultPerElement | Style::DefaultOnHeader);
+    let prefix = |p: &str| -> String {
+        let (_, _, name) = spaces.iter().find(|(t, _, _)| *t == p).unwrap();
+        if p == "P" && default {
+            String::new()
+        } else {
+            format!("{name}:")
+        }
+    };
+    let decl = |p: &str| -> String {
+        let (_, uri, name) = spaces.iter().find(|(t, _, _)| *t == p).unwrap();
+        if p == "P" && default {
+            format!(" xmlns=\"{uri}\"")
+        } else {
+            format!(" xmlns:{name}=\"{uri}\"")
+        }
+    };
+    let used = |text: &str| -> Vec<&str> {
+        ["P", "I", "X", "D"]
+            .into_iter()
+            .filter(|p| text.contains(&format!("{p}:")))
+            .collect()
+    };
+    let all: String = elements.concat();
+    let all_decls: String = used(&all).iter().map(|p| decl(p)).collect();
+    let mut header = String::new();
+    for e in elements {
+        let mut x = e.to_string();
+        for p in ["P", "I", "X", "D"] {
+            x = x.replace(&format!("{p}:"), &prefix(p));
+        }
+        if style == Style::PerElement || style == Style::DefaultPerElement {
+            let decls: String = used(e).iter().map(|p| decl(p)).collect();
+            let name_end = x.find([' ', '>']).unwrap();
+            x.insert_str(name_end, &decls);
+        }
+        header.push_str("\n    ");
+        header.push_str(&x);
+    }
+    let (env_decls, header_decls) = match style {
+        Style::OnEnvelope => (all_decls, String::new()),
+        Style::OnHeader | Style::DefaultOnHeader => (String::new(), all_decls),
+        _ => (String::new(), String::new()),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"{NS_SOAP11}\"{env_decls}>\n  <soapenv:Header{header_decls}>{header}\n  </soapenv:Header>\n  <soapenv:Body>\n    <m:getPatientSummary xmlns:m=\"http://moh.x-road.ps/producer/\"><request/></m:getPatientSummary>\n  </soapenv:Body>\n</soapenv:Envelope>\n"
+    )
+}
+
+const V31EU_FIELDS: [&str; 6] = [
+    "<P:consumer>10000042</P:consumer>",
+    "<P:producer>moh</P:producer>",
+    "<P:userId>PS400123456</P:userId>",
+    "<P:id>m-1</P:id>",
+    "<P:service>moh.getPatientSummary.v2</P:service>",
+    "<P:unit>ward-7</P:unit>",
+];
+
+const V2_FIELDS: [&str; 4] = [
+    "<P:asutus X:type=\"D:string\">10000042</P:asutus>",
+    "<P:andmekogu X:type=\"D:string\">moh</P:andmekogu>",
+    "<P:id X:type=\"D:string\">m-1</P:id>",
+    "<P:nimi X:type=\"D:string\">moh.getPatientSummary.v2</P:nimi>",
+];
+
+const V4_FIELDS: [&str; 5] = [
+    "<P:client I:objectType=\"SUBSYSTEM\"><I:xRoadInstance>PS</I:xRoadInstance><I:memberClass>GOV</I:memberClass><I:memberCode>10000042</I:memberCode><I:subsystemCode>moh-portal</I:subsystemCode></P:client>",
+    "<P:service I:objectType=\"SERVICE\"><I:xRoadInstance>PS</I:xRoadInstance><I:memberClass>GOV</I:memberClass><I:memberCode>10000001</I:memberCode><I:subsystemCode>moh</I:subsystemCode><I:serviceCode>getPatientSummary</I:serviceCode><I:serviceVersion>v2</I:serviceVersion></P:service>",
+    "<P:id>m-1</P:id>",
+    "<P:userId>PS400123456</P:userId>",
+    "<P:protocolVersion>4.0</P:protocolVersion>",
+];
+
+/// Every element and attribute name of `xml` resolves to a declared namespace, and
+/// every `xsi:type` value's prefix too. Returns `(namespace, local, text)` of each
+/// element, in document order.
+fn resolve_all(xml: &[u8]) -> Vec<(String, String, String)> {
+    let mut r = NsReader::from_reader(xml);
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let text = String::from_utf8_lossy(xml);
+    loop {
+        let (res, ev) = r
+            .read_resolved_event()
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let ns = match res {
+                    ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+                    ResolveResult::Unbound => String::new(),
+                    ResolveResult::Unknown(p) => panic!(
+                        "element `{}` has the undeclared prefix `{}`:\n{text}",
+                        String::from_utf8_lossy(e.name().as_ref()),
+                        String::from_utf8_lossy(&p)
+                    ),
+                };
+                for a in e.attributes() {
+                    let a = a.unwrap();
+                    if a.key.as_namespace_binding().is_some() {
+                        continue;
+                    }
+                    let (ares, local) = r.resolve_attribute(a.key);
+                    assert!(
+                        !matches!(ares, ResolveResult::Unknown(_)),
+                        "attribute `{}` of `{}` has an undeclared prefix:\n{text}",
+                        String::from_utf8_lossy(a.key.as_ref()),
+                        String::from_utf8_lossy(e.name().as_ref())
+                    );
+                    if matches!(ares, ResolveResult::Bound(n) if n.as_ref() == NS_XSI.as_bytes())
+                        && local.as_ref() == b"type"
+                    {
+                        let (vres, _) = r.resolve_element(QName(&a.value));
+                        assert!(
+                            matches!(vres, ResolveResult::Bound(n) if n.as_ref() == NS_XSD.as_bytes()),
+                            "xsi:type value `{}` has no xsd prefix in scope:\n{text}",
+                            String::from_utf8_lossy(&a.value)
+                        );
+                    }
+                }
+                let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                out.push((ns, local, String::new()));
+                if matches!(ev, Event::Start(_)) {
+                    open.push(out.len() - 1);
+                }
+            }
+            Event::Text(t) => {
+                if let Some(i) = open.last() {
+                    out[*i].2.push_str(&t.unescape().unwrap());
+                }
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            Event::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+fn decode(msg: &[u8], family: Family) -> translate::Decoded<'_> {
+    translate::decode(
+        Input::new(msg),
+        family,
+        Kind::Request,
+        Side::Client,
+        &Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(msg)))
+}
+
+/// The re-issued copy (uxp-shadow and calibration copies) of a request in each legacy
+/// dialect and each declaration style resolves everywhere, and decodes to the same
+/// header with the new id.
+#[test]
+fn reissued_copies_are_well_formed_in_every_declaration_style() {
+    let dialects: [(Dialect, &str, &[&str]); 3] = [
+        (Dialect::V31Eu, NS_V31_EU, &V31EU_FIELDS),
+        (Dialect::V2, NS_V2, &V2_FIELDS),
+        (Dialect::V4, NS_XROAD, &V4_FIELDS),
+    ];
+    for (dialect, ns, fields) in dialects {
+        for style in STYLES {
+            let msg = styled(style, ns, fields);
+            let d = decode(msg.as_bytes(), Family::Legacy);
+            assert_eq!(d.dialect, dialect, "{style:?}\n{msg}");
+            let copy = translate::reissue(&d, "copy-7").unwrap();
+            let elements = resolve_all(&copy.bytes);
+            assert!(
+                elements
+                    .iter()
+                    .any(|(n, l, t)| n == ns && l == "id" && t == "copy-7"),
+                "{dialect} {style:?}: no new id in the header namespace:\n{}",
+                String::from_utf8_lossy(&copy.bytes)
+            );
+            let again = decode(&copy.bytes, Family::Legacy);
+            let mut expected = d.header.clone();
+            expected.id = Some("copy-7".into());
+            assert_eq!(again.header.client, expected.client, "{dialect} {style:?}");
+            assert_eq!(again.header.service, expected.service);
+            assert_eq!(again.header.id, expected.id);
+            assert_eq!(again.header.legacy, expected.legacy);
+        }
+    }
+}
+
+/// The other header writers: a 4.x legacy request translated to UXP in its own
+/// envelope (new client and service written among the client's elements), and the
+/// header echoed in a fault.
+#[test]
+fn translated_and_echoed_headers_are_well_formed_in_every_declaration_style() {
+    let maps = crate::support::mappings(&crate::support::repo().join("fixtures/mappings/xroad6"));
+    for style in STYLES {
+        let msg = styled(style, NS_XROAD, &V4_FIELDS);
+        let t = translate::request_to_uxp(maps, &Options::default(), Input::new(msg.as_bytes()))
+            .unwrap_or_else(|e| panic!("{style:?}: {e}"));
+        let elements = resolve_all(&t.bytes);
+        let instances: Vec<&str> = elements
+            .iter()
+            .filter(|(n, l, _)| n == NS_IDENTIFIERS && l == "xRoadInstance")
+            .map(|(_, _, v)| v.as_str())
+            .collect();
+        assert_eq!(instances, ["PS-UXP", "PS-UXP"], "{style:?}");
+        let d = decode(&t.bytes, Family::Uxp);
+        assert_eq!(d.dialect, Dialect::Uxp);
+        for (ns, fields) in [
+            (NS_XROAD, &V4_FIELDS[..]),
+            (NS_V31_EU, &V31EU_FIELDS[..]),
+            (NS_V2, &V2_FIELDS[..]),
+        ] {
+            let msg = styled(style, ns, fields);
+            let rescue = translate::rescue_for(
+                Input::new(msg.as_bytes()),
+                Family::Legacy,
+                &Options::default(),
+            );
+            assert!(
+                rescue.header_xml.is_some(),
+                "{style:?}: the header is echoed"
+            );
+            let fault = rescue.fault_message(&FaultCode("Client.X".into()), "no", "e-1");
+            let elements = resolve_all(&fault);
+            assert!(
+                elements
+                    .iter()
+                    .any(|(n, l, t)| n == ns && l == "id" && t == "m-1"),
+                "{style:?}"
+            );
+        }
+    }
+}

@@ -142,3 +142,47 @@ fn foreign_headers_outside_xroad_field_names_still_pass() {
         assert_eq!(h.extensions.len(), 1, "{extra}");
     }
 }
+
+/// A client whose header prefix is one the encoder binds itself (`id` for the 4.x
+/// namespace): a new element gets another prefix, declared where it is written.
+#[test]
+fn new_elements_never_reuse_a_prefix_the_encoder_binds_itself() {
+    let header = format!(
+        "<s:Header xmlns:id=\"{NS_XROAD}\" xmlns:i=\"{NS_IDENTIFIERS}\">{}</s:Header>",
+        v4().replace("<x:", "<id:")
+            .replace("</x:", "</id:")
+            .replace(&format!(" xmlns:x=\"{NS_XROAD}\""), "")
+    );
+    let msg = format!("{ENV_OPEN}{header}{BODY}");
+    let env = Envelope::scan(msg.as_bytes(), None).unwrap();
+    let (mut h, layout) = decode(&env, Dialect::V4, Kind::Request).unwrap();
+    h.id = Some("m-2".into());
+    let Some(Party::Id(mut client)) = h.client.clone() else {
+        panic!("a 4.x client")
+    };
+    client.member_code = "10000043".into();
+    h.client = Some(Party::Id(client));
+    let target = Target {
+        dialect: Dialect::V4,
+        env_prefix: env.env_prefix.as_deref(),
+        env_decls: &env.env_ns_decls,
+        charset: env.charset,
+    };
+    let src = Source {
+        layout: &layout,
+        src: env.src,
+        same_document: true,
+    };
+    let hx = String::from_utf8(encode_header(&h, &target, Some(src)).unwrap()).unwrap();
+    assert!(
+        hx.contains(&format!("<xrd:id xmlns:xrd=\"{NS_XROAD}\">m-2</xrd:id>")),
+        "{hx}"
+    );
+    // The rewritten client reads back as written: its identifier parts are in the
+    // identifiers namespace, not in the one the client's `id:` prefix meant.
+    let out = format!("{ENV_OPEN}{hx}{BODY}");
+    let (_, again) =
+        decoded(&out, Family::Legacy, Kind::Request).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(again.client, h.client, "{out}");
+    assert_eq!(again.id, h.id);
+}
