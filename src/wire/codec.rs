@@ -227,7 +227,11 @@ pub fn decode(
     };
     let ns = dialect.header_ns();
     for (i, c) in block.children.iter().enumerate() {
-        let text = || c.text.trim().to_string();
+        // Names are lookup keys (mappings, routing): surrounding whitespace is layout.
+        // Every other value is data and carried exactly, whitespace included (a
+        // `userId` of `w\naa\nww\n` must reach the other stack with its newline).
+        let name = || c.text.trim().to_string();
+        let value = || c.text.clone();
         let tag = if c.ns.as_deref() != Some(ns) {
             // An X-Road field of another X-Road namespace is never passed along as an
             // unknown header: a stack reading that namespace would take it as the
@@ -243,34 +247,34 @@ pub fn decode(
         } else {
             match dialect {
                 Dialect::V2 => match c.local.as_str() {
-                    "asutus" => put(&mut h.client, Party::Legacy(text()), "asutus")
+                    "asutus" => put(&mut h.client, Party::Legacy(name()), "asutus")
                         .map(|_| FieldTag::Client)?,
                     "andmekogu" => {
-                        put(&mut h.producer, text(), "andmekogu").map(|_| FieldTag::Producer)?
+                        put(&mut h.producer, name(), "andmekogu").map(|_| FieldTag::Producer)?
                     }
-                    "nimi" => put(&mut h.service, ServiceRef::Legacy(text()), "nimi")
+                    "nimi" => put(&mut h.service, ServiceRef::Legacy(name()), "nimi")
                         .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
                     "isikukood" => {
-                        put(&mut h.user_id, text(), "isikukood").map(|_| FieldTag::UserId)?
+                        put(&mut h.user_id, value(), "isikukood").map(|_| FieldTag::UserId)?
                     }
-                    "toimik" => put(&mut h.issue, text(), "toimik").map(|_| FieldTag::Issue)?,
+                    "toimik" => put(&mut h.issue, value(), "toimik").map(|_| FieldTag::Issue)?,
                     l => match legacy_key_v2(l) {
                         Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
                         None => raw_ext(&mut h, env, c, &scope),
                     },
                 },
                 Dialect::V30 | Dialect::V31 | Dialect::V31Eu => match c.local.as_str() {
-                    "consumer" => put(&mut h.client, Party::Legacy(text()), "consumer")
+                    "consumer" => put(&mut h.client, Party::Legacy(name()), "consumer")
                         .map(|_| FieldTag::Client)?,
                     "producer" => {
-                        put(&mut h.producer, text(), "producer").map(|_| FieldTag::Producer)?
+                        put(&mut h.producer, name(), "producer").map(|_| FieldTag::Producer)?
                     }
-                    "service" => put(&mut h.service, ServiceRef::Legacy(text()), "service")
+                    "service" => put(&mut h.service, ServiceRef::Legacy(name()), "service")
                         .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
-                    "issue" => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
+                    "issue" => put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?,
                     l => match legacy_key_v3(l) {
                         Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
                         None => raw_ext(&mut h, env, c, &scope),
@@ -285,13 +289,13 @@ pub fn decode(
                         "service",
                     )
                     .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
                     "issue" if dialect != Dialect::V60 => {
-                        put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?
+                        put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?
                     }
                     "protocolVersion" if dialect != Dialect::V60 => {
-                        put(&mut h.protocol_version, text(), "protocolVersion")
+                        put(&mut h.protocol_version, value(), "protocolVersion")
                             .map(|_| FieldTag::ProtocolVersion)?
                     }
                     "requestHash" => put(
@@ -355,11 +359,11 @@ fn decode_foreign(
     if c.is(NS_REPRESENTATION, "representedParty") {
         let code = c
             .child(NS_REPRESENTATION, "partyCode")
-            .map(|e| e.text.trim().to_string())
+            .map(|e| e.text.clone())
             .ok_or_else(|| bad("representedParty", "missing partyCode"))?;
         let class = c
             .child(NS_REPRESENTATION, "partyClass")
-            .map(|e| e.text.trim().to_string());
+            .map(|e| e.text.clone());
         put(
             &mut h.represented_party,
             RepresentedParty {
@@ -409,7 +413,10 @@ fn check_required(h: &Header, dialect: Dialect, kind: Kind, fault: bool) -> Resu
         Dialect::V60 if h.user_id.is_none() => missing("userId"),
         Dialect::V4 | Dialect::Uxp => match &h.protocol_version {
             None => missing("protocolVersion"),
-            Some(v) if !v.starts_with("4.") => Err(WireError::InvalidProtocolVersion(v.clone())),
+            // Carried exactly, but checked as X-Road checks it, layout aside.
+            Some(v) if !v.trim().starts_with("4.") => {
+                Err(WireError::InvalidProtocolVersion(v.clone()))
+            }
             Some(_) => Ok(()),
         },
         _ => Ok(()),

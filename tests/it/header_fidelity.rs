@@ -316,3 +316,105 @@ fn translated_and_echoed_headers_are_well_formed_in_every_declaration_style() {
         }
     }
 }
+
+// === §5: header values are data ===
+
+/// Values with leading and trailing whitespace and newlines, as clients send them.
+const USER_ID: &str = "w\naa\nww\n";
+const MSG_ID: &str = "  m-1 ";
+const ISSUE: &str = "\n\tREF-2025 01\n  ";
+
+fn uxp_request_with_values() -> String {
+    let esc = |v: &str| v.to_string();
+    let fields = [
+        V4_FIELDS[0].replace(">PS<", ">PS-UXP<"),
+        V4_FIELDS[1].replace(">PS<", ">PS-UXP<"),
+        format!("<P:id>{}</P:id>", esc(MSG_ID)),
+        format!("<P:userId>{}</P:userId>", esc(USER_ID)),
+        format!("<P:issue>{}</P:issue>", esc(ISSUE)),
+        "<P:protocolVersion>4.0</P:protocolVersion>".to_string(),
+    ];
+    let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+    styled(Style::OnEnvelope, NS_XROAD, &refs)
+}
+
+fn legacy_request_with_values(ns: &str) -> String {
+    let fields = [
+        "<P:consumer>10000042</P:consumer>".to_string(),
+        "<P:producer>moh</P:producer>".to_string(),
+        format!("<P:userId>{USER_ID}</P:userId>"),
+        format!("<P:id>{MSG_ID}</P:id>"),
+        "<P:service>moh.getPatientSummary.v2</P:service>".to_string(),
+        format!("<P:issue>{ISSUE}</P:issue>"),
+    ];
+    let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+    styled(Style::OnHeader, ns, &refs)
+}
+
+fn values<'d>(d: &'d translate::Decoded) -> (Option<&'d str>, Option<&'d str>, Option<&'d str>) {
+    (
+        d.header.id.as_deref(),
+        d.header.user_id.as_deref(),
+        d.header.issue.as_deref(),
+    )
+}
+
+const EXACT: (Option<&str>, Option<&str>, Option<&str>) =
+    (Some(MSG_ID), Some(USER_ID), Some(ISSUE));
+
+/// 4.0 → 3.1 (and 3.1-eu) → 4.0: `id`, `userId` and `issue` keep every space and
+/// newline, in the decoded header and on the wire.
+#[test]
+fn header_values_keep_their_whitespace_from_uxp_to_legacy_and_back() {
+    let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    let uxp = uxp_request_with_values();
+    let d = decode(uxp.as_bytes(), Family::Uxp);
+    assert_eq!(values(&d), EXACT, "decoded as sent");
+    for dialect in [Dialect::V31, Dialect::V31Eu] {
+        let opts = Options {
+            legacy_dialect: Some(dialect),
+            ..Options::default()
+        };
+        let legacy = translate::request_to_legacy(maps, &opts, Input::new(uxp.as_bytes()))
+            .unwrap_or_else(|e| panic!("{dialect}: {e}"));
+        let text = String::from_utf8_lossy(&legacy.bytes);
+        assert!(text.contains(&format!(">{USER_ID}</")), "{text}");
+        let back = decode(&legacy.bytes, Family::Legacy);
+        assert_eq!(back.dialect, dialect);
+        assert_eq!(values(&back), EXACT, "{dialect}:\n{text}");
+        let again = translate::request_to_uxp(maps, &opts, Input::new(&legacy.bytes)).unwrap();
+        assert_eq!(
+            values(&decode(&again.bytes, Family::Uxp)),
+            EXACT,
+            "{dialect} → 4.0"
+        );
+    }
+}
+
+/// 3.1 → 4.0 → 3.1 likewise.
+#[test]
+fn header_values_keep_their_whitespace_from_legacy_to_uxp_and_back() {
+    let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    for (dialect, ns) in [
+        (Dialect::V31, dualroad::wire::dialect::NS_V31),
+        (Dialect::V31Eu, NS_V31_EU),
+    ] {
+        let opts = Options {
+            legacy_dialect: Some(dialect),
+            ..Options::default()
+        };
+        let legacy = legacy_request_with_values(ns);
+        assert_eq!(values(&decode(legacy.as_bytes(), Family::Legacy)), EXACT);
+        let uxp = translate::request_to_uxp(maps, &opts, Input::new(legacy.as_bytes()))
+            .unwrap_or_else(|e| panic!("{dialect}: {e}"));
+        let text = String::from_utf8_lossy(&uxp.bytes);
+        assert!(text.contains(&format!(">{ISSUE}</")), "{text}");
+        assert_eq!(values(&decode(&uxp.bytes, Family::Uxp)), EXACT, "{text}");
+        let back = translate::request_to_legacy(maps, &opts, Input::new(&uxp.bytes)).unwrap();
+        assert_eq!(
+            values(&decode(&back.bytes, Family::Legacy)),
+            EXACT,
+            "4.0 → {dialect}"
+        );
+    }
+}
