@@ -387,32 +387,56 @@ fn raw_ext(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)])
     FieldTag::Extension(h.extensions.len() - 1)
 }
 
+/// What `dialect` calls a required field, for `MissingHeaderField`.
+fn required_name(dialect: Dialect, tag: FieldTag) -> &'static str {
+    let v2 = dialect == Dialect::V2;
+    match tag {
+        FieldTag::Client if v2 => "asutus",
+        FieldTag::Client if dialect.is_v5_family() => "consumer",
+        FieldTag::Client => "client",
+        FieldTag::Producer if v2 => "andmekogu",
+        FieldTag::Producer => "producer",
+        FieldTag::Service if v2 => "nimi",
+        FieldTag::Service => "service",
+        FieldTag::Id => "id",
+        FieldTag::UserId if v2 => "isikukood",
+        FieldTag::UserId => "userId",
+        FieldTag::ProtocolVersion => "protocolVersion",
+        // Never required; named for completeness.
+        FieldTag::Issue if v2 => "toimik",
+        FieldTag::Issue => "issue",
+        FieldTag::RepresentedParty => "representedParty",
+        FieldTag::RequestHash => "requestHash",
+        FieldTag::Legacy(k) => k.report_name(),
+        FieldTag::Extension(_) => "extension",
+    }
+}
+
 fn check_required(h: &Header, dialect: Dialect, kind: Kind, fault: bool) -> Result<(), WireError> {
     if kind != Kind::Request || fault {
         return Ok(());
     }
-    let missing = |name: &str| Err(WireError::MissingHeaderField(name.to_string()));
-    let names: [&str; 4] = match dialect {
-        Dialect::V2 => ["asutus", "andmekogu", "nimi", "id"],
-        Dialect::V30 | Dialect::V31 | Dialect::V31Eu => ["consumer", "producer", "service", "id"],
-        _ => ["client", "service", "id", ""],
+    let missing = |tag| {
+        Err(WireError::MissingHeaderField(
+            required_name(dialect, tag).into(),
+        ))
     };
     if h.client.is_none() {
-        return missing(names[0]);
+        return missing(FieldTag::Client);
     }
     if dialect.is_v5_family() && h.producer.is_none() {
-        return missing(names[1]);
+        return missing(FieldTag::Producer);
     }
     if h.service.is_none() {
-        return missing(names[2]);
+        return missing(FieldTag::Service);
     }
     if h.id.is_none() {
-        return missing(names[3]);
+        return missing(FieldTag::Id);
     }
     match dialect {
-        Dialect::V60 if h.user_id.is_none() => missing("userId"),
+        Dialect::V60 if h.user_id.is_none() => missing(FieldTag::UserId),
         Dialect::V4 | Dialect::Uxp => match &h.protocol_version {
-            None => missing("protocolVersion"),
+            None => missing(FieldTag::ProtocolVersion),
             // Carried exactly, but checked as X-Road checks it, layout aside.
             Some(v) if !v.trim().starts_with("4.") => {
                 Err(WireError::InvalidProtocolVersion(v.clone()))

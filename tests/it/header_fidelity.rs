@@ -418,3 +418,77 @@ fn header_values_keep_their_whitespace_from_legacy_to_uxp_and_back() {
         );
     }
 }
+
+// === §5: a missing field is named as the message's dialect names it ===
+
+/// Through the translation entry points, as the gateway calls them: each dialect, each
+/// required field missing, answered `Client.MissingHeaderField` naming that field.
+/// (A 4.x header without `protocolVersion` reads as 6.0, so that case is the codec's
+/// own test with the dialect fixed.)
+#[test]
+fn translation_names_the_missing_field_of_every_dialect() {
+    let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    let cases: Vec<(Family, &str, Vec<&str>, Vec<&str>)> = vec![
+        (
+            Family::Legacy,
+            NS_V2,
+            V2_FIELDS.to_vec(),
+            vec!["asutus", "andmekogu", "nimi", "id"],
+        ),
+        (
+            Family::Legacy,
+            NS_XROAD,
+            V4_FIELDS[..4].to_vec(),
+            vec!["client", "service", "id", "userId"],
+        ),
+        (
+            Family::Uxp,
+            NS_XROAD,
+            V4_FIELDS.to_vec(),
+            vec!["client", "service", "id", "protocolVersion"],
+        ),
+    ];
+    let mut all = cases;
+    for ns in [
+        dualroad::wire::dialect::NS_V30,
+        dualroad::wire::dialect::NS_V31,
+        NS_V31_EU,
+    ] {
+        all.push((
+            Family::Legacy,
+            ns,
+            V31EU_FIELDS.to_vec(),
+            vec!["consumer", "producer", "service", "id"],
+        ));
+    }
+    for (family, ns, fields, required) in all {
+        for missing in required {
+            let kept: Vec<&str> = fields
+                .iter()
+                .copied()
+                .filter(|f| {
+                    !f.starts_with(&format!("<P:{missing}>"))
+                        && !f.starts_with(&format!("<P:{missing} "))
+                })
+                .collect();
+            assert_eq!(kept.len() + 1, fields.len(), "{missing} is one element");
+            let msg = styled(Style::OnEnvelope, ns, &kept);
+            let input = Input::new(msg.as_bytes());
+            let err = match family {
+                Family::Legacy => translate::request_to_uxp(maps, &Options::default(), input),
+                Family::Uxp => translate::request_to_legacy(maps, &Options::default(), input),
+            }
+            .expect_err(missing);
+            assert_eq!(
+                err.fault_code().0,
+                "Client.MissingHeaderField",
+                "{ns} {missing}: {err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("required header field `{missing}` is missing"),
+                "{ns}"
+            );
+        }
+    }
+}

@@ -186,3 +186,86 @@ fn new_elements_never_reuse_a_prefix_the_encoder_binds_itself() {
     assert_eq!(again.client, h.client, "{out}");
     assert_eq!(again.id, h.id);
 }
+
+fn v60() -> String {
+    [
+        client4(),
+        service4(),
+        el(NS_XROAD, "id", "m-1"),
+        el(NS_XROAD, "userId", "PS400123456"),
+    ]
+    .concat()
+}
+
+/// Each dialect's required fields, with a header holding all of them (each field one
+/// top-level element whose name is the field).
+fn required() -> Vec<(Dialect, Vec<&'static str>, String)> {
+    let mut v = vec![
+        (Dialect::V2, vec!["asutus", "andmekogu", "nimi", "id"], v2()),
+        (
+            Dialect::V60,
+            vec!["client", "service", "id", "userId"],
+            v60(),
+        ),
+        (
+            Dialect::V4,
+            vec!["client", "service", "id", "protocolVersion"],
+            v4(),
+        ),
+        (
+            Dialect::Uxp,
+            vec!["client", "service", "id", "protocolVersion"],
+            v4(),
+        ),
+    ];
+    for (d, ns) in [
+        (Dialect::V30, NS_V30),
+        (Dialect::V31, NS_V31),
+        (Dialect::V31Eu, NS_V31_EU),
+    ] {
+        v.push((d, vec!["consumer", "producer", "service", "id"], v3(ns)));
+    }
+    v
+}
+
+/// Removes the top-level header element `local` from `header`.
+fn without(header: &str, local: &str) -> String {
+    let open = format!(":{local} ");
+    let start = header
+        .find(&format!("<x:{local} "))
+        .or_else(|| header.find(&format!("<p:{local} ")))
+        .unwrap_or_else(|| panic!("no {local}{open} in {header}"));
+    let close_tag = |p: &str| format!("</{p}:{local}>");
+    let end = ["x", "p"]
+        .iter()
+        .filter_map(|p| {
+            header[start..]
+                .find(&close_tag(p))
+                .map(|i| start + i + close_tag(p).len())
+        })
+        .min()
+        .unwrap_or_else(|| panic!("no end of {local}"));
+    format!("{}{}", &header[..start], &header[end..])
+}
+
+/// `Client.MissingHeaderField` names the missing field as the message's own dialect
+/// calls it, for every dialect and every required field.
+#[test]
+fn missing_header_field_names_the_field_in_the_messages_dialect() {
+    for (dialect, fields, header) in required() {
+        let full = envelope(&header);
+        let env = Envelope::scan(full.as_bytes(), None).unwrap();
+        decode(&env, dialect, Kind::Request).unwrap_or_else(|e| panic!("{dialect}: {e}"));
+        for field in fields {
+            let msg = envelope(&without(&header, field));
+            let env = Envelope::scan(msg.as_bytes(), None).unwrap();
+            let e = decode(&env, dialect, Kind::Request).unwrap_err();
+            assert_eq!(
+                e,
+                WireError::MissingHeaderField(field.to_string()),
+                "{dialect} without {field}"
+            );
+            assert_eq!(e.code(), "MissingHeaderField");
+        }
+    }
+}
