@@ -791,6 +791,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         uxp_soap,
         max_message_bytes: max_message_bytes as usize,
         legacy_dialect: None,
+        scan: settings
+            .as_ref()
+            .map_or_else(Default::default, |s| s.limits.scan),
     };
     let rules = match &settings {
         Some(s) => s

@@ -83,6 +83,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
         },
         max_message_bytes: args.max_message_bytes,
         legacy_dialect: None,
+        scan: Default::default(),
     };
     let input = Input::new(&file).with_content_type(args.content_type.as_deref());
     let req_input = request

@@ -87,6 +87,14 @@ impl Settings {
             "limits.max_headers".into(),
             self.limits.max_headers.to_string(),
         );
+        push(
+            "limits.max_attributes_per_element".into(),
+            self.limits.scan.max_attributes.to_string(),
+        );
+        push(
+            "limits.max_namespace_declarations_per_element".into(),
+            self.limits.scan.max_namespace_declarations.to_string(),
+        );
         push("admin.listen".into(), self.admin.listen.to_string());
         for l in &self.listeners {
             push(format!("listener {}: listen", l.name), l.listen.to_string());

@@ -33,6 +33,18 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 64 * 1024;
 /// `limits.max_headers`: hyper's own default; SOAP clients send about ten.
 pub const DEFAULT_MAX_HEADERS: u64 = 100;
+/// `limits.max_attributes_per_element`: attributes (namespace declarations not
+/// counted) on one element of the Envelope, Header or Body start. X-Road messages carry
+/// at most three; the cap is checked before any attribute is decoded.
+pub const DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT: u64 =
+    crate::wire::envelope::DEFAULT_MAX_ATTRIBUTES as u64;
+/// `limits.max_namespace_declarations_per_element`: `xmlns` declarations on one
+/// element; real Envelopes declare up to about ten.
+pub const DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT: u64 =
+    crate::wire::envelope::DEFAULT_MAX_NAMESPACE_DECLARATIONS as u64;
+/// Ceiling of both per-element caps: every name in scope is resolved against the
+/// declarations of its ancestors, so the cap bounds the cost of each element.
+pub const MAX_PER_ELEMENT_CAP: u64 = 4096;
 /// `listeners.*.tls.require_client_cert` when `client_ca` is set: mutual TLS means a
 /// certificate is required unless the file says otherwise.
 pub const DEFAULT_REQUIRE_CLIENT_CERT: bool = true;
@@ -196,6 +208,11 @@ pub struct LimitsConfig {
     pub max_connections: Option<i64>,
     pub max_header_bytes: Option<i64>,
     pub max_headers: Option<i64>,
+    /// Default [`DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT`], at most [`MAX_PER_ELEMENT_CAP`].
+    pub max_attributes_per_element: Option<i64>,
+    /// Default [`DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT`], at most
+    /// [`MAX_PER_ELEMENT_CAP`].
+    pub max_namespace_declarations_per_element: Option<i64>,
 }
 
 /// `[admin]`.

@@ -108,6 +108,9 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    /// `max_attributes_per_element` and `max_namespace_declarations_per_element`.
+    #[serde(flatten)]
+    pub scan: crate::wire::envelope::ScanLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -65,6 +65,13 @@ fn example_loads_with_documented_defaults() {
     assert_eq!(s.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
     assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
     assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
+    assert_eq!(
+        s.limits.scan,
+        crate::wire::envelope::ScanLimits {
+            max_attributes: DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT as usize,
+            max_namespace_declarations: DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT as usize,
+        }
+    );
     assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
     assert_eq!(
         (
@@ -314,6 +321,64 @@ fn values_types_and_missing_sections_are_all_reported() {
         "invalid type: string \"30s\", expected an integer"
     );
     assert!(message_of("limits.toml", "data_dir").starts_with("required: "));
+}
+
+/// The scanner's per-element caps: taken from `[limits]`, and zero, negative or
+/// beyond-the-ceiling values are all reported at once with their lines.
+#[test]
+fn attribute_and_namespace_caps_are_read_and_checked() {
+    let example = example_text();
+    let set = example
+        .replace(
+            "max_attributes_per_element = 64",
+            "max_attributes_per_element = 8",
+        )
+        .replace(
+            "max_namespace_declarations_per_element = 64",
+            "max_namespace_declarations_per_element = 16",
+        );
+    assert_ne!(set, example, "the example spells out both keys");
+    let s = Settings::from_str("caps.toml", &set).expect("valid");
+    assert_eq!(
+        (
+            s.limits.scan.max_attributes,
+            s.limits.scan.max_namespace_declarations
+        ),
+        (8, 16)
+    );
+    let bad = example
+        .replace(
+            "max_attributes_per_element = 64",
+            "max_attributes_per_element = 0",
+        )
+        .replace(
+            "max_namespace_declarations_per_element = 64",
+            "max_namespace_declarations_per_element = 1000000",
+        );
+    let line_of = |key: &str| bad.lines().position(|l| l.starts_with(key)).map(|i| i + 1);
+    let errs = Settings::from_str("caps.toml", &bad).expect_err("out of range");
+    let got: Vec<_> = errs
+        .iter()
+        .map(|e| (e.kind, e.line, e.field.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            p(
+                Invalid,
+                line_of("max_attributes_per_element"),
+                "limits.max_attributes_per_element"
+            ),
+            p(
+                Invalid,
+                line_of("max_namespace_declarations_per_element"),
+                "limits.max_namespace_declarations_per_element"
+            ),
+        ]
+    );
+    assert!(errs
+        .iter()
+        .any(|e| e.message.contains("at most 4096, got 1000000")));
 }
 
 #[test]

@@ -14,9 +14,10 @@ use super::error::{ConfigError, ErrorKind};
 use super::file::{
     FileConfig, Lenient, Role, RuleConfig, StageName, DEFAULT_ADMIN_LISTEN,
     DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS,
-    DEFAULT_HTTP10, DEFAULT_MAPPINGS_DIR, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS,
-    DEFAULT_STICKY, DEFAULT_UXP_SOAP_VERSION,
+    DEFAULT_HTTP10, DEFAULT_MAPPINGS_DIR, DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT,
+    DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STICKY, DEFAULT_UXP_SOAP_VERSION, MAX_PER_ELEMENT_CAP,
 };
 use super::security;
 use super::settings::{
@@ -24,6 +25,7 @@ use super::settings::{
 };
 use super::source::{FieldPath, SourceMap};
 use crate::routing::{Pattern, RolloutPolicy, Rule, Stage};
+use crate::wire::envelope::ScanLimits;
 use crate::wire::{Dialect, SoapVersion};
 
 mod shadow;
@@ -112,6 +114,23 @@ impl<'a> Checker<'a> {
                 default
             }
         }
+    }
+
+    /// A scanner cap: positive and at most [`MAX_PER_ELEMENT_CAP`] (beyond it a hostile
+    /// element would again cost more than its bytes).
+    fn per_element_cap(&mut self, path: &FieldPath, value: Option<i64>, default: u64) -> usize {
+        let v = self.positive(path, value, default);
+        let v = if v > MAX_PER_ELEMENT_CAP {
+            self.report(
+                path,
+                ErrorKind::Invalid,
+                format!("must be at most {MAX_PER_ELEMENT_CAP}, got {v}"),
+            );
+            default
+        } else {
+            v
+        };
+        usize::try_from(v).unwrap_or(usize::MAX)
     }
 
     fn millis(&mut self, path: &FieldPath, value: Option<i64>, default_ms: u64) -> Duration {
@@ -233,6 +252,18 @@ pub(crate) fn validate(
             DEFAULT_MAX_HEADERS,
         ))
         .unwrap_or(usize::MAX),
+        scan: ScanLimits {
+            max_attributes: c.per_element_cap(
+                &lp.key("max_attributes_per_element"),
+                l.and_then(|l| l.max_attributes_per_element),
+                DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT,
+            ),
+            max_namespace_declarations: c.per_element_cap(
+                &lp.key("max_namespace_declarations_per_element"),
+                l.and_then(|l| l.max_namespace_declarations_per_element),
+                DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT,
+            ),
+        },
     };
 
     // === [admin] ===

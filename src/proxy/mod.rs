@@ -100,6 +100,7 @@ impl Active {
             uxp_soap,
             max_message_bytes: settings.limits.max_message_bytes as usize,
             legacy_dialect: None,
+            scan: settings.limits.scan,
         };
         Ok(Active {
             settings,

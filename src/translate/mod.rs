@@ -21,7 +21,7 @@ use crate::error::Side;
 use crate::mapping::{LegacyMember, Mappings, ServiceMapError};
 use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec::{self, Family, HeaderLayout, Kind, Source, Target};
-use crate::wire::envelope::Envelope;
+use crate::wire::envelope::{Envelope, ScanLimits};
 use crate::wire::fault::{Fault, Rescue};
 use crate::wire::header::{FieldTag, Header, Party, RequestHash, ServiceRef};
 use crate::wire::ids::{ClientId, ServiceId};
@@ -37,6 +37,8 @@ pub struct Options {
     /// Dialect of the legacy side when it differs from the mappings' `[legacy] dialect`
     /// (a provider listener's adapter names its own).
     pub legacy_dialect: Option<Dialect>,
+    /// Per-element attribute and namespace-declaration caps of the envelope scanner.
+    pub scan: ScanLimits,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             uxp_soap: SoapVersion::Soap11,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             legacy_dialect: None,
+            scan: ScanLimits::default(),
         }
     }
 }
@@ -230,7 +233,7 @@ pub fn decode<'a>(
     opts: &Options,
 ) -> Result<Decoded<'a>, TranslateError> {
     let wire = |e| TranslateError::Wire { side, error: e };
-    let msg = Message::parse(input, opts.max_message_bytes).map_err(wire)?;
+    let msg = Message::parse_with(input, opts.max_message_bytes, opts.scan).map_err(wire)?;
     if family == Family::Legacy && msg.env.soap == SoapVersion::Soap12 && side == Side::Client {
         return Err(wire(crate::wire::WireError::WrongSoapVersion(
             "legacy X-Road messages are SOAP 1.1; SOAP 1.2 is only accepted from UXP".into(),
@@ -761,7 +764,7 @@ pub fn response_to_uxp_decoded(
 /// How to answer the sender of `input` with a fault: its SOAP version and, when the
 /// header can be read, the header echoed in its own dialect.
 pub fn rescue_for(input: Input, family: Family, opts: &Options) -> Rescue {
-    let Ok(msg) = Message::parse(input, opts.max_message_bytes) else {
+    let Ok(msg) = Message::parse_with(input, opts.max_message_bytes, opts.scan) else {
         // Even when the message as a whole is broken, answer SOAP 1.2 clients in 1.2.
         let soap12 = input
             .content_type

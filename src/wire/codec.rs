@@ -103,6 +103,38 @@ fn legacy_key_v2(local: &str) -> Option<LegacyKey> {
         .find(|k| k.v2_name() == Some(local))
 }
 
+/// Whether a dialect's codec models `local` in header namespace `ns`: what an X-Road
+/// stack reading that namespace would take as an identity or message field. False for
+/// names no dialect models there and for namespaces that are not X-Road's.
+fn is_xroad_field(ns: &str, local: &str) -> bool {
+    match ns {
+        NS_V2 => {
+            matches!(
+                local,
+                "asutus" | "andmekogu" | "nimi" | "id" | "isikukood" | "toimik"
+            ) || legacy_key_v2(local).is_some()
+        }
+        NS_V30 | NS_V31 | NS_V31_EU => {
+            matches!(
+                local,
+                "consumer" | "producer" | "service" | "id" | "userId" | "issue"
+            ) || legacy_key_v3(local).is_some()
+        }
+        NS_XROAD => matches!(
+            local,
+            "client"
+                | "service"
+                | "id"
+                | "userId"
+                | "issue"
+                | "protocolVersion"
+                | "requestHash"
+                | "async"
+        ),
+        _ => false,
+    }
+}
+
 fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
     if slot.is_some() {
         return Err(WireError::DuplicateHeaderField(name.to_string()));
@@ -195,40 +227,54 @@ pub fn decode(
     };
     let ns = dialect.header_ns();
     for (i, c) in block.children.iter().enumerate() {
-        let text = || c.text.trim().to_string();
+        // Names are lookup keys (mappings, routing): surrounding whitespace is layout.
+        // Every other value is data and carried exactly, whitespace included (a
+        // `userId` of `w\naa\nww\n` must reach the other stack with its newline).
+        let name = || c.text.trim().to_string();
+        let value = || c.text.clone();
         let tag = if c.ns.as_deref() != Some(ns) {
+            // An X-Road field of another X-Road namespace is never passed along as an
+            // unknown header: a stack reading that namespace would take it as the
+            // identity, past the client binding checked on this one.
+            if let Some(other) = c.ns.as_deref().filter(|o| is_xroad_field(o, &c.local)) {
+                return Err(WireError::MixedDialects {
+                    element: c.local.clone(),
+                    namespace: other.to_string(),
+                    dialect,
+                });
+            }
             decode_foreign(&mut h, env, c, &scope)?
         } else {
             match dialect {
                 Dialect::V2 => match c.local.as_str() {
-                    "asutus" => put(&mut h.client, Party::Legacy(text()), "asutus")
+                    "asutus" => put(&mut h.client, Party::Legacy(name()), "asutus")
                         .map(|_| FieldTag::Client)?,
                     "andmekogu" => {
-                        put(&mut h.producer, text(), "andmekogu").map(|_| FieldTag::Producer)?
+                        put(&mut h.producer, name(), "andmekogu").map(|_| FieldTag::Producer)?
                     }
-                    "nimi" => put(&mut h.service, ServiceRef::Legacy(text()), "nimi")
+                    "nimi" => put(&mut h.service, ServiceRef::Legacy(name()), "nimi")
                         .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
                     "isikukood" => {
-                        put(&mut h.user_id, text(), "isikukood").map(|_| FieldTag::UserId)?
+                        put(&mut h.user_id, value(), "isikukood").map(|_| FieldTag::UserId)?
                     }
-                    "toimik" => put(&mut h.issue, text(), "toimik").map(|_| FieldTag::Issue)?,
+                    "toimik" => put(&mut h.issue, value(), "toimik").map(|_| FieldTag::Issue)?,
                     l => match legacy_key_v2(l) {
                         Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
                         None => raw_ext(&mut h, env, c, &scope),
                     },
                 },
                 Dialect::V30 | Dialect::V31 | Dialect::V31Eu => match c.local.as_str() {
-                    "consumer" => put(&mut h.client, Party::Legacy(text()), "consumer")
+                    "consumer" => put(&mut h.client, Party::Legacy(name()), "consumer")
                         .map(|_| FieldTag::Client)?,
                     "producer" => {
-                        put(&mut h.producer, text(), "producer").map(|_| FieldTag::Producer)?
+                        put(&mut h.producer, name(), "producer").map(|_| FieldTag::Producer)?
                     }
-                    "service" => put(&mut h.service, ServiceRef::Legacy(text()), "service")
+                    "service" => put(&mut h.service, ServiceRef::Legacy(name()), "service")
                         .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
-                    "issue" => put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
+                    "issue" => put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?,
                     l => match legacy_key_v3(l) {
                         Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
                         None => raw_ext(&mut h, env, c, &scope),
@@ -243,13 +289,13 @@ pub fn decode(
                         "service",
                     )
                     .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, text(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, text(), "userId").map(|_| FieldTag::UserId)?,
+                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
+                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
                     "issue" if dialect != Dialect::V60 => {
-                        put(&mut h.issue, text(), "issue").map(|_| FieldTag::Issue)?
+                        put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?
                     }
                     "protocolVersion" if dialect != Dialect::V60 => {
-                        put(&mut h.protocol_version, text(), "protocolVersion")
+                        put(&mut h.protocol_version, value(), "protocolVersion")
                             .map(|_| FieldTag::ProtocolVersion)?
                     }
                     "requestHash" => put(
@@ -313,11 +359,11 @@ fn decode_foreign(
     if c.is(NS_REPRESENTATION, "representedParty") {
         let code = c
             .child(NS_REPRESENTATION, "partyCode")
-            .map(|e| e.text.trim().to_string())
+            .map(|e| e.text.clone())
             .ok_or_else(|| bad("representedParty", "missing partyCode"))?;
         let class = c
             .child(NS_REPRESENTATION, "partyClass")
-            .map(|e| e.text.trim().to_string());
+            .map(|e| e.text.clone());
         put(
             &mut h.represented_party,
             RepresentedParty {
@@ -341,33 +387,60 @@ fn raw_ext(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)])
     FieldTag::Extension(h.extensions.len() - 1)
 }
 
+/// What `dialect` calls a required field, for `MissingHeaderField`.
+fn required_name(dialect: Dialect, tag: FieldTag) -> &'static str {
+    let v2 = dialect == Dialect::V2;
+    match tag {
+        FieldTag::Client if v2 => "asutus",
+        FieldTag::Client if dialect.is_v5_family() => "consumer",
+        FieldTag::Client => "client",
+        FieldTag::Producer if v2 => "andmekogu",
+        FieldTag::Producer => "producer",
+        FieldTag::Service if v2 => "nimi",
+        FieldTag::Service => "service",
+        FieldTag::Id => "id",
+        FieldTag::UserId if v2 => "isikukood",
+        FieldTag::UserId => "userId",
+        FieldTag::ProtocolVersion => "protocolVersion",
+        // Never required; named for completeness.
+        FieldTag::Issue if v2 => "toimik",
+        FieldTag::Issue => "issue",
+        FieldTag::RepresentedParty => "representedParty",
+        FieldTag::RequestHash => "requestHash",
+        FieldTag::Legacy(k) => k.report_name(),
+        FieldTag::Extension(_) => "extension",
+    }
+}
+
 fn check_required(h: &Header, dialect: Dialect, kind: Kind, fault: bool) -> Result<(), WireError> {
     if kind != Kind::Request || fault {
         return Ok(());
     }
-    let missing = |name: &str| Err(WireError::MissingHeaderField(name.to_string()));
-    let names: [&str; 4] = match dialect {
-        Dialect::V2 => ["asutus", "andmekogu", "nimi", "id"],
-        Dialect::V30 | Dialect::V31 | Dialect::V31Eu => ["consumer", "producer", "service", "id"],
-        _ => ["client", "service", "id", ""],
+    let missing = |tag| {
+        Err(WireError::MissingHeaderField(
+            required_name(dialect, tag).into(),
+        ))
     };
     if h.client.is_none() {
-        return missing(names[0]);
+        return missing(FieldTag::Client);
     }
     if dialect.is_v5_family() && h.producer.is_none() {
-        return missing(names[1]);
+        return missing(FieldTag::Producer);
     }
     if h.service.is_none() {
-        return missing(names[2]);
+        return missing(FieldTag::Service);
     }
     if h.id.is_none() {
-        return missing(names[3]);
+        return missing(FieldTag::Id);
     }
     match dialect {
-        Dialect::V60 if h.user_id.is_none() => missing("userId"),
+        Dialect::V60 if h.user_id.is_none() => missing(FieldTag::UserId),
         Dialect::V4 | Dialect::Uxp => match &h.protocol_version {
-            None => missing("protocolVersion"),
-            Some(v) if !v.starts_with("4.") => Err(WireError::InvalidProtocolVersion(v.clone())),
+            None => missing(FieldTag::ProtocolVersion),
+            // Carried exactly, but checked as X-Road checks it, layout aside.
+            Some(v) if !v.trim().starts_with("4.") => {
+                Err(WireError::InvalidProtocolVersion(v.clone()))
+            }
             Some(_) => Ok(()),
         },
         _ => Ok(()),
@@ -457,6 +530,21 @@ struct Out<'a> {
     buf: Vec<u8>,
     charset: Charset,
     prefix: &'a str,
+    /// Declarations a freshly written header element carries on its own start tag when
+    /// neither the Envelope nor the Header binds them (a client that declares namespaces
+    /// per element, as zeep does, leaves both bare): the header prefix, ...
+    own_decls: &'a OwnDecls,
+}
+
+/// `xmlns` attributes, each empty when the scope already binds it.
+#[derive(Default)]
+struct OwnDecls {
+    /// ... the dialect's header prefix,
+    prefix: String,
+    /// ... the identifiers prefix (structured ids),
+    ids: String,
+    /// ... and `xsi` + `xsd` (the 2.0 `xsi:type="xsd:string"`).
+    typed: String,
 }
 
 impl Out<'_> {
@@ -476,10 +564,16 @@ impl Out<'_> {
         let esc = quick_xml::escape::escape(s);
         self.charset.encode(&esc, &mut self.buf);
     }
+    /// `<p:name` plus the declarations the element needs in its own scope.
+    fn open(&mut self, name: &str) {
+        let (p, own) = (self.prefix, &self.own_decls.prefix);
+        let _ = std::io::Write::write_fmt(&mut self.buf, format_args!("<{p}:{name}{own}"));
+    }
     /// `<p:name attrs>text</p:name>`, or `<p:name attrs/>` when empty.
     fn simple(&mut self, name: &str, attrs: &str, value: &str) {
         let p = self.prefix.to_string();
-        self.fmt(format_args!("<{p}:{name}{attrs}"));
+        self.open(name);
+        self.raw(attrs);
         if value.is_empty() {
             self.raw("/>");
         } else {
@@ -492,11 +586,26 @@ impl Out<'_> {
 
 const ID_PREFIX: &str = "id";
 const REPR_PREFIX: &str = "repr";
+/// Prefixes the encoder binds itself; a source's header prefix equal to one of them is
+/// not reused (it would be bound twice on one element).
+const RESERVED_PREFIXES: [&str; 4] = [ID_PREFIX, REPR_PREFIX, "xsi", "xsd"];
+
+/// Whether `prefix` is bound to `uri` in `scope` (declarations in document order, the
+/// innermost last, so the last binding of a prefix is the one in force).
+fn bound(scope: &[(String, String)], prefix: &str, uri: &str) -> bool {
+    scope
+        .iter()
+        .rev()
+        .find(|(p, _)| p == prefix)
+        .is_some_and(|(_, u)| u == uri)
+}
 
 fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
     let p = o.prefix.to_string();
+    o.open(name);
     o.fmt(format_args!(
-        "<{p}:{name} {ID_PREFIX}:objectType=\"{}\">",
+        "{} {ID_PREFIX}:objectType=\"{}\">",
+        o.own_decls.ids,
         id.object_type()
     ));
     let inner = Indent(indent);
@@ -516,8 +625,10 @@ fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
 
 fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
     let p = o.prefix.to_string();
+    o.open("service");
     o.fmt(format_args!(
-        "<{p}:service {ID_PREFIX}:objectType=\"SERVICE\">"
+        "{} {ID_PREFIX}:objectType=\"SERVICE\">",
+        o.own_decls.ids
     ));
     let inner = Indent(indent);
     let part = |o: &mut Out, l: &str, v: &str| {
@@ -560,7 +671,12 @@ fn write_field(
     let v2 = dialect == Dialect::V2;
     let structured = dialect.has_structured_ids();
     // 2.0 is rpc/encoded: header values carry their XML Schema type.
-    let typed = if v2 { " xsi:type=\"xsd:string\"" } else { "" };
+    let typed = if v2 {
+        format!("{} xsi:type=\"xsd:string\"", o.own_decls.typed)
+    } else {
+        String::new()
+    };
+    let typed = typed.as_str();
     let shape = |what, found| EncodeError::Shape {
         dialect,
         what,
@@ -616,7 +732,7 @@ fn write_field(
         FieldTag::RequestHash => match (&h.request_hash, structured) {
             (Some(rh), true) => {
                 let p = o.prefix.to_string();
-                o.fmt(format_args!("<{p}:requestHash"));
+                o.open("requestHash");
                 if let Some(a) = &rh.algorithm_id {
                     o.raw(" algorithmId=\"");
                     o.attr_text(a);
@@ -658,7 +774,8 @@ fn write_field(
             };
             let Some(name) = name else { return Ok(false) };
             let p = o.prefix.to_string();
-            o.fmt(format_args!("<{p}:{name}{typed}"));
+            o.open(name);
+            o.raw(typed);
             if v.is_empty() {
                 o.raw("/>");
             } else {
@@ -697,7 +814,7 @@ pub fn with_decls(
     let own_tag = slice(xml, 0..tag_end);
     let mut decls = String::new();
     for (p, uri) in scope {
-        if target_scope.iter().any(|(tp, tu)| tp == p && tu == uri) {
+        if bound(target_scope, p, uri) {
             continue;
         }
         let used = if p.is_empty() {
@@ -741,23 +858,29 @@ pub fn encode_header(
         .env_prefix
         .map(|p| format!("{p}:"))
         .unwrap_or_default();
-    // The prefix the source used for this dialect's namespace, so new elements among
-    // copied ones look alike; otherwise our conventional one.
+    // The Header start tag is copied when writing back into the very document the
+    // header came from; then only what the source had in scope is in scope.
+    let reuse_open = reuse
+        .filter(|s| s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty());
+    // The prefix the source bound to this dialect's namespace on its Envelope or Header,
+    // so new elements among copied ones look alike; otherwise our conventional one. Never
+    // one of the prefixes written alongside it, nor the Envelope's.
     let src_prefix = reuse.and_then(|s| {
         s.layout
             .scope
             .iter()
-            .find(|(p, u)| u == dialect.header_ns() && !p.is_empty())
+            .find(|(p, u)| {
+                u == dialect.header_ns()
+                    && !p.is_empty()
+                    && !RESERVED_PREFIXES.contains(&p.as_str())
+                    && Some(p.as_str()) != target.env_prefix
+                    && bound(&s.layout.scope, p, u)
+            })
             .map(|(p, _)| p.clone())
     });
     let prefix = src_prefix
         .clone()
         .unwrap_or_else(|| dialect.header_prefix().to_string());
-    let mut o = Out {
-        buf: Vec::with_capacity(1024),
-        charset: target.charset,
-        prefix: &prefix,
-    };
     let indent_default = "    ";
     // Whitespace before the first element sets the indentation for new ones.
     let indent = reuse
@@ -802,16 +925,42 @@ pub fn encode_header(
             }
         }
     }
-    open_decls.retain(|(p, u)| !target.env_decls.iter().any(|(tp, tu)| tp == p && tu == u));
-    let mut in_scope: Vec<(String, String)> = target.env_decls.to_vec();
-    in_scope.extend(open_decls.iter().cloned());
+    open_decls.retain(|(p, u)| !bound(target.env_decls, p, u));
+    // What the Header's children see: the copied Header tag adds only the source's own
+    // declarations; a new one adds `open_decls`.
+    let in_scope: Vec<(String, String)> = match reuse_open {
+        Some(s) => s.layout.scope.clone(),
+        None => {
+            let mut v = target.env_decls.to_vec();
+            v.extend(open_decls.iter().cloned());
+            v
+        }
+    };
+    // What a freshly written element needs and the scope does not bind (the copied
+    // Header tag of a client that declares namespaces per element binds nothing).
+    let decl = |p: &str, u: &str| -> String {
+        if bound(&in_scope, p, u) {
+            String::new()
+        } else {
+            format!(" xmlns:{p}=\"{}\"", quick_xml::escape::escape(u))
+        }
+    };
+    let own_decls = OwnDecls {
+        prefix: decl(&prefix, dialect.header_ns()),
+        ids: decl(ID_PREFIX, NS_IDENTIFIERS),
+        typed: decl("xsi", NS_XSI) + &decl("xsd", NS_XSD),
+    };
+    let mut o = Out {
+        buf: Vec::with_capacity(1024),
+        charset: target.charset,
+        prefix: &prefix,
+        own_decls: &own_decls,
+    };
 
     // Open tag: reused when writing back into the same document.
-    match reuse {
-        Some(s) if s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty() => {
-            o.buf.extend_from_slice(slice(s.src, s.layout.open.clone()))
-        }
-        _ => {
+    match reuse_open {
+        Some(s) => o.buf.extend_from_slice(slice(s.src, s.layout.open.clone())),
+        None => {
             o.fmt(format_args!("<{env_p}Header"));
             for (p, uri) in &open_decls {
                 o.fmt(format_args!(" xmlns:{p}=\""));
@@ -877,3 +1026,6 @@ pub fn encode_header(
     }
     Ok(o.buf)
 }
+
+#[cfg(test)]
+mod tests;

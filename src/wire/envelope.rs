@@ -9,8 +9,12 @@
 //! several children without reading the payload.
 //!
 //! Hostile input: DTDs are refused outright (no entity is ever declared, so none can be
-//! expanded), header nesting is bounded, and nothing here can panic on input.
+//! expanded), header nesting is bounded, attributes and namespace declarations per
+//! element are capped ([`ScanLimits`]) before any of them is decoded, and nothing here
+//! can panic on input. Every step is linear in the bytes read: duplicate attributes are
+//! found with a hash set, namespace URIs are interned in one.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -26,6 +30,38 @@ use crate::wire::error::WireError;
 pub const DEFAULT_MAX_HEADER_DEPTH: usize = 32;
 /// Most header elements accepted (real messages have about 15).
 pub const DEFAULT_MAX_HEADER_CHILDREN: usize = 256;
+/// Most elements, at every depth, built into a tree: the whole Header (real ones have
+/// about 30), and separately a SOAP Fault. Each element's name is resolved against the
+/// namespace declarations of its ancestors (up to depth × the per-element cap), so this
+/// bound is what keeps a hostile header's cost proportional to its size.
+pub const MAX_TREE_ELEMENTS: usize = 4096;
+/// Most attributes (other than namespace declarations) on one element: real X-Road
+/// messages carry at most three (`objectType`, `xsi:type`, `algorithmId`).
+pub const DEFAULT_MAX_ATTRIBUTES: usize = 64;
+/// Most namespace declarations on one element: real Envelopes declare up to about ten.
+pub const DEFAULT_MAX_NAMESPACE_DECLARATIONS: usize = 64;
+
+/// Per-element caps of the scanner (`[limits]` in the config). They are checked on each
+/// start tag by counting, before any attribute is decoded or compared, so an element
+/// with 50 000 attributes costs one pass over its bytes and a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ScanLimits {
+    /// `limits.max_attributes_per_element`.
+    #[serde(rename = "max_attributes_per_element")]
+    pub max_attributes: usize,
+    /// `limits.max_namespace_declarations_per_element`.
+    #[serde(rename = "max_namespace_declarations_per_element")]
+    pub max_namespace_declarations: usize,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        ScanLimits {
+            max_attributes: DEFAULT_MAX_ATTRIBUTES,
+            max_namespace_declarations: DEFAULT_MAX_NAMESPACE_DECLARATIONS,
+        }
+    }
+}
 
 /// An attribute with its namespace resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +172,16 @@ impl<'a> Envelope<'a> {
     /// Scans `src` (BOM allowed). `charset` comes from the HTTP Content-Type; when
     /// `None`, the XML declaration's `encoding` is used, else UTF-8.
     pub fn scan(src: &'a [u8], charset: Option<Charset>) -> Result<Envelope<'a>, WireError> {
-        Scanner::new(src, charset).run()
+        Self::scan_with(src, charset, ScanLimits::default())
+    }
+
+    /// [`Envelope::scan`] with the gateway's configured per-element caps.
+    pub fn scan_with(
+        src: &'a [u8],
+        charset: Option<Charset>,
+        limits: ScanLimits,
+    ) -> Result<Envelope<'a>, WireError> {
+        Scanner::new(src, charset, limits).run()
     }
 
     /// Bytes of the Envelope start tag.
@@ -178,8 +223,13 @@ struct Scanner<'a> {
     base: usize,
     reader: NsReader<&'a [u8]>,
     charset: Option<Charset>,
-    /// Namespace URIs seen so far (a handful per message).
-    interned: Vec<Arc<str>>,
+    /// Namespace URIs seen so far (a handful per message, but a hostile one may use a
+    /// new URI on every element: a set keeps each lookup constant).
+    interned: HashSet<Arc<str>>,
+    limits: ScanLimits,
+    /// Elements built into the current tree (Header or Fault), against
+    /// [`MAX_TREE_ELEMENTS`].
+    tree_elements: usize,
 }
 
 fn xml_err(e: impl std::fmt::Display) -> WireError {
@@ -191,7 +241,7 @@ fn is_ws(b: u8) -> bool {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(src: &'a [u8], charset: Option<Charset>) -> Self {
+    fn new(src: &'a [u8], charset: Option<Charset>, limits: ScanLimits) -> Self {
         let base = if src.starts_with(b"\xEF\xBB\xBF") {
             3
         } else {
@@ -203,7 +253,9 @@ impl<'a> Scanner<'a> {
             base,
             reader,
             charset,
-            interned: Vec::new(),
+            interned: HashSet::new(),
+            limits,
+            tree_elements: 0,
         }
     }
 
@@ -225,16 +277,50 @@ impl<'a> Scanner<'a> {
             })
     }
 
-    fn ns_of(interned: &mut Vec<Arc<str>>, res: &ResolveResult) -> Option<Arc<str>> {
+    fn ns_of(interned: &mut HashSet<Arc<str>>, res: &ResolveResult) -> Option<Arc<str>> {
         let ResolveResult::Bound(ns) = res else {
             return None;
         };
-        if let Some(a) = interned.iter().find(|a| a.as_bytes() == ns.0) {
+        let uri = String::from_utf8_lossy(ns.0);
+        if let Some(a) = interned.get(uri.as_ref()) {
             return Some(a.clone());
         }
-        let a: Arc<str> = Arc::from(String::from_utf8_lossy(ns.0).as_ref());
-        interned.push(a.clone());
+        let a: Arc<str> = Arc::from(uri.as_ref());
+        interned.insert(a.clone());
         Some(a)
+    }
+
+    /// Counts the attributes and namespace declarations of a start tag without decoding
+    /// any, and refuses the element past either cap. This runs before everything else
+    /// done per attribute (decoding, the duplicate check, namespace resolution).
+    fn check_counts(limits: ScanLimits, e: &BytesStart) -> Result<(), WireError> {
+        let (mut attrs, mut decls) = (0usize, 0usize);
+        for a in e.attributes().with_checks(false) {
+            // A malformed attribute is reported by `attrs_of` with its position.
+            let Ok(a) = a else { break };
+            if a.key.as_namespace_binding().is_some() {
+                decls += 1;
+                if decls > limits.max_namespace_declarations {
+                    return Err(WireError::TooManyAttributes {
+                        element: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+                        what: "namespace declarations",
+                        limit: limits.max_namespace_declarations,
+                        key: "max_namespace_declarations_per_element",
+                    });
+                }
+            } else {
+                attrs += 1;
+                if attrs > limits.max_attributes {
+                    return Err(WireError::TooManyAttributes {
+                        element: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+                        what: "attributes",
+                        limit: limits.max_attributes,
+                        key: "max_attributes_per_element",
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_unknown_prefix(res: &ResolveResult, name: &[u8]) -> Result<(), WireError> {
@@ -251,8 +337,18 @@ impl<'a> Scanner<'a> {
     fn attrs_of(&mut self, e: &BytesStart) -> Result<(Vec<Attr>, NsDecls), WireError> {
         let mut attrs = Vec::new();
         let mut decls = Vec::new();
-        for a in e.attributes() {
+        // quick-xml's own duplicate check compares each key with every earlier one;
+        // a set keeps it linear (the counts are capped already, this is defence in depth).
+        let mut seen = HashSet::new();
+        for a in e.attributes().with_checks(false) {
             let a = a.map_err(xml_err)?;
+            if !seen.insert(a.key.into_inner()) {
+                return Err(WireError::InvalidXml(format!(
+                    "attribute `{}` appears twice on `{}`",
+                    String::from_utf8_lossy(a.key.as_ref()),
+                    String::from_utf8_lossy(e.name().as_ref())
+                )));
+            }
             let value = self.decode_text(&a.value)?;
             if let Some(binding) = a.key.as_namespace_binding() {
                 let prefix = match binding {
@@ -278,6 +374,7 @@ impl<'a> Scanner<'a> {
     /// Reads the next event, refusing DTDs. Returns (start offset, resolved ns, event).
     fn next(&mut self) -> Result<(usize, Option<Arc<str>>, Event<'a>), WireError> {
         let start = self.pos();
+        let limits = self.limits;
         let (res, ev) = self.reader.read_resolved_event().map_err(xml_err)?;
         if let Event::DocType(_) = ev {
             return Err(WireError::Dtd);
@@ -291,6 +388,7 @@ impl<'a> Scanner<'a> {
                     "element without a name at byte {start}"
                 )));
             }
+            Self::check_counts(limits, e)?;
             Self::check_unknown_prefix(&res, e.name().as_ref())?;
         }
         Ok((start, ns, ev))
@@ -452,6 +550,7 @@ impl<'a> Scanner<'a> {
                 span: wstart..0,
                 ns_decls: decls,
             };
+            self.tree_elements = 1;
             self.fill(&mut elem, 1)?;
             Some(elem)
         } else {
@@ -575,6 +674,12 @@ impl<'a> Scanner<'a> {
         e: &BytesStart,
         depth: usize,
     ) -> Result<Elem, WireError> {
+        self.tree_elements += 1;
+        if self.tree_elements > MAX_TREE_ELEMENTS {
+            return Err(WireError::InvalidSoap(format!(
+                "more than {MAX_TREE_ELEMENTS} elements in the SOAP Header or Fault"
+            )));
+        }
         let is_empty = matches!(
             self.src.get(self.pos().saturating_sub(2)..self.pos()),
             Some(b"/>")
@@ -842,5 +947,133 @@ mod tests {
             Envelope::scan(deep.as_bytes(), None),
             Err(WireError::TooDeep(_))
         ));
+    }
+
+    fn with_header_attrs(attrs: &str) -> String {
+        OK.replacen("<x:a>", &format!("<x:a{attrs}>"), 1)
+    }
+
+    #[test]
+    fn attribute_and_namespace_caps_are_counted_per_element() {
+        let limits = ScanLimits {
+            max_attributes: 3,
+            max_namespace_declarations: 2,
+        };
+        fn scan_at(m: &str, limits: ScanLimits) -> Result<(), WireError> {
+            Envelope::scan_with(m.as_bytes(), None, limits).map(|_| ())
+        }
+        let scan = |m: &str| scan_at(m, limits);
+        // At the caps: accepted, every attribute decoded.
+        let at = with_header_attrs(r#" p="1" q="2" x:r="3" xmlns:m="urn:m" xmlns="urn:d""#);
+        let env = Envelope::scan_with(at.as_bytes(), None, limits).unwrap();
+        let a = &env.header.as_ref().unwrap().children[0];
+        assert_eq!((a.attrs.len(), a.ns_decls.len()), (3, 2));
+        // One more of either: refused, naming the element and the config key.
+        let e = scan(&with_header_attrs(r#" p="1" q="2" r="3" s="4""#)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "element `x:a` has more than 3 attributes (limits.max_attributes_per_element)"
+        );
+        assert_eq!(e.code(), "InvalidXml");
+        let e = scan(&with_header_attrs(
+            r#" xmlns:m="urn:m" xmlns:n="urn:n" xmlns:o="urn:o""#,
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("more than 2 namespace declarations (limits.max_namespace_declarations_per_element)"),
+            "{e}"
+        );
+        // The caps hold on the Envelope and Body start tags as well.
+        let env_tag = OK.replacen(
+            "xmlns:x=\"urn:x\"",
+            "xmlns:x=\"urn:x\" xmlns:y=\"urn:y\" xmlns:z=\"urn:z\"",
+            1,
+        );
+        assert!(matches!(
+            scan(&env_tag),
+            Err(WireError::TooManyAttributes { .. })
+        ));
+        let body_tag = OK.replacen("<s:Body>", r#"<s:Body a="1" b="2" c="3" d="4">"#, 1);
+        assert!(matches!(
+            scan(&body_tag),
+            Err(WireError::TooManyAttributes { .. })
+        ));
+    }
+
+    #[test]
+    fn fifty_thousand_attributes_are_refused_by_default() {
+        let attrs: String = (0..50_000).map(|i| format!(" a{i}=\"{i}\"")).collect();
+        let e = Envelope::scan(with_header_attrs(&attrs).as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WireError::TooManyAttributes {
+                    limit: DEFAULT_MAX_ATTRIBUTES,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let decls: String = (0..50_000)
+            .map(|i| format!(" xmlns:n{i}=\"urn:{i}\""))
+            .collect();
+        let e = Envelope::scan(with_header_attrs(&decls).as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WireError::TooManyAttributes {
+                    limit: DEFAULT_MAX_NAMESPACE_DECLARATIONS,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_attributes_are_still_refused() {
+        for dup in [
+            r#" p="1" p="2""#,
+            r#" x:p="1" x:p="2""#,
+            r#" xmlns:m="a" xmlns:m="b""#,
+        ] {
+            let e = Envelope::scan(with_header_attrs(dup).as_bytes(), None).unwrap_err();
+            assert!(
+                matches!(&e, WireError::InvalidXml(m) if m.contains("appears twice on `x:a`")),
+                "{dup}: {e}"
+            );
+        }
+        // Same local name in two namespaces, or a prefixed and a plain one: distinct.
+        let ok = with_header_attrs(r#" p="1" x:p="2" xmlns:y="urn:y" y:p="3""#);
+        let env = Envelope::scan(ok.as_bytes(), None).unwrap();
+        assert_eq!(env.header.unwrap().children[0].attrs.len(), 3);
+    }
+
+    /// Elements at every depth count against one budget per tree, so a header of
+    /// millions of tiny elements under namespace-heavy ancestors is refused up front.
+    #[test]
+    fn header_and_fault_trees_are_bounded_in_elements() {
+        let many = |n: usize| {
+            OK.replacen(
+                "<x:a>1</x:a>",
+                &format!("<x:a>{}</x:a>", "<x:i/>".repeat(n)),
+                1,
+            )
+        };
+        assert!(Envelope::scan(many(MAX_TREE_ELEMENTS - 10).as_bytes(), None).is_ok());
+        let e = Envelope::scan(many(MAX_TREE_ELEMENTS).as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(&e, WireError::InvalidSoap(m) if m.contains("more than 4096 elements")),
+            "{e}"
+        );
+        let fault = |n: usize| {
+            format!(
+                "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode>s:Server</faultcode><detail>{}</detail></s:Fault></s:Body></s:Envelope>",
+                "<i/>".repeat(n)
+            )
+        };
+        assert!(Envelope::scan(fault(MAX_TREE_ELEMENTS - 10).as_bytes(), None).is_ok());
+        assert!(Envelope::scan(fault(MAX_TREE_ELEMENTS).as_bytes(), None).is_err());
     }
 }

@@ -8,6 +8,14 @@ use crate::wire::multipart::MultipartError;
 pub enum WireError {
     #[error("message is empty")]
     Empty,
+    /// An element over one of the scanner's per-element caps (`[limits]` key `key`).
+    #[error("element `{element}` has more than {limit} {what} (limits.{key})")]
+    TooManyAttributes {
+        element: String,
+        what: &'static str,
+        limit: usize,
+        key: &'static str,
+    },
     #[error("message is not well-formed XML: {0}")]
     InvalidXml(String),
     #[error("DTDs and entity declarations are refused (XXE and entity-expansion protection)")]
@@ -35,6 +43,14 @@ pub enum WireError {
         wrapper: String,
         service_code: String,
     },
+    /// A header element that is an X-Road field of another namespace than the header's
+    /// own: two stacks would read two different identities from one message.
+    #[error("header element `{element}` is an X-Road field of namespace `{namespace}`, but the header is {dialect}: identity fields in two X-Road namespaces")]
+    MixedDialects {
+        element: String,
+        namespace: String,
+        dialect: crate::wire::Dialect,
+    },
     #[error("header elements are in no known X-Road namespace ({0})")]
     UnknownDialect(String),
     #[error("unsupported protocolVersion `{0}` (expected 4.x)")]
@@ -58,7 +74,8 @@ impl WireError {
             WireError::Empty
             | WireError::InvalidXml(_)
             | WireError::Dtd
-            | WireError::TooDeep(_) => "InvalidXml",
+            | WireError::TooDeep(_)
+            | WireError::TooManyAttributes { .. } => "InvalidXml",
             WireError::BadEncoding(_) => "InvalidXml",
             WireError::InvalidSoap(_) | WireError::WrongSoapVersion(_) => "InvalidSoap",
             WireError::MissingHeader => "MissingHeader",
@@ -67,7 +84,9 @@ impl WireError {
             WireError::BadHeaderField { .. } => "InvalidXml",
             WireError::MissingBody => "MissingBody",
             WireError::InvalidBody(_) => "InvalidBody",
-            WireError::InconsistentHeaders { .. } => "InconsistentHeaders",
+            WireError::InconsistentHeaders { .. } | WireError::MixedDialects { .. } => {
+                "InconsistentHeaders"
+            }
             WireError::UnknownDialect(_) => "InvalidMessage",
             WireError::InvalidProtocolVersion(_) => "InvalidProtocolVersion",
             WireError::TooLarge { .. } => "MessageTooLarge",

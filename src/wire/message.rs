@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use crate::wire::charset::Charset;
 use crate::wire::dialect::SoapVersion;
-use crate::wire::envelope::Envelope;
+use crate::wire::envelope::{Envelope, ScanLimits};
 use crate::wire::error::WireError;
 use crate::wire::multipart::{ContentType, Multipart};
 
@@ -74,6 +74,15 @@ fn charset_of(ct: &ContentType) -> Result<Option<Charset>, WireError> {
 
 impl<'a> Message<'a> {
     pub fn parse(input: Input<'a>, max_bytes: usize) -> Result<Message<'a>, WireError> {
+        Self::parse_with(input, max_bytes, ScanLimits::default())
+    }
+
+    /// [`Message::parse`] with the scanner's per-element caps from the config.
+    pub fn parse_with(
+        input: Input<'a>,
+        max_bytes: usize,
+        limits: ScanLimits,
+    ) -> Result<Message<'a>, WireError> {
         let bytes = input.bytes;
         if bytes.len() > max_bytes {
             return Err(WireError::TooLarge {
@@ -82,7 +91,7 @@ impl<'a> Message<'a> {
             });
         }
         let Some(ct_raw) = input.content_type else {
-            let env = Envelope::scan(bytes, None)?;
+            let env = Envelope::scan_with(bytes, None, limits)?;
             return Ok(Message {
                 input,
                 content_type: None,
@@ -95,7 +104,7 @@ impl<'a> Message<'a> {
             .map_err(|_| WireError::InvalidContentType(ct_raw.to_string()))?;
         match ct.media_type.as_str() {
             "text/xml" | "application/soap+xml" | "application/xop+xml" => {
-                let env = Envelope::scan(bytes, charset_of(&ct)?)?;
+                let env = Envelope::scan_with(bytes, charset_of(&ct)?, limits)?;
                 Ok(Message {
                     input,
                     content_type: Some(ct),
@@ -125,7 +134,7 @@ impl<'a> Message<'a> {
                     None => charset_of(&ct)?,
                 };
                 let soap = bytes.get(range.clone()).unwrap_or(&[]);
-                let env = Envelope::scan(soap, cs)?;
+                let env = Envelope::scan_with(soap, cs, limits)?;
                 Ok(Message {
                     input,
                     content_type: Some(ct),

@@ -213,3 +213,70 @@ async fn a_tls_handshake_that_never_comes_is_cut_off() {
     assert_eq!(failures, 1.0);
     gw.shutdown().await;
 }
+
+/// A header element carrying `n` attributes (`a0="0" a1="1" …`).
+fn with_attributes(n: usize) -> String {
+    let attrs: String = (0..n).map(|i| format!(" a{i}=\"{i}\"")).collect();
+    let msg = V31EU.replacen("<xrd:consumer>", &format!("<xrd:consumer{attrs}>"), 1);
+    assert!(msg.len() > n * 8, "fixture has an xrd:consumer");
+    msg
+}
+
+/// Attributes and namespace declarations per element are capped before any of them is
+/// decoded: 50 000 attributes on one header element cost a Client fault, not a
+/// quadratic duplicate check, and the gateway keeps serving a normal client meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_attributes_get_a_client_fault_while_a_normal_client_is_served() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
+    let addr = gw.addr("agencies").unwrap();
+    let hostile = with_attributes(50_000);
+    let hostile_request = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: {XML}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{hostile}",
+        hostile.len()
+    )
+    .into_bytes();
+    // More hostile requests than the runtime has workers, each completely sent …
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&hostile_request).await.unwrap();
+        conns.push(s);
+    }
+    // … and only then the normal one, which is answered.
+    let (status, body) = tokio::time::timeout(GUARD, post(addr, V31EU, XML))
+        .await
+        .expect("the normal request is answered");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, V31EU);
+    for mut s in conns {
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
+        let r = String::from_utf8_lossy(&buf);
+        assert!(r.starts_with("HTTP/1.1 500"), "{r}");
+        assert!(
+            r.contains("<faultcode>Client.InvalidXml</faultcode>")
+                && r.contains("limits.max_attributes_per_element"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        env.legacy.hits(),
+        1,
+        "only the normal request reached a stack"
+    );
+    // The same number of namespace declarations on one element: refused likewise.
+    let decls: String = (0..50_000)
+        .map(|i| format!(" xmlns:n{i}=\"urn:n{i}\""))
+        .collect();
+    let msg = V31EU.replacen("<xrd:consumer>", &format!("<xrd:consumer{decls}>"), 1);
+    let (status, body) = post(addr, &msg, XML).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("<faultcode>Client.InvalidXml</faultcode>")
+            && body.contains("limits.max_namespace_declarations_per_element"),
+        "{body}"
+    );
+    assert_eq!(env.legacy.hits(), 1);
+    gw.shutdown().await;
+}

@@ -7,6 +7,7 @@ mod exchanges;
 mod faults;
 mod fuzz_regressions;
 mod gateway;
+mod header_fidelity;
 mod identifiers;
 mod limits;
 mod replay;
