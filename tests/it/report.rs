@@ -328,7 +328,10 @@ fn cli_writes_reports_and_points_to_the_admin_api_when_the_store_is_in_use() {
 #[tokio::test]
 async fn admin_serves_the_report_from_the_open_store() {
     let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
-    let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
+    // The sample lies months before the gateway's clock: without `retention_days = 0`
+    // the gateway's own retention sweep races the report and may delete it first.
+    let text = config_text(&env, "legacy", "", "", 2000) + "\n[store]\nretention_days = 0\n";
+    let gw = start(&text).await;
     let mut sample = Sample::new(maps(), 5, START_MS, 60_000, 100).with_variants(5);
     report::sample::fill(&gw.shared.store, &mut sample)
         .await
