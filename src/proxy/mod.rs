@@ -62,7 +62,11 @@ pub struct Active {
 impl Active {
     /// Builds the runtime state for `settings`: mappings loaded, upstream clients built,
     /// TLS certificates loaded (an error names the listener and the file).
-    pub fn build(settings: Settings, maps: Mappings) -> Result<Active, String> {
+    pub fn build(mut settings: Settings, maps: Mappings) -> Result<Active, String> {
+        // Rules name agencies and services in either vocabulary; resolve them to UXP
+        // identities through these mappings, refusing rules that would fight.
+        settings.rollout = crate::routing::resolve::resolve(&settings.rollout, &maps)
+            .map_err(|problems| format!("[rollout]: {}", problems.join("; ")))?;
         let mut tls = HashMap::new();
         for l in &settings.listeners {
             if let Some(t) = &l.tls {

@@ -15,6 +15,7 @@
 pub mod gate;
 pub mod pattern;
 pub mod policy;
+pub mod resolve;
 pub mod switch;
 
 pub use pattern::{Pattern, PatternError, Specificity};

@@ -348,7 +348,8 @@ async fn the_auto_gate_rolls_back_under_divergence_and_not_above_the_threshold()
             let e = switch.entries.first().expect("the gate rolled back");
             assert_eq!(
                 (e.agency.as_deref(), e.service.as_deref(), e.actor.as_str()),
-                (Some("10000042"), None, "auto-gate")
+                // The rule's canonical form: `10000042` resolved through the mappings.
+                (Some("PS-UXP/GOV/10000042/moh-portal"), None, "auto-gate")
             );
             assert!(
                 e.reason.contains("0 of 5") || e.reason.contains("of 5"),

@@ -1,0 +1,248 @@
+//! Resolving rollout rules to canonical (UXP) identifiers, once, when the settings
+//! and the mappings come together (gateway start and every reload).
+//!
+//! A rule may name an agency or a service by its legacy name or by its UXP
+//! identifier. Matched as plain strings, a legacy-name rule and a UXP-id rule for the
+//! same agency would both match and "most specific" would compare string lengths
+//! across vocabularies. So every exact name is rewritten to its UXP identity through
+//! the mappings (a name without a mapping stays as written: it can only ever be
+//! served by legacy), and then:
+//! - two rules whose canonical selectors are identical but whose stages differ are
+//!   refused, naming both rules;
+//! - two prefix rules of equal specificity in different vocabularies (a legacy-name
+//!   prefix and a UXP-id prefix of the same length) could match one request through
+//!   its two names; that is refused too, rather than settled by file order.
+//!
+//! Pure: no I/O; `proxy::Active::build` calls it and refuses to start (or to reload)
+//! on an error. docs/identifiers.md documents the order.
+
+use super::pattern::Pattern;
+use super::policy::{RolloutPolicy, Rule};
+use crate::mapping::Mappings;
+use crate::wire::header::{Party, ServiceRef};
+use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
+
+/// The policy with every exact agency and service rewritten to its UXP identity, or
+/// every problem found (each naming `rollout.rules[N]`).
+pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy, Vec<String>> {
+    let rules: Vec<Rule> = policy
+        .rules()
+        .iter()
+        .map(|r| Rule {
+            agency: canonical_agency(&r.agency, maps),
+            service: canonical_service(&r.service, maps),
+            stage: r.stage,
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let name = |i: usize, r: &Rule| {
+        let written = &policy.rules()[i];
+        let mut s = format!(
+            "rollout.rules[{i}] (agency = \"{}\", service = \"{}\"",
+            written.agency, written.service
+        );
+        if written.agency != r.agency || written.service != r.service {
+            s.push_str(&format!(", i.e. {} / {}", r.agency, r.service));
+        }
+        s.push(')');
+        s
+    };
+    for (i, a) in rules.iter().enumerate() {
+        for (j, b) in rules.iter().enumerate().skip(i + 1) {
+            let identical = a.agency == b.agency && a.service == b.service;
+            if identical && a.stage != b.stage {
+                problems.push(format!(
+                    "{} and {} select the same traffic with different stages ({} vs {}); remove one",
+                    name(i, a),
+                    name(j, b),
+                    a.stage,
+                    b.stage
+                ));
+            } else if !identical
+                && a.specificity() == b.specificity()
+                && may_overlap(&a.agency, &b.agency, maps)
+                && may_overlap(&a.service, &b.service, maps)
+            {
+                problems.push(format!(
+                    "{} and {} are equally specific and may match the same request (one names it by its legacy name, the other by its UXP identifier); write both in one vocabulary",
+                    name(i, a),
+                    name(j, b)
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(RolloutPolicy::new(policy.fallback(), rules))
+    } else {
+        Err(problems)
+    }
+}
+
+fn canonical_agency(p: &Pattern, maps: &Mappings) -> Pattern {
+    let Pattern::Exact(name) = p else {
+        return p.clone();
+    };
+    let party = match ClientId::parse(name) {
+        Ok(id)
+            if maps.legacy_dialect().has_structured_ids() || id.instance == maps.uxp_instance() =>
+        {
+            Party::Id(id)
+        }
+        _ => Party::Legacy(name.clone()),
+    };
+    match maps.client_to_uxp(&party) {
+        Some(id) => Pattern::Exact(id.to_string()),
+        None => p.clone(),
+    }
+}
+
+fn canonical_service(p: &Pattern, maps: &Mappings) -> Pattern {
+    let Pattern::Exact(name) = p else {
+        return p.clone();
+    };
+    if let Ok(id) = ServiceId::parse(name) {
+        if id.provider.instance == maps.uxp_instance() {
+            return p.clone();
+        }
+        if let Ok(to) = maps.service_to_uxp(&ServiceRef::Id(id), None) {
+            return Pattern::Exact(to.id.to_string());
+        }
+        return p.clone();
+    }
+    let producer = LegacyServiceName::parse(name).map(|n| n.producer);
+    match maps.service_to_uxp(&ServiceRef::Legacy(name.clone()), producer.as_deref()) {
+        Ok(to) => Pattern::Exact(to.id.to_string()),
+        Err(_) => p.clone(),
+    }
+}
+
+/// Whether two patterns of equal specificity can match one request. Exact names are
+/// canonical by now, so two different ones name different things; two prefixes of one
+/// length overlap only when equal or written in different vocabularies.
+fn may_overlap(a: &Pattern, b: &Pattern, maps: &Mappings) -> bool {
+    let uxp = |s: &str| {
+        s.strip_prefix(maps.uxp_instance())
+            .is_some_and(|r| r.starts_with('/'))
+    };
+    match (a, b) {
+        (Pattern::Any, _) | (_, Pattern::Any) => true,
+        (Pattern::Exact(x), Pattern::Exact(y)) => x == y,
+        (Pattern::Prefix(x), Pattern::Prefix(y)) => x == y || uxp(x) != uxp(y),
+        (Pattern::Prefix(x), Pattern::Exact(y)) | (Pattern::Exact(y), Pattern::Prefix(x)) => {
+            y.starts_with(x.as_str())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::Stage;
+
+    fn maps() -> Mappings {
+        Mappings::from_sources(&[(
+            "m.toml".into(),
+            r#"
+[legacy]
+dialect = "v3.1"
+[uxp]
+instance = "PS-UXP"
+[[members]]
+legacy = "10000042"
+uxp = "PS-UXP/GOV/10000042/moh-portal"
+[[members]]
+legacy = "tax"
+uxp = "PS-UXP/GOV/10000004/tax"
+[[services]]
+legacy = "tax.getTaxDebt.v1"
+uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
+"#
+            .to_string(),
+        )])
+        .expect("mappings")
+    }
+
+    fn rule(agency: &str, service: &str, stage: Stage) -> Rule {
+        Rule {
+            agency: Pattern::parse(agency).expect("pattern"),
+            service: Pattern::parse(service).expect("pattern"),
+            stage,
+        }
+    }
+
+    #[test]
+    fn legacy_names_resolve_to_uxp_identities() {
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("10000042", "tax.getTaxDebt.v1", Stage::Uxp),
+                rule("unmapped", "tax.getRefund", Stage::Shadow),
+            ],
+        );
+        let r = resolve(&p, &maps()).expect("resolves");
+        assert_eq!(
+            r.rules()[0].agency,
+            Pattern::Exact("PS-UXP/GOV/10000042/moh-portal".into())
+        );
+        // The moved service: its entry, not the producer mapping.
+        assert_eq!(
+            r.rules()[0].service,
+            Pattern::Exact("PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1".into())
+        );
+        assert_eq!(r.rules()[1].agency, Pattern::Exact("unmapped".into()));
+        assert_eq!(
+            r.rules()[1].service,
+            Pattern::Exact("PS-UXP/GOV/10000004/tax/getRefund".into())
+        );
+    }
+
+    #[test]
+    fn one_agency_in_two_vocabularies_with_two_stages_is_refused() {
+        // Before: both matched, and file order decided silently.
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("10000042", "*", Stage::Uxp),
+                rule("PS-UXP/GOV/10000042/moh-portal", "*", Stage::Legacy),
+            ],
+        );
+        let e = resolve(&p, &maps()).expect_err("refused");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("rollout.rules[0]") && e[0].contains("rollout.rules[1]"),
+            "{e:?}"
+        );
+        // The same stage twice is harmless.
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("10000042", "*", Stage::Uxp),
+                rule("PS-UXP/GOV/10000042/moh-portal", "*", Stage::Uxp),
+            ],
+        );
+        assert!(resolve(&p, &maps()).is_ok());
+    }
+
+    #[test]
+    fn equally_specific_prefixes_in_two_vocabularies_are_refused() {
+        // `tax.getTaxDeb*` (13) and `PS-UXP/GOV/10*` (13): one request can match both.
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("*", "tax.getTaxDeb*", Stage::Uxp),
+                rule("*", "PS-UXP/GOV/10*", Stage::Shadow),
+            ],
+        );
+        let e = resolve(&p, &maps()).expect_err("refused");
+        assert!(e[0].contains("equally specific"), "{e:?}");
+        // Same vocabulary, different prefixes of one length: disjoint, fine.
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("*", "PS-UXP/GOV/11*", Stage::Uxp),
+                rule("*", "PS-UXP/GOV/10*", Stage::Shadow),
+            ],
+        );
+        assert!(resolve(&p, &maps()).is_ok());
+    }
+}
