@@ -4,9 +4,9 @@
 //! 1.1 or 1.2), reads the Header's children into a small element tree for the dialect
 //! codecs, notes where the Body starts and what its wrapper element is, and then stops:
 //! the Body is never tokenized, so it can be copied byte for byte and large bodies cost
-//! a `memcpy`. Its structure is checked from the *end* of the document instead (the
-//! closing Envelope, Body and wrapper tags), which catches truncation and a Body with
-//! several children without reading the payload.
+//! a `memcpy`. Its structure is then proven by [`crate::wire::scan`], a linear,
+//! XML-aware pass over the rest of the document (one Body, one child, well-formed, the
+//! Envelope closed once), which builds nothing.
 //!
 //! Hostile input: DTDs are refused outright (no entity is ever declared, so none can be
 //! expanded), header nesting is bounded, attributes and namespace declarations per
@@ -534,7 +534,6 @@ impl<'a> Scanner<'a> {
         let qname = String::from_utf8_lossy(wtag.name().as_ref()).into_owned();
         let local = String::from_utf8_lossy(wtag.local_name().as_ref()).into_owned();
         let start_name = wstart + 1..wstart + 1 + qname.len();
-        let wrapper_tag_end = self.pos();
         let is_fault = wns.as_deref() == Some(soap_ns) && local == "Fault";
         let fault = if is_fault {
             if self_closing {
@@ -557,24 +556,16 @@ impl<'a> Scanner<'a> {
             None
         };
 
-        let body_qname = {
-            // The Body uses the Envelope's namespace; recover its qname from the source.
-            let tag = slice(src, body_start..src.len());
-            let end = tag
-                .iter()
-                .position(|b| is_ws(*b) || *b == b'>' || *b == b'/')
-                .unwrap_or(0);
-            String::from_utf8_lossy(slice(tag, 1..end)).into_owned()
-        };
-        let end_name = tail_check(
-            src,
-            &env_qname,
-            &body_qname,
-            &qname,
-            self_closing || fault.is_some(),
-            wrapper_tag_end,
-            fault.as_ref().map(|f| f.span.end),
-        )?;
+        // Everything from the Body on is proven structurally, without a tree: one
+        // Body, one child, well-formed, the Envelope closed once (`wire::scan`).
+        let proof =
+            crate::wire::scan::scan_body(src, body_start, env_qname.as_bytes(), self.charset())?;
+        if proof.child.start != wstart {
+            return Err(WireError::InvalidBody(format!(
+                "the Body's first element is not at byte {wstart}"
+            )));
+        }
+        let end_name = proof.child_end_name;
 
         Ok(Envelope {
             src,
@@ -736,147 +727,6 @@ impl<'a> Scanner<'a> {
                 _ => {}
             }
         }
-    }
-}
-
-/// Position of the last `</` before `end` and the name it closes.
-fn last_end_tag(src: &[u8], end: usize) -> Option<(usize, &[u8])> {
-    let hay = slice(src, 0..end);
-    if hay.last() != Some(&b'>') {
-        return None;
-    }
-    let lt = hay.windows(2).rposition(|w| w == b"</")?;
-    let name = slice(hay, lt + 2..hay.len() - 1);
-    let name_end = name
-        .iter()
-        .rposition(|b| !is_ws(*b))
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    Some((lt, slice(name, 0..name_end)))
-}
-
-/// Whether the wrapper (whose start tag ends where `inner` begins) is closed somewhere
-/// inside `inner`, i.e. before the final `</wrapper>`: then a second element of the same
-/// name follows it in the Body. Only the wrapper's own name is searched for (a fast
-/// substring search, not tokenization), tracking nesting of same-named descendants.
-fn closes_early(inner: &[u8], qname: &[u8]) -> bool {
-    // An empty name would be found at every position without advancing.
-    if qname.is_empty() {
-        return false;
-    }
-    let mut depth = 1usize;
-    let mut at = 0;
-    while let Some(i) = find(slice(inner, at..inner.len()), qname) {
-        let pos = at + i;
-        at = pos + qname.len();
-        let next = inner.get(at).copied().unwrap_or(b'>');
-        if !matches!(next, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') {
-            continue; // a longer name that merely starts with ours
-        }
-        let before = |n: usize| pos.checked_sub(n).and_then(|j| inner.get(j)).copied();
-        match (before(2), before(1)) {
-            (Some(b'<'), Some(b'/')) => {
-                depth -= 1;
-                if depth == 0 {
-                    return true;
-                }
-            }
-            (_, Some(b'<')) => {
-                // `<name .../>` opens and closes at once; `<name ...>` opens.
-                let gt = slice(inner, at..inner.len())
-                    .iter()
-                    .position(|b| *b == b'>');
-                let empty = gt.is_some_and(|g| g > 0 && inner.get(at + g - 1) == Some(&b'/'));
-                if !empty {
-                    depth += 1;
-                } else if depth == 1 {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Substring search over raw bytes (SIMD `memmem`, so checking a 1 MiB body costs
-/// about as much as copying it; bodies need not be UTF-8).
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
-}
-
-/// Skips whitespace and comments backwards from `end`.
-fn skip_back(src: &[u8], mut end: usize) -> usize {
-    loop {
-        while end > 0 && src.get(end - 1).copied().is_some_and(is_ws) {
-            end -= 1;
-        }
-        if slice(src, 0..end).ends_with(b"-->") {
-            if let Some(open) = slice(src, 0..end).windows(4).rposition(|w| w == b"<!--") {
-                end = open;
-                continue;
-            }
-        }
-        return end;
-    }
-}
-
-/// Checks the document's tail without tokenizing the Body: it must end with the Body's
-/// and the Envelope's end tags, and the element just before `</Body>` must be the
-/// wrapper's own end: X-Road requires exactly one Body child, also for rpc/encoded 2.0
-/// messages, whose multi-refs must then sit inside the wrapper. A second sibling with
-/// the wrapper's own name is not detected here (it would need a full body scan).
-/// Returns the wrapper's end-tag name.
-#[allow(clippy::too_many_arguments)]
-fn tail_check(
-    src: &[u8],
-    env_qname: &str,
-    body_qname: &str,
-    wrapper_qname: &str,
-    wrapper_closed: bool,
-    wrapper_tag_end: usize,
-    fault_end: Option<usize>,
-) -> Result<Option<Range<usize>>, WireError> {
-    let truncated = |what: &str| {
-        WireError::InvalidXml(format!(
-            "document does not end with `</{what}>` (truncated or trailing content)"
-        ))
-    };
-    let end = skip_back(src, src.len());
-    let (env_lt, name) = last_end_tag(src, end).ok_or_else(|| truncated(env_qname))?;
-    if name != env_qname.as_bytes() {
-        return Err(truncated(env_qname));
-    }
-    let end = skip_back(src, env_lt);
-    let (body_lt, name) = last_end_tag(src, end).ok_or_else(|| truncated(body_qname))?;
-    if name != body_qname.as_bytes() {
-        return Err(truncated(body_qname));
-    }
-    let end = skip_back(src, body_lt);
-    if wrapper_closed {
-        let closed_at = fault_end.unwrap_or(wrapper_tag_end);
-        if end != closed_at {
-            return Err(WireError::InvalidBody(
-                "more than one element after the first one".into(),
-            ));
-        }
-        return Ok(None);
-    }
-    match last_end_tag(src, end) {
-        Some((lt, name)) if name == wrapper_qname.as_bytes() && lt >= wrapper_tag_end => {
-            if closes_early(slice(src, wrapper_tag_end..lt), wrapper_qname.as_bytes()) {
-                return Err(WireError::InvalidBody(format!(
-                    "`{wrapper_qname}` appears more than once directly in the Body: several children"
-                )));
-            }
-            Ok(Some(lt + 2..lt + 2 + name.len()))
-        }
-        Some(_) => Err(WireError::InvalidBody(format!(
-            "the last element in the Body is not `{wrapper_qname}`: several children"
-        ))),
-        None => Err(WireError::InvalidBody(format!(
-            "the Body does not end with `</{wrapper_qname}>`"
-        ))),
     }
 }
 

@@ -7,7 +7,8 @@
 //! untouched Body back together → [`message`] rebuilds the payload.
 //!
 //! Also here: [`dialect`] (namespace table), [`ids`] (typed identifiers), [`fault`]
-//! (SOAP faults and the single error-to-fault rescue), [`charset`], [`multipart`].
+//! (SOAP faults and the single error-to-fault rescue), [`charset`], [`multipart`],
+//! [`scan`] (the structural proof of the Body, called by [`envelope`]).
 
 pub mod assemble;
 pub mod charset;
@@ -20,6 +21,7 @@ pub mod header;
 pub mod ids;
 pub mod message;
 pub mod multipart;
+pub mod scan;
 
 pub use dialect::{Dialect, SoapVersion};
 pub use error::WireError;

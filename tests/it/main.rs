@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod exchanges;
 mod faults;
+mod framing;
 mod fuzz_regressions;
 mod gateway;
 mod header_fidelity;

@@ -33,6 +33,9 @@ pub enum Behaviour {
     /// the first `<request>`: an answer that differs on every call, like a server
     /// timestamp, for noise calibration.
     EchoStamped,
+    /// 200 with this `text/xml` body, whatever the request (a stack answering
+    /// something else than the request it got).
+    Answer(&'static str),
 }
 
 /// The last request a stub saw: content type and body.
@@ -130,6 +133,11 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
                                             Bytes::from(text),
                                         )
                                     }
+                                    Behaviour::Answer(a) => (
+                                        200,
+                                        "text/xml; charset=utf-8".to_string(),
+                                        Bytes::from_static(a.as_bytes()),
+                                    ),
                                     Behaviour::Html => (
                                         200,
                                         "text/html".to_string(),
