@@ -61,6 +61,8 @@ WAIT_S = 20  # longest wait for an asynchronous event (shadow comparison, start-
 
 NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_V31EU = "http://x-road.eu/xsd/x-road.xsd"
+NS_V31 = "http://x-road.ee/xsd/x-road.xsd"
+NS_V30 = "http://x-rd.net/xsd/xroad.xsd"
 NS_V2 = "http://x-tee.riik.ee/xsd/xtee.xsd"
 NS_XROAD = "http://x-road.eu/xsd/xroad.xsd"
 NS_ID = "http://x-road.eu/xsd/identifiers"
@@ -659,11 +661,42 @@ def run_case(res, name, gw, stage, client, variant, spyne_log):
         res.add(name, False, f"  driver error: {type(e).__name__}: {e}\n{traceback.format_exc()}")
 
 
+def store_evidence(gateways):
+    """Every shadow comparison that was not a match, as the gateway recorded it: after
+    the gateways stopped (sled lets one process open a store), `dualroad diffs`."""
+    for g in gateways:
+        data = os.path.join(g.dir, "data")
+        r = subprocess.run([DUALROAD, "diffs", "list", "--data", data, "--limit", "50"],
+                           capture_output=True, text=True)
+        rows = [l for l in r.stdout.splitlines()[1:] if l.strip()]
+        if r.returncode != 0 or not rows:
+            continue
+        print(f"\nshadow comparisons of gateway {g.name} that were not a match ({len(rows)}; `dualroad diffs`):")
+        for row in rows[:50]:
+            print(f"  {row}")
+        shown = set()
+        for row in rows:
+            diff_id, outcome = row.split()[0], row.split()[5] if len(row.split()) > 5 else "?"
+            if outcome in shown:
+                continue
+            shown.add(outcome)
+            r = subprocess.run([DUALROAD, "diffs", "show", diff_id, "--data", data, "--color", "never"],
+                               capture_output=True, text=True)
+            keep = [l for l in r.stdout.splitlines()
+                    if re.match(r"^\s+(outcome|stage|served by|primary fault|shadow fault)\b", l)
+                    or re.match(r"^\s+(added|removed|changed)\s", l)
+                    or re.match(r"^\s+(primary|shadow):", l)]
+            print(f"  diff {diff_id}:")
+            for l in keep[:16]:
+                print(f"  {l}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="dualroad-interop.")
     log(f"workdir {tmp}")
     procs = Procs()
     res = Results()
+    gateways = []
     try:
         legacy = start_sim(procs, tmp, "legacy")
         uxp = start_sim(procs, tmp, "uxp")
@@ -676,7 +709,7 @@ def main():
                         f"127.0.0.1:{v5.provider_port}")
         x6.start(procs, "legacy")
         chain.start(procs, "legacy")
-        gateways = [v5, x6, chain]
+        gateways.extend([v5, x6, chain])
         log("gateways up: " + ", ".join(f"{g.name} consumer :{g.consumer_port} admin {g.admin}" for g in gateways)
             + f", v5 provider :{v5.provider_port}")
 
@@ -699,6 +732,22 @@ def main():
                 "RR19IsikuElukoht", lambda: ZeepClient("sim-v31eu.wsdl", sim31, v5.consumer_url),
                 sim_v31eu_residence, key_of_body("response", "personalCode"),
                 (NS_V31EU, v31_echo), "pop.RR19IsikuElukoht.v1")),
+            (v5, "zeep", "3.1", Variant(
+                "getPatientSummary", lambda: ZeepClient("sim-v31.wsdl", sim31, v5.consumer_url),
+                sim_v31eu_summary, key_of_body("response", "patient", "personalCode"),
+                (NS_V31, v31_echo), "moh.getPatientSummary.v2")),
+            (v5, "suds", "3.1", Variant(
+                "getPatientSummary", lambda: SudsClient("sim-v31.wsdl", v5.consumer_url),
+                sim_v31eu_summary, key_of_body("response", "patient", "personalCode"),
+                (NS_V31, v31_echo), "moh.getPatientSummary.v2")),
+            (v5, "zeep", "3.0", Variant(
+                "RR19IsikuElukoht", lambda: ZeepClient("sim-v30.wsdl", sim31, v5.consumer_url),
+                sim_v31eu_residence, key_of_body("response", "personalCode"),
+                (NS_V30, v31_echo), "pop.RR19IsikuElukoht.v1")),
+            (v5, "suds", "3.0", Variant(
+                "RR19IsikuElukoht", lambda: SudsClient("sim-v30.wsdl", v5.consumer_url),
+                sim_v31eu_residence, key_of_body("response", "personalCode"),
+                (NS_V30, v31_echo), "pop.RR19IsikuElukoht.v1")),
             (v5, "suds", "2.0-rpc-encoded", Variant(
                 "RR19IsikuElukoht", lambda: SudsClient("sim-v2-rpc-encoded.wsdl", v5.consumer_url),
                 sim_v2_residence, key_of_body("keha", "personalCode"),
@@ -773,6 +822,8 @@ def main():
         return 2
     finally:
         procs.stop()
+    if gateways:
+        store_evidence(gateways)
     passed = sum(1 for _, ok, _ in res.rows if ok)
     failed = len(res.rows) - passed
     if failed:
