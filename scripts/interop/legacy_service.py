@@ -11,7 +11,8 @@ guess) and echoes the header back, as an X-Road adapter must.
 Two operations, in the conventions of mappings/: `getPatientSummary` (moh) and
 `RR19IsikuElukoht` (pop; UXP calls it `getResidence`, the gateway renames the wrapper).
 Answers are derived only from the request's key, so two calls with the same key give
-the same answer (what shadow mode compares).
+the same answer (what shadow mode compares). A patient code starting with PS4999 is
+unknown: the answer is the service's own SOAP fault `Server.NoSuchPatient`.
 
 Usage: legacy_service.py PORTFILE RECORDS -- listens on 127.0.0.1:0, writes the port
 to PORTFILE, appends one JSON line per parsed request to RECORDS (operation, key,
@@ -26,13 +27,15 @@ import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from spyne import Application, ComplexModel, Unicode, rpc, ServiceBase, Array
+from spyne import Application, ComplexModel, Fault, Unicode, rpc, ServiceBase
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 RECORDS_LOCK = threading.Lock()
 XRD = "http://x-road.eu/xsd/x-road.xsd"
 TNS = "http://interop.dualroad.test/producer"
+# Patient codes with this prefix are unknown: getPatientSummary answers a SOAP Fault.
+UNKNOWN_PREFIX = "PS4999"
 
 
 def header(name):
@@ -118,6 +121,9 @@ class LegacyAdapter(ServiceBase):
         log_request(ctx, "getPatientSummary", request.patientCode)
         ctx.out_header = ctx.in_header
         code = request.patientCode
+        if code.startswith(UNKNOWN_PREFIX):
+            # The service's own fault, which the gateway must pass through.
+            raise Fault(faultcode="Server.NoSuchPatient", faultstring=f"no patient {code}")
         return PatientSummaryResponse(
             patient=Patient(personalCode=code, fullName=full_name(code),
                             bloodType=pick(BLOOD, code, "blood")),

@@ -417,8 +417,11 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def new_code():
-    # a personal code in the fixtures' invented range, unique per call
+def new_code(unknown=False):
+    # a personal code in the fixtures' invented range, unique per call; PS4999… is a
+    # patient the spyne adapter does not know (it answers a SOAP fault)
+    if unknown:
+        return "PS4999" + str(uuid.uuid4().int)[:5]
     return "PS4" + str(uuid.uuid4().int)[:8]
 
 
@@ -453,8 +456,11 @@ def suds_xroad_id(client, type_name, values):
 
 
 class Variant:
-    def __init__(self, name, make_client, call, key, echo, legacy_service, spyne_op=None):
+    def __init__(self, name, make_client, call, key, echo, legacy_service, spyne_op=None,
+                 fault=None):
         self.name = name
+        # (code suffix, message prefix) of the service fault the call must end in.
+        self.fault = fault
         self.make_client = make_client
         self.call = call
         self.key = key
@@ -599,9 +605,17 @@ def run_case(res, name, gw, stage, client, variant, spyne_log):
         before = gw.metrics()
         sent = []
         for _ in range(calls):
-            code, mid = new_code(), new_id()
+            code, mid = new_code(unknown=variant.fault is not None), new_id()
             c = variant.call(client, code, mid)
             sent.append((code, mid))
+            if variant.fault:
+                fcode, fmsg = variant.fault
+                check(c.error is not None and c.error.startswith("SOAP fault "),
+                      f"want the service's fault {fcode}, got {c.error or 'an answer'}\n{c.evidence()}")
+                code_got, _, msg_got = c.error[len("SOAP fault "):].partition(": ")
+                check(code_got.split(":")[-1].endswith(fcode) and msg_got == f"{fmsg} {code}",
+                      f"want fault {fcode} '{fmsg} {code}', got {c.error}\n{c.evidence()}")
+                continue
             if c.error:
                 raise CaseFailed(f"client error: {c.error}\n{c.evidence()}")
             got = variant.key(c.result, client.lib)
@@ -769,6 +783,11 @@ def main():
                 adapter_v31eu("getPatientSummary", "moh.getPatientSummary.v2", "moh"),
                 key_of_body("response", "patient", "personalCode"),
                 (NS_V31EU, v31_echo), "moh.getPatientSummary.v2", spyne_op="getPatientSummary")),
+            (chain, "zeep", "3.1-eu", Variant(
+                "getPatientSummary-fault", lambda: ZeepClient("adapter-v31eu.wsdl", adapter, chain.consumer_url),
+                adapter_v31eu("getPatientSummary", "moh.getPatientSummary.v2", "moh"), None,
+                (NS_V31EU, v31_echo), "moh.getPatientSummary.v2", spyne_op="getPatientSummary",
+                fault=("NoSuchPatient", "no patient"))),
             (chain, "suds", "3.1-eu", Variant(
                 "RR19IsikuElukoht", lambda: SudsClient("adapter-v31eu.wsdl", chain.consumer_url),
                 adapter_v31eu("RR19IsikuElukoht", "pop.RR19IsikuElukoht.v1", "pop"),
@@ -803,10 +822,13 @@ def main():
             ("zeep", "getResidence", "pop.RR19IsikuElukoht.v1", "RR19IsikuElukoht", ("response", "personalCode")),
             ("suds", "getResidence", "pop.RR19IsikuElukoht.v1", "RR19IsikuElukoht", ("response", "personalCode")),
         ]
+        provider_cases += [(lib, "getPatientSummary", "moh.getPatientSummary.v2", "getPatientSummary", None)
+                           for lib in ("zeep", "suds")]
         for lib, op, legacy_service, spyne_op, path in provider_cases:
-            name = f"{'provider':<10} {'v5':<5} {lib:<4} {'uxp-4.0':<15} {op}"
-            v = Variant(op, None, adapter_uxp(op), key_of_body(*path), (NS_XROAD, uxp_echo(op)),
-                        legacy_service, spyne_op=spyne_op)
+            fault = None if path else ("NoSuchPatient", "no patient")
+            name = f"{'provider':<10} {'v5':<5} {lib:<4} {'uxp-4.0':<15} {op}{'-fault' if fault else ''}"
+            v = Variant(op, None, adapter_uxp(op), key_of_body(*path) if path else None,
+                        (NS_XROAD, uxp_echo(op)), legacy_service, spyne_op=spyne_op, fault=fault)
             try:
                 client = (ZeepClient("adapter-uxp.wsdl", adapter, v5.provider_url) if lib == "zeep"
                           else SudsClient("adapter-uxp.wsdl", v5.provider_url))
