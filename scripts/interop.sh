@@ -11,8 +11,8 @@
 # spyne. Prints one line per case and `N passed, N failed`.
 #
 # Env: INTEROP_VENV (venv directory, default <target dir>/interop-venv), INTEROP_PROFILE
-# (debug | release, debug), PYTHON (interpreter for the venv, python3). When a case
-# failed, the driver keeps its work directory (configs, logs) and names it.
+# (debug | release, debug), PYTHON (interpreter for the venv, python3), KEEP_TMP=1 (keep
+# the work directory of a clean run; after a failure it is always kept and named).
 # Exit status: 0 when every case passed, 1 when any failed, 2 when the set-up failed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

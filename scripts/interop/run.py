@@ -25,13 +25,15 @@ UXP security server would. A case passes only when every check of it held:
     legacy header (consumer, service, user, message id).
 Prints one line per case, the failures with the request and answer excerpts, and
 `N passed, N failed`. Exit status 0 when all passed, 1 when any failed, 2 when the
-set-up itself failed.
+set-up itself failed. The work directory (configs, logs, stores) is removed after a
+clean run unless KEEP_TMP=1, and kept and named otherwise.
 """
 import http.client
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -854,6 +856,10 @@ def main():
             if not ok:
                 print(f"  {name}")
         log(f"logs kept in {tmp}")
+    elif os.environ.get("KEEP_TMP") == "1":
+        log(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
