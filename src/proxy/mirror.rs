@@ -29,7 +29,8 @@ use crate::proxy::upstream::{UpstreamClient, UpstreamError};
 use crate::proxy::{now_ms, Active, Shared};
 use crate::routing::Stack;
 use crate::shadow::exchange::{self, Answer, Meta, RawBodies, ShadowResult};
-use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options};
+use crate::shadow::noise::CalibrationAnswer;
+use crate::shadow::{Date, NoiseModel, NotComparedReason, Options};
 use crate::store::{ExchangeStore, ExchangeWriter, Submitted};
 use crate::telemetry::events::{EvidenceQueued, Mirrored, ShadowRequestMismatch};
 use crate::translate;
@@ -194,14 +195,23 @@ impl ShadowRuntime {
         lock(&self.noise).get(service).cloned()
     }
 
-    fn learn(&self, service: &str, c: &Comparison) {
+    /// Learns from a calibration pair, or counts it as a calibration error (a fault,
+    /// an unreadable answer, a failed call: see `shadow::noise`).
+    fn calibrate(
+        &self,
+        service: &str,
+        served: Result<CalibrationAnswer<'_>, String>,
+        again: Result<CalibrationAnswer<'_>, String>,
+        opts: &Options<'_>,
+    ) {
         let snapshot = {
             let mut all = lock(&self.noise);
             let model = all.entry(service.to_string()).or_default();
-            if !model.learn(c) {
-                return;
+            if let Err(e) = model.calibrate(served, again, opts) {
+                tracing::debug!(service, error = %e, "Calibration pair not learned from.");
             }
-            (model.pairs() % DEFAULT_NOISE_SAVE_EVERY == 1).then(|| model.clone())
+            ((model.pairs() + model.errors()) % DEFAULT_NOISE_SAVE_EVERY == 1)
+                .then(|| model.clone())
         };
         if let Some(model) = snapshot {
             if let Err(e) = self.store.save_noise_model(service, &model) {
@@ -365,7 +375,7 @@ async fn run(
     // Calibration: the same request once more to the primary, to learn what differs
     // between two answers of one stack.
     let calibration = match job.calibrate {
-        true => ask_again(&active, &d, other(stack)).await,
+        true => Some(ask_again(&active, &d, other(stack)).await),
         false => None,
     };
     let copy = Copy {
@@ -377,16 +387,21 @@ async fn run(
 }
 
 /// A fresh copy of the request (own message id) to `stack`, its answer in the
-/// client's dialect; `None` on any failure (calibration is best effort: a lost pair
-/// only means one less sample).
-async fn ask_again(active: &Active, d: &translate::Decoded<'_>, stack: Stack) -> Option<Answer> {
+/// client's dialect; on any failure, why (the pair is then a calibration error,
+/// counted, never learned from).
+async fn ask_again(
+    active: &Active,
+    d: &translate::Decoded<'_>,
+    stack: Stack,
+) -> Result<Answer, String> {
     let id = uuid::Uuid::new_v4().to_string();
     let t = match stack {
         Stack::Legacy => translate::reissue(d, &id),
         Stack::Uxp => translate::request_to_uxp_as(&active.maps, &active.opts, d, Some(id)),
     }
-    .ok()?;
-    let c = mirror_client(active, &Target::Stack(stack))?;
+    .map_err(|e| format!("the request does not translate for the {stack} stack: {e}"))?;
+    let c = mirror_client(active, &Target::Stack(stack))
+        .ok_or_else(|| format!("no upstream client for the {stack} stack"))?;
     let r = c
         .call(
             Bytes::from(t.bytes),
@@ -394,13 +409,13 @@ async fn ask_again(active: &Active, d: &translate::Decoded<'_>, stack: Stack) ->
             t.soap_action.as_deref(),
         )
         .await
-        .ok()?;
+        .map_err(|e| e.to_string())?;
     let a = Answer {
         status: r.status,
         content_type: r.content_type,
         body: r.body,
     };
-    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, a).ok()
+    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, a)
 }
 
 /// What the copy learned besides the shadow's answer.
@@ -408,7 +423,8 @@ async fn ask_again(active: &Active, d: &translate::Decoded<'_>, stack: Stack) ->
 struct Copy {
     shadow_id: Option<String>,
     request_hash: Option<String>,
-    calibration: Option<Answer>,
+    /// The calibration call's answer, or why there is none.
+    calibration: Option<Result<Answer, String>>,
 }
 
 /// Waits for the client's answer, judges the pair and submits the record.
@@ -441,18 +457,20 @@ async fn finish(
     };
     let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
     let service = meta.service.clone();
+    if let Some(again) = &copy.calibration {
+        // Noise is learned only from two successful primary answers.
+        let served = match &primary.answer {
+            Some(p) => Ok(answer(p)),
+            None => Err("dualroad rejected the request".to_string()),
+        };
+        let again = again.as_ref().map(answer).map_err(Clone::clone);
+        let opts = Options::calibration(&active.compare, today);
+        rt.calibrate(&service, served, again, &opts);
+    }
     let (comparison, primary_answer) = match primary.answer {
         // dualroad rejected the request: nothing to compare the shadow with.
         None => (None, None),
         Some(p) => {
-            if let Some(again) = &copy.calibration {
-                let c = crate::shadow::compare(
-                    p.input(),
-                    again.input(),
-                    &Options::calibration(&active.compare, today),
-                );
-                rt.learn(&service, &c);
-            }
             let noise = rt.noise_for(&service);
             let opts = Options::new(&active.compare, today).with_noise(noise.as_ref());
             (Some(exchange::judge(&p, &shadow, &opts)), Some(p))
@@ -488,6 +506,13 @@ async fn finish(
     );
     crate::proxy::gate::observe(shared, primary.rule, &event.record, primary.uxp_failed);
     rt.submit(shared, event);
+}
+
+fn answer(a: &Answer) -> CalibrationAnswer<'_> {
+    CalibrationAnswer {
+        status: a.status,
+        input: a.input(),
+    }
 }
 
 fn other(s: Stack) -> Stack {

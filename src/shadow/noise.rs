@@ -9,6 +9,13 @@
 //! primary answers with `compare::Options::calibration` and feeds the result to
 //! [`NoiseModel::learn`]; the model is stored (serde) and handed to later comparisons.
 //!
+//! Only two *successful* primary answers teach anything: a pair in which either answer
+//! is a SOAP fault, not well-formed, has a failing HTTP status or never came (a failed
+//! call) differs everywhere for reasons that are not noise, and learning it would make
+//! every path of the service noise — a UXP stack diverging on every answer would then
+//! be recorded as `match`. Such a pair is counted in [`NoiseModel::errors`] (shown in
+//! reports) and never learned ([`NoiseModel::calibrate`]).
+//!
 //! The model is plain data: per path (aggregation key, as in `PathDiff::path`), how many
 //! calibration pairs differed there, out of how many pairs. A path is noise as soon as
 //! it (or an ancestor: a whole subtree can be volatile) differed once. For reports,
@@ -22,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::shadow::canon::Canon;
 use crate::shadow::compare::{compare_canon, Comparison, Options};
+use crate::shadow::outcome::Outcome;
+use crate::wire::message::Input;
 
 /// Most paths a model tracks; beyond, differences are only counted in `dropped`, so a
 /// stack that answers randomly cannot grow the stored model without bound.
@@ -41,6 +50,58 @@ pub struct NoiseModel {
     /// Path differences not tracked because the model was full.
     #[serde(default)]
     dropped: u64,
+    /// Calibration pairs not learned from: a fault, an unreadable answer, a failing
+    /// status or a failed call on either side.
+    #[serde(default)]
+    errors: u64,
+}
+
+/// One of the two primary answers of a calibration pair.
+#[derive(Debug, Clone, Copy)]
+pub struct CalibrationAnswer<'a> {
+    /// HTTP status.
+    pub status: u16,
+    pub input: Input<'a>,
+}
+
+/// Why a calibration pair was not learned from ([`NoiseModel::calibrate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("the {which} call failed: {detail}")]
+    Failed { which: &'static str, detail: String },
+    #[error("the {which} answer is a SOAP fault ({code})")]
+    Fault { which: &'static str, code: String },
+    #[error("the {which} answer is not well-formed SOAP: {detail}")]
+    Unreadable { which: &'static str, detail: String },
+    #[error("the {which} answer has HTTP status {status}")]
+    Status { which: &'static str, status: u16 },
+}
+
+/// The answer as a tree, when it is a successful one.
+fn successful(
+    which: &'static str,
+    a: Result<CalibrationAnswer<'_>, String>,
+    opts: &Options<'_>,
+) -> Result<Canon, CalibrationError> {
+    let a = a.map_err(|detail| CalibrationError::Failed { which, detail })?;
+    let canon =
+        Canon::from_input(a.input, &opts.limits).map_err(|e| CalibrationError::Unreadable {
+            which,
+            detail: e.to_string(),
+        })?;
+    if let Some(f) = canon.fault() {
+        return Err(CalibrationError::Fault {
+            which,
+            code: f.code.clone(),
+        });
+    }
+    if !(200..300).contains(&a.status) {
+        return Err(CalibrationError::Status {
+            which,
+            status: a.status,
+        });
+    }
+    Ok(canon)
 }
 
 impl NoiseModel {
@@ -51,8 +112,14 @@ impl NoiseModel {
     /// Learns from a comparison of two *primary* answers to the same request (made with
     /// `Options::calibration`, so no path is cut off). Returns false, learning nothing,
     /// when the pair was not compared as trees (an error or a not-compared outcome).
+    /// A pair in which one side faulted is not learned either (see the module header).
     pub fn learn(&mut self, c: &Comparison) -> bool {
-        if !c.outcome.compared() {
+        if !c.outcome.compared()
+            || matches!(
+                c.outcome,
+                Outcome::FaultMismatch { .. } | Outcome::FaultCodeDiff { .. }
+            )
+        {
             return false;
         }
         // A path counts once per pair, however many list items differ there.
@@ -76,6 +143,41 @@ impl NoiseModel {
         self.learn(&compare_canon(first, second, &opts))
     }
 
+    /// Learns from a calibration pair when both answers are successful SOAP answers
+    /// (2xx, well-formed, not a fault); otherwise counts it in [`NoiseModel::errors`]
+    /// and says why. `served` is the answer the client got, `again` the calibration
+    /// call's (`Err` with the reason when that call failed).
+    pub fn calibrate(
+        &mut self,
+        served: Result<CalibrationAnswer<'_>, String>,
+        again: Result<CalibrationAnswer<'_>, String>,
+        opts: &Options<'_>,
+    ) -> Result<(), CalibrationError> {
+        let pair = successful("served", served, opts)
+            .and_then(|a| Ok((a, successful("calibration", again, opts)?)));
+        match pair {
+            Ok((a, b)) => {
+                // Two successful answers are always compared as trees.
+                self.learn_pair(&a, &b, opts);
+                Ok(())
+            }
+            Err(e) => {
+                self.errors += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Counts one calibration pair that was not learned from.
+    pub fn record_error(&mut self) {
+        self.errors += 1;
+    }
+
+    /// Calibration pairs not learned from (a fault, unreadable, failed call).
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
     /// Counts one calibration pair whose answers differed at `paths` (each once).
     pub fn learn_paths<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) {
         self.pairs += 1;
@@ -94,6 +196,7 @@ impl NoiseModel {
     pub fn merge(&mut self, other: &NoiseModel) {
         self.pairs += other.pairs;
         self.dropped += other.dropped;
+        self.errors += other.errors;
         for (p, n) in &other.paths {
             if let Some(m) = self.paths.get_mut(p) {
                 *m += n;

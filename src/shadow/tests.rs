@@ -3,7 +3,7 @@
 
 use crate::shadow::canon::{Canon, CanonError, Limits};
 use crate::shadow::compare::{compare, compare_canon, Comparison, DiffKind, Options, PathDiff};
-use crate::shadow::noise::NoiseModel;
+use crate::shadow::noise::{CalibrationAnswer, CalibrationError, NoiseModel};
 use crate::shadow::outcome::{NotComparedReason, Outcome, Role};
 use crate::shadow::rules::{CompareConfig, IgnoreRule, RuleStats, Rules};
 use crate::shadow::values::Date;
@@ -975,6 +975,91 @@ fn noise_is_learned_from_two_primary_answers_and_reported_apart() {
     let mut m = NoiseModel::new();
     assert!(!m.learn(&Comparison::not_compared(NotComparedReason::Timeout, None)));
     assert_eq!(m.pairs(), 0);
+}
+
+#[test]
+fn calibration_never_learns_from_a_fault_an_unreadable_answer_or_a_failed_call() {
+    let rules = Rules::default();
+    let opts = Options::calibration(&rules, today());
+    let real = fixture("patient-summary/primary.xml");
+    let again = fixture("patient-summary/primary-again.xml");
+    let fault = fixture("faults/access-denied.xml");
+    let broken =
+        b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><r>".to_vec();
+
+    // A fault beside a real answer differs everywhere: learning it would make every
+    // path of the service noise (the poisoned calibration of issue 11).
+    let mut m = NoiseModel::new();
+    let c = compare(Input::new(&real), Input::new(&fault), &opts);
+    assert!(
+        !m.learn(&c),
+        "a fault pair teaches nothing: {:?}",
+        c.outcome
+    );
+    let c = compare(Input::new(&fault), Input::new(&real), &opts);
+    assert!(
+        !m.learn(&c),
+        "a fault pair teaches nothing: {:?}",
+        c.outcome
+    );
+    assert_eq!((m.pairs(), m.paths().count()), (0, 0), "{m:?}");
+
+    // From the answers themselves: every pair that is not two successful answers is
+    // counted as a calibration error, never learned.
+    fn ok(b: &[u8]) -> Result<CalibrationAnswer<'_>, String> {
+        Ok(CalibrationAnswer {
+            status: 200,
+            input: Input::new(b),
+        })
+    }
+    let mut m = NoiseModel::new();
+    let faulted = CalibrationAnswer {
+        status: 500,
+        input: Input::new(&fault),
+    };
+    let e = m.calibrate(ok(&real), Ok(faulted), &opts).unwrap_err();
+    assert!(matches!(e, CalibrationError::Fault { .. }), "{e}");
+    assert!(
+        e.to_string().contains("calibration answer is a SOAP fault"),
+        "{e}"
+    );
+    let e = m.calibrate(ok(&fault), ok(&real), &opts).unwrap_err();
+    assert!(
+        e.to_string().contains("served answer is a SOAP fault"),
+        "{e}"
+    );
+    let e = m.calibrate(ok(&real), ok(&broken), &opts).unwrap_err();
+    assert!(matches!(e, CalibrationError::Unreadable { .. }), "{e}");
+    let e = m
+        .calibrate(ok(&real), Err("connection refused".to_string()), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("connection refused"), "{e}");
+    let status = CalibrationAnswer {
+        status: 502,
+        input: Input::new(&again),
+    };
+    let e = m.calibrate(ok(&real), Ok(status), &opts).unwrap_err();
+    assert!(e.to_string().contains("HTTP status 502"), "{e}");
+    assert_eq!(
+        (m.pairs(), m.errors(), m.paths().count()),
+        (0, 5, 0),
+        "{m:?}"
+    );
+
+    // Two successful primary answers: learned.
+    m.calibrate(ok(&real), ok(&again), &opts).unwrap();
+    assert_eq!((m.pairs(), m.errors()), (1, 5));
+    assert!(m.is_noise("Body/getPatientSummaryResponse/response/generatedAt"));
+    assert!(!m.is_noise("Body/getPatientSummaryResponse"));
+    // Errors are kept across a restart and added up by a merge.
+    let back: NoiseModel = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(back, m);
+    let mut twice = m.clone();
+    twice.merge(&m);
+    assert_eq!(twice.errors(), 10);
+    // A model stored before errors were counted still loads.
+    let old: NoiseModel = serde_json::from_str(r#"{"pairs":2,"paths":{"Body/r/at":2}}"#).unwrap();
+    assert_eq!((old.pairs(), old.errors()), (2, 0));
 }
 
 // --- the report side: values, limits, serialization, unified diff

@@ -431,3 +431,37 @@ async fn calibration_learns_noise_from_two_primary_answers() {
         assert_eq!(model.count(stamp), n as u64, "{model:?}");
     }
 }
+
+/// The primary stack refuses every calibration copy with a fault, and UXP diverges on
+/// every answer. A fault beside a real answer is not noise: the pair is counted as a
+/// calibration error, nothing is learned, and every exchange is a `body-diff`.
+#[tokio::test]
+async fn a_fault_answer_to_calibration_is_never_learned_as_noise() {
+    let n = 4;
+    let env = env_with(Behaviour::EchoThenFault, Behaviour::EchoStamped).await;
+    let legacy = env.legacy.clone();
+    let rules = format!("{SHADOW_ALL}calibrate = 1.0\n");
+    let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+    for i in 0..n {
+        let (status, body) =
+            post(consumer(&gw), &with_id(V31EU, &format!("poison-{i}")), XML).await;
+        assert_eq!(status, 200, "{body}");
+        // One exchange at a time: its record is written after its calibration call.
+        records(&gw, i + 1).await;
+    }
+    assert_eq!(
+        legacy.hits(),
+        2 * n,
+        "each request went twice to the primary"
+    );
+    let recs = records(&gw, n).await;
+    let outcomes: Vec<_> = recs.iter().map(|r| r.outcome.as_str()).collect();
+    assert!(outcomes.iter().all(|o| *o == "body-diff"), "{outcomes:?}");
+    let data = env.data.clone();
+    gw.shutdown().await;
+    let store = dualroad::store::Store::open(&data).unwrap();
+    let models = store.exchanges().noise_models().unwrap();
+    let model = models.values().next().expect("a noise model was saved");
+    assert_eq!((model.pairs(), model.errors()), (0, n as u64), "{model:?}");
+    assert_eq!(model.paths().count(), 0, "{model:?}");
+}

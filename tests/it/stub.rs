@@ -36,6 +36,10 @@ pub enum Behaviour {
     /// 200 with this `text/xml` body, whatever the request (a stack answering
     /// something else than the request it got).
     Answer(&'static str),
+    /// Like `Echo` on the 1st, 3rd, 5th… hit, a 500 SOAP fault on the 2nd, 4th…: with
+    /// one request at a time and calibration on, every calibration answer is a fault
+    /// (a re-issued copy the stack refused).
+    EchoThenFault,
 }
 
 /// The last request a stub saw: content type and body.
@@ -119,6 +123,9 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
                                 }
                                 let (status, ct, body) = match behaviour {
                                     Behaviour::Echo | Behaviour::Slow => {
+                                        (200, ct.unwrap_or_else(|| "text/xml".into()), body)
+                                    }
+                                    Behaviour::EchoThenFault if hit % 2 == 0 => {
                                         (200, ct.unwrap_or_else(|| "text/xml".into()), body)
                                     }
                                     Behaviour::EchoStamped => {
