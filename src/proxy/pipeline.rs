@@ -427,7 +427,7 @@ fn check_passthrough(
     opts: &Options,
 ) -> Result<Option<String>, GatewayError> {
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-    match Message::parse_with(input, opts.max_message_bytes, opts.scan) {
+    match Message::parse_answer(input, opts.max_message_bytes, opts.scan) {
         Ok(m) if m.env.is_fault() => Ok(m
             .env
             .body

@@ -233,7 +233,11 @@ pub fn decode<'a>(
     opts: &Options,
 ) -> Result<Decoded<'a>, TranslateError> {
     let wire = |e| TranslateError::Wire { side, error: e };
-    let msg = Message::parse_with(input, opts.max_message_bytes, opts.scan).map_err(wire)?;
+    let msg = match kind {
+        Kind::Request => Message::parse_with(input, opts.max_message_bytes, opts.scan),
+        Kind::Response => Message::parse_answer(input, opts.max_message_bytes, opts.scan),
+    }
+    .map_err(wire)?;
     if family == Family::Legacy && msg.env.soap == SoapVersion::Soap12 && side == Side::Client {
         return Err(wire(crate::wire::WireError::WrongSoapVersion(
             "legacy X-Road messages are SOAP 1.1; SOAP 1.2 is only accepted from UXP".into(),

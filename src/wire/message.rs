@@ -52,6 +52,14 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Whose message is parsed: requests are held to the framing rules strictly, upstream
+/// answers are read leniently at the MIME level (see [`Message::parse_answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Request,
+    Answer,
+}
+
 /// A parsed payload.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
@@ -82,6 +90,26 @@ impl<'a> Message<'a> {
         input: Input<'a>,
         max_bytes: usize,
         limits: ScanLimits,
+    ) -> Result<Message<'a>, WireError> {
+        Self::parse_framed(input, max_bytes, limits, Framing::Request)
+    }
+
+    /// [`Message::parse_with`] for an upstream answer: lenient about MIME framing at
+    /// the end (a last part without the close delimiter) and about the SOAP part's
+    /// own Content-Type, strict about everything else.
+    pub fn parse_answer(
+        input: Input<'a>,
+        max_bytes: usize,
+        limits: ScanLimits,
+    ) -> Result<Message<'a>, WireError> {
+        Self::parse_framed(input, max_bytes, limits, Framing::Answer)
+    }
+
+    fn parse_framed(
+        input: Input<'a>,
+        max_bytes: usize,
+        limits: ScanLimits,
+        framing: Framing,
     ) -> Result<Message<'a>, WireError> {
         let bytes = input.bytes;
         if bytes.len() > max_bytes {
@@ -115,13 +143,38 @@ impl<'a> Message<'a> {
             }
             "multipart/related" => {
                 let boundary = ct.multipart_boundary()?.to_string();
-                let multipart = Multipart::parse(bytes, &boundary)?;
+                let multipart = match framing {
+                    Framing::Request => Multipart::parse(bytes, &boundary)?,
+                    Framing::Answer => Multipart::parse_lenient(bytes, &boundary)?,
+                };
                 let root = multipart.root_index(ct.start())?;
                 let part = multipart.parts().get(root).ok_or_else(|| {
                     WireError::Mime(crate::wire::multipart::MultipartError::NoParts(
                         boundary.clone(),
                     ))
                 })?;
+                // A request's SOAP part must say it is SOAP, as X-Road checks: a part
+                // whose header is broken (`Cont-Type:`) or a message whose root part
+                // is an attachment is refused, never guessed at.
+                if framing == Framing::Request {
+                    let soap_type = part
+                        .content_type()
+                        .and_then(|v| ContentType::parse(v).ok())
+                        .is_some_and(|pct| {
+                            matches!(
+                                pct.media_type.as_str(),
+                                "text/xml" | "application/soap+xml" | "application/xop+xml"
+                            )
+                        });
+                    if !soap_type {
+                        return Err(WireError::InvalidContentType(format!(
+                            "{ct_raw} (its SOAP part {root} has {})",
+                            part.content_type()
+                                .map(|c| format!("Content-Type `{c}`, which is not SOAP"))
+                                .unwrap_or_else(|| "no Content-Type header".to_string())
+                        )));
+                    }
+                }
                 let range = part.body_range();
                 // The root part's own Content-Type carries the charset (MTOM puts it on
                 // `application/xop+xml`); fall back to the outer one.

@@ -281,6 +281,22 @@ pub struct Multipart<'a> {
 impl<'a> Multipart<'a> {
     /// Splits `body` at the delimiters of `boundary` (the unquoted parameter value).
     pub fn parse(body: &'a [u8], boundary: &str) -> Result<Multipart<'a>, MultipartError> {
+        Self::parse_inner(body, boundary, false)
+    }
+
+    /// [`Multipart::parse`] for an upstream *answer*: a last part that runs to the end
+    /// of the body without the close delimiter is accepted as ending there (the
+    /// epilogue is then empty). X-Road delivers such answers, so a service's fault in
+    /// one must reach the client as that fault. Requests stay strict.
+    pub fn parse_lenient(body: &'a [u8], boundary: &str) -> Result<Multipart<'a>, MultipartError> {
+        Self::parse_inner(body, boundary, true)
+    }
+
+    fn parse_inner(
+        body: &'a [u8],
+        boundary: &str,
+        lenient_end: bool,
+    ) -> Result<Multipart<'a>, MultipartError> {
         if boundary.is_empty() || boundary.contains(['\r', '\n']) {
             return Err(MultipartError::BadBoundary(boundary.to_string()));
         }
@@ -295,12 +311,16 @@ impl<'a> Multipart<'a> {
         let mut opening = first;
         let epilogue = loop {
             let index = parts.len();
-            let next = find_delimiter(body, opening.line_end, &dash_boundary).ok_or_else(|| {
-                MultipartError::MissingCloseDelimiter {
+            let Some(next) = find_delimiter(body, opening.line_end, &dash_boundary) else {
+                if lenient_end {
+                    parts.push(parse_part(body, index, opening.line_end, body.len())?);
+                    break body.len()..body.len();
+                }
+                return Err(MultipartError::MissingCloseDelimiter {
                     index,
                     boundary: boundary.to_string(),
-                }
-            })?;
+                });
+            };
             parts.push(parse_part(body, index, opening.line_end, next.start)?);
             if next.close {
                 break next.line_end..body.len();

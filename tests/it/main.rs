@@ -11,6 +11,7 @@ mod gateway;
 mod header_fidelity;
 mod identifiers;
 mod limits;
+mod mime_framing;
 mod replay;
 mod report;
 mod robustness;

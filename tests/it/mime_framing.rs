@@ -1,0 +1,80 @@
+//! MIME framing: strict on requests, lenient on answers (issue "Real traffic" §5).
+//! X-Road delivers a service's multipart answer whose last part ends without the
+//! close delimiter, so its fault must reach the client as that fault; a request whose
+//! SOAP part does not say it is SOAP is refused with `Client.InvalidContentType`.
+
+use dualroad::translate::{self, MessageKind, Options};
+use dualroad::wire::message::Input;
+
+use crate::support::{mappings, repo};
+
+const FAULT_CT: &str = "multipart/related; type=\"text/xml\"; boundary=\"=_uxp_fault_51c0\"";
+const SWA_CT: &str = "multipart/related; type=\"text/xml\"; boundary=\"=_ps_legacy_9f2c41\"";
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join("fixtures/messages").join(rel)).expect("fixture")
+}
+
+/// The fixture's close delimiter (and epilogue) cut off.
+fn without_close_delimiter(text: &str, boundary: &str) -> String {
+    let close = format!("--{boundary}--");
+    let at = text.rfind(&close).expect("has a close delimiter");
+    text[..at].to_string()
+}
+
+#[test]
+fn a_fault_in_a_multipart_answer_without_close_delimiter_reaches_the_client() {
+    let maps = mappings(&repo().join("mappings"));
+    let answer = without_close_delimiter(
+        &read("multipart/uxp-fault-response.mime"),
+        "=_uxp_fault_51c0",
+    );
+    let request = read("multipart/v31eu-swa-fileApplication.mime");
+    let t = translate::response_to_legacy(
+        maps,
+        &Options::default(),
+        Input::new(answer.as_bytes()).with_content_type(Some(FAULT_CT)),
+        Input::new(request.as_bytes()).with_content_type(Some(SWA_CT)),
+    )
+    .expect("delivered as the service's fault, not MimeParsingFailed");
+    assert_eq!(t.kind, MessageKind::Fault);
+    let text = String::from_utf8_lossy(&t.bytes);
+    assert!(text.contains("failed schema validation"), "{text}");
+}
+
+#[test]
+fn requests_stay_strict_about_mime_framing() {
+    let maps = mappings(&repo().join("mappings"));
+    let swa = read("multipart/v31eu-swa-fileApplication.mime");
+    let code = |body: &str| {
+        translate::request_to_uxp(
+            maps,
+            &Options::default(),
+            Input::new(body.as_bytes()).with_content_type(Some(SWA_CT)),
+        )
+        .map(|_| ())
+        .map_err(|e| e.fault_code().to_string())
+    };
+    assert_eq!(code(&swa), Ok(()), "the fixture itself is fine");
+    // A truncated request is still refused.
+    let truncated = without_close_delimiter(&swa, "=_ps_legacy_9f2c41");
+    assert_eq!(
+        code(&truncated),
+        Err("Client.MimeParsingFailed".to_string())
+    );
+    // A broken part header: the SOAP part has no Content-Type at all.
+    let broken = swa.replacen(
+        "Content-Type: text/xml; charset=UTF-8",
+        "Cont-Type: text/xml; charset=UTF-8",
+        1,
+    );
+    assert_ne!(broken, swa);
+    assert_eq!(code(&broken), Err("Client.InvalidContentType".to_string()));
+    // No SOAP part: the root part is an attachment.
+    let no_soap = swa.replacen(
+        "Content-Type: text/xml; charset=UTF-8",
+        "Content-Type: application/octet-stream",
+        1,
+    );
+    assert_eq!(code(&no_soap), Err("Client.InvalidContentType".to_string()));
+}
