@@ -20,6 +20,10 @@ pub enum TranslateError {
     NotARequest,
     #[error("internal encoding error: {0}")]
     Encode(EncodeError),
+    /// An upstream answer that names another client or service than the request it
+    /// answers (X-Road's security servers refuse those too); never delivered.
+    #[error("the UXP stack's answer does not belong to the request: {0}")]
+    AnswerMismatch(String),
 }
 
 impl TranslateError {
@@ -27,6 +31,7 @@ impl TranslateError {
     pub fn side(&self) -> Side {
         match self {
             TranslateError::Wire { side, .. } => *side,
+            TranslateError::AnswerMismatch(_) => Side::Uxp,
             TranslateError::UnmappedMember(_) | TranslateError::UnmappedService(_) => {
                 Side::Internal
             }
@@ -47,6 +52,7 @@ impl TranslateError {
             TranslateError::ProducerMismatch { .. } => "InconsistentHeaders",
             TranslateError::NotARequest => "InvalidMessage",
             TranslateError::Encode(_) => "InternalError",
+            TranslateError::AnswerMismatch(_) => "InvalidResponse",
         };
         FaultCode::for_side(self.side(), code)
     }

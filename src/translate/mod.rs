@@ -682,7 +682,30 @@ pub fn response_to_legacy_decoded(
 ) -> Result<Translation, TranslateError> {
     let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
     // The rename the request direction applied, reversed.
-    let (_, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
+    let (sid, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
+    // The answer must be for this client and this service, as the request named them
+    // in UXP terms; a fault may come without a header and is checked by what it has.
+    if let Some(Party::Id(client)) = &resp.header.client {
+        let expected = req
+            .header
+            .client
+            .as_ref()
+            .map(|c| map_client_to_uxp(maps, c));
+        if let Some(Ok(expected)) = expected {
+            if *client != expected {
+                return Err(TranslateError::AnswerMismatch(format!(
+                    "it names client {client}, the request was from {expected}"
+                )));
+            }
+        }
+    }
+    if let Some(ServiceRef::Id(service)) = &resp.header.service {
+        if *service != sid {
+            return Err(TranslateError::AnswerMismatch(format!(
+                "it names service {service}, the request was for {sid}"
+            )));
+        }
+    }
     let rename = wrapper.map(|uxp_name| (uxp_name, method));
     let (soap, wrapper_renamed) = echo_response(&resp, req, SoapVersion::Soap11, rename)?;
     let rebuilt = resp.msg.rebuild(soap, SoapVersion::Soap11);

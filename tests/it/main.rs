@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step instead of many). Each module covers
 //! one surface; shared helpers live in `support`.
 
+mod answers;
 mod cli;
 mod crash;
 mod exchanges;
@@ -11,7 +12,7 @@ mod gateway;
 mod header_fidelity;
 mod identifiers;
 mod limits;
-mod mime_framing;
+
 mod replay;
 mod report;
 mod robustness;

@@ -1,4 +1,5 @@
-//! MIME framing: strict on requests, lenient on answers (issue "Real traffic" §5).
+//! What an upstream answer must be, and how requests are held to stricter framing
+//! (issue "Real traffic" §4, §5). MIME framing: strict on requests, lenient on answers.
 //! X-Road delivers a service's multipart answer whose last part ends without the
 //! close delimiter, so its fault must reach the client as that fault; a request whose
 //! SOAP part does not say it is SOAP is refused with `Client.InvalidContentType`.
@@ -77,4 +78,41 @@ fn requests_stay_strict_about_mime_framing() {
         1,
     );
     assert_eq!(code(&no_soap), Err("Client.InvalidContentType".to_string()));
+}
+
+/// §4: a UXP answer naming another client or another service than the request it
+/// answers is the UXP stack's fault, never delivered to the client.
+#[test]
+fn a_uxp_answer_for_another_client_or_service_is_refused() {
+    let maps = mappings(&repo().join("mappings"));
+    let answer = read("uxp/response-to-v31eu-getResidence.xml");
+    let request = read("v3.1-eu/request-RR19IsikuElukoht.xml");
+    let back = |a: &str| {
+        translate::response_to_legacy(
+            maps,
+            &Options::default(),
+            Input::new(a.as_bytes()),
+            Input::new(request.as_bytes()),
+        )
+        .map(|_| ())
+        .map_err(|e| (e.fault_code().to_string(), e.to_string()))
+    };
+    assert_eq!(back(&answer), Ok(()));
+    let other_client = answer.replacen(
+        "<iden:memberCode>10000055</iden:memberCode>",
+        "<iden:memberCode>10000099</iden:memberCode>",
+        1,
+    );
+    assert_ne!(other_client, answer);
+    let (code, text) = back(&other_client).expect_err("another client's answer");
+    assert_eq!(code, "Server.ServerProxy.ServiceFailed.InvalidResponse");
+    assert!(text.contains("10000099"), "{text}");
+    let other_service = answer.replacen(
+        "<iden:serviceCode>getResidence</iden:serviceCode>",
+        "<iden:serviceCode>getTaxDebt</iden:serviceCode>",
+        1,
+    );
+    let (code, text) = back(&other_service).expect_err("another service's answer");
+    assert_eq!(code, "Server.ServerProxy.ServiceFailed.InvalidResponse");
+    assert!(text.contains("getTaxDebt"), "{text}");
 }
