@@ -80,6 +80,10 @@ impl Settings {
             self.limits.max_connections.to_string(),
         );
         push(
+            "limits.max_connections_per_source".into(),
+            self.limits.max_connections_per_source.to_string(),
+        );
+        push(
             "limits.max_header_bytes".into(),
             self.limits.max_header_bytes.to_string(),
         );

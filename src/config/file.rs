@@ -27,6 +27,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// `limits.max_connections`: per listener.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+/// `limits.max_connections_per_source`: 0, off. Behind a load balancer or a reverse
+/// proxy every connection has the balancer's address, so any per-address limit would
+/// cut off all clients at once; only a deployment whose clients connect directly can
+/// turn it on.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u64 = 0;
 /// `limits.max_header_bytes`: request line + headers. Real SOAP clients send well under
 /// 2 KiB; 64 KiB leaves room for long cookies or tokens while bounding what a client
 /// can make the gateway buffer before it has a request.
@@ -206,6 +211,9 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: Option<i64>,
     pub body_read_timeout_ms: Option<i64>,
     pub max_connections: Option<i64>,
+    /// Open connections per listener from one source IP address; `0` is off. Default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_SOURCE`].
+    pub max_connections_per_source: Option<i64>,
     pub max_header_bytes: Option<i64>,
     pub max_headers: Option<i64>,
     /// Default [`DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT`], at most [`MAX_PER_ELEMENT_CAP`].

@@ -106,6 +106,8 @@ pub struct Limits {
     #[serde(rename = "body_read_timeout_ms", serialize_with = "ser_ms")]
     pub body_read_timeout: Duration,
     pub max_connections: usize,
+    /// Open connections per listener from one source IP address; `0`: no such limit.
+    pub max_connections_per_source: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     /// `max_attributes_per_element` and `max_namespace_declarations_per_element`.

@@ -63,6 +63,10 @@ fn example_loads_with_documented_defaults() {
         Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS)
     );
     assert_eq!(s.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(
+        s.limits.max_connections_per_source as u64,
+        DEFAULT_MAX_CONNECTIONS_PER_SOURCE
+    );
     assert_eq!(s.limits.max_header_bytes as u64, DEFAULT_MAX_HEADER_BYTES);
     assert_eq!(s.limits.max_headers as u64, DEFAULT_MAX_HEADERS);
     assert_eq!(
@@ -379,6 +383,44 @@ fn attribute_and_namespace_caps_are_read_and_checked() {
     assert!(errs
         .iter()
         .any(|e| e.message.contains("at most 4096, got 1000000")));
+}
+
+/// The per-source connection limit: off (0) unless set, a set value is taken, a
+/// negative one is reported with its line.
+#[test]
+fn per_source_connection_limit_is_off_by_default_and_checked() {
+    let example = example_text();
+    let key = "max_connections_per_source = 0";
+    assert!(example.contains(key), "the example spells out the default");
+    let without: String = example
+        .lines()
+        .filter(|l| !l.starts_with(key))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let s = Settings::from_str("off.toml", &without).expect("valid");
+    assert_eq!(s.limits.max_connections_per_source, 0, "off when omitted");
+    let set = example.replace(key, "max_connections_per_source = 4");
+    let s = Settings::from_str("on.toml", &set).expect("valid");
+    assert_eq!(s.limits.max_connections_per_source, 4);
+    let bad = example.replace(key, "max_connections_per_source = -1");
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("max_connections_per_source"))
+        .map(|i| i + 1);
+    let errs = Settings::from_str("bad.toml", &bad).expect_err("negative");
+    let got: Vec<_> = errs
+        .iter()
+        .map(|e| (e.kind, e.line, e.field.clone(), e.message.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            Invalid,
+            line,
+            "limits.max_connections_per_source".to_string(),
+            "must be 0 (off) or greater, got -1".to_string()
+        )]
+    );
 }
 
 #[test]

@@ -15,9 +15,10 @@ use super::file::{
     FileConfig, Lenient, Role, RuleConfig, StageName, DEFAULT_ADMIN_LISTEN,
     DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS,
     DEFAULT_HTTP10, DEFAULT_MAPPINGS_DIR, DEFAULT_MAX_ATTRIBUTES_PER_ELEMENT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT,
-    DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STICKY, DEFAULT_UXP_SOAP_VERSION, MAX_PER_ELEMENT_CAP,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_NAMESPACE_DECLARATIONS_PER_ELEMENT, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STICKY,
+    DEFAULT_UXP_SOAP_VERSION, MAX_PER_ELEMENT_CAP,
 };
 use super::security;
 use super::settings::{
@@ -110,6 +111,28 @@ impl<'a> Checker<'a> {
                     path,
                     ErrorKind::Invalid,
                     format!("must be greater than 0, got {v}"),
+                );
+                default
+            }
+        }
+    }
+
+    /// A count where `0` has a meaning of its own (`zero` names it in the message).
+    fn non_negative(
+        &mut self,
+        path: &FieldPath,
+        value: Option<i64>,
+        default: u64,
+        zero: &str,
+    ) -> u64 {
+        match value {
+            None => default,
+            Some(v) if v >= 0 => v.unsigned_abs(),
+            Some(v) => {
+                self.report(
+                    path,
+                    ErrorKind::Invalid,
+                    format!("must be {zero} or greater, got {v}"),
                 );
                 default
             }
@@ -238,6 +261,13 @@ pub(crate) fn validate(
             &lp.key("max_connections"),
             l.and_then(|l| l.max_connections),
             DEFAULT_MAX_CONNECTIONS,
+        ))
+        .unwrap_or(usize::MAX),
+        max_connections_per_source: usize::try_from(c.non_negative(
+            &lp.key("max_connections_per_source"),
+            l.and_then(|l| l.max_connections_per_source),
+            DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            "0 (off)",
         ))
         .unwrap_or(usize::MAX),
         max_header_bytes: usize::try_from(c.positive(

@@ -1,12 +1,15 @@
 //! Accept loops: HTTP/1.1 (over TLS when the listener has `tls`) with keep-alive, a
 //! header read timeout (slowloris; it also bounds the TLS handshake), header size and
-//! count limits, a per-listener connection limit with a clear refusal, and graceful
-//! shutdown that lets in-flight requests finish. Each connection's identity (source
+//! count limits, a per-listener connection limit with a clear refusal, an optional
+//! limit per source address checked before it (so that one client cannot take the
+//! listener's whole budget), and graceful shutdown that lets in-flight requests finish. Each connection's identity (source
 //! address, verified client certificate) travels with its requests for
 //! `proxy::identity`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use hyper::server::conn::http1;
@@ -29,12 +32,13 @@ use crate::telemetry::events::{names, TlsHandshakeFailed};
 /// bounds the memory a hostile head can take (4 × 64 KiB by default).
 pub const HARD_HEADER_FACTOR: usize = 4;
 
-/// The answer for a connection that arrives when `max_connections` are open: a complete
-/// HTTP response with a SOAP fault, then close — a client sees why, not a reset.
-fn refusal() -> Vec<u8> {
+/// The answer for a connection refused by a connection limit (`limit` names the key):
+/// a complete HTTP response with a SOAP fault, then close — a client sees why, not a
+/// reset.
+fn refusal(reason: &str) -> Vec<u8> {
     let body = crate::wire::fault::Rescue::bare().fault_message(
         &crate::error::FaultCode("Server.ClientProxy.OutOfCapacity".into()),
-        "dualroad is at its connection limit (max_connections); retry shortly",
+        reason,
         "-",
     );
     let mut out = format!(
@@ -44,6 +48,88 @@ fn refusal() -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(&body);
     out
+}
+
+const AT_LISTENER_LIMIT: &str =
+    "dualroad is at its connection limit (max_connections); retry shortly";
+const AT_SOURCE_LIMIT: &str = "too many open connections from this address \
+     (max_connections_per_source); close idle connections or retry shortly";
+
+/// Writes a refusal on `stream` and closes it, off the accept loop. The answer is
+/// smaller than any socket send buffer, so the write does not wait on the client.
+fn refuse(mut stream: tokio::net::TcpStream, reason: &'static str) {
+    tokio::spawn(async move {
+        let _ = stream.write_all(&refusal(reason)).await;
+        let _ = stream.shutdown().await;
+    });
+}
+
+/// Open connections per source IP address on one listener, for `[limits]
+/// max_connections_per_source`. Counted even while the limit is off, so that a reload
+/// that turns it on sees the connections already open. An address leaves the map with
+/// its last connection: the map never holds more entries than there are connections.
+#[derive(Debug, Default)]
+pub struct SourceCounts {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl SourceCounts {
+    /// A slot for one more connection from `ip`, or `None` when `limit` (non-zero) are
+    /// already open from it. `limit == 0` is no limit.
+    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<SourceSlot> {
+        // A v4 client on a dual-stack listener arrives as ::ffff:a.b.c.d: one address.
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if limit != 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open from `ip` (0 when none).
+    #[cfg(test)]
+    fn open(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&ip.to_canonical()).copied().unwrap_or(0)
+    }
+
+    /// Addresses with at least one open connection.
+    #[cfg(test)]
+    fn sources(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// One connection's place in [`SourceCounts`]; given back when dropped, however the
+/// connection ends.
+#[derive(Debug)]
+pub struct SourceSlot {
+    counts: Arc<SourceCounts>,
+    ip: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves one SOAP listener until `stop` turns true, then drains its connections.
@@ -56,11 +142,12 @@ pub async fn serve_soap(
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let sources = Arc::new(SourceCounts::default());
     let name: Arc<str> = Arc::from(name.as_str());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (mut stream, peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -70,18 +157,23 @@ pub async fn serve_soap(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    shared.metrics.inc(names::CONNECTIONS_REFUSED, &[("listener", &name)]);
-                    tokio::spawn(async move {
-                        let _ = stream.write_all(&refusal()).await;
-                        let _ = stream.shutdown().await;
-                    });
-                    continue;
-                };
                 let active = shared.active();
                 let limits = active.settings.limits.clone();
                 let tls = active.tls.get(&*name).cloned();
                 drop(active);
+                // The source's own limit first: a connection it refuses never holds
+                // one of the listener's slots, so one client holding idle connections
+                // cannot make the listener refuse everyone else.
+                let Some(source) = sources.try_acquire(peer.ip(), limits.max_connections_per_source) else {
+                    shared.metrics.inc(names::CONNECTIONS_REFUSED_PER_SOURCE, &[("listener", &name)]);
+                    refuse(stream, AT_SOURCE_LIMIT);
+                    continue;
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    shared.metrics.inc(names::CONNECTIONS_REFUSED, &[("listener", &name)]);
+                    refuse(stream, AT_LISTENER_LIMIT);
+                    continue;
+                };
                 let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
@@ -124,6 +216,7 @@ pub async fn serve_soap(
                         }
                     }
                     drop(permit);
+                    drop(source);
                 });
             }
             changed = stop.changed() => {
@@ -221,4 +314,64 @@ pub fn text(
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_source_gets_its_limit_and_its_slots_back_when_they_drop() {
+        let counts = Arc::new(SourceCounts::default());
+        let (a, b) = (ip("127.0.0.2"), ip("127.0.0.1"));
+        let mut held: Vec<_> = (0..3).map(|_| counts.try_acquire(a, 3).unwrap()).collect();
+        assert!(
+            counts.try_acquire(a, 3).is_none(),
+            "a fourth is over the limit"
+        );
+        assert_eq!(counts.open(a), 3, "a refused attempt is not counted");
+        let other = counts
+            .try_acquire(b, 3)
+            .expect("another address has its own count");
+        drop(held.pop());
+        assert_eq!(counts.open(a), 2);
+        let again = counts
+            .try_acquire(a, 3)
+            .expect("a dropped slot is given back");
+        drop(again);
+        drop(other);
+        assert_eq!((counts.open(a), counts.open(b)), (2, 0));
+        assert_eq!(
+            counts.sources(),
+            1,
+            "an address leaves with its last connection"
+        );
+    }
+
+    #[test]
+    fn zero_is_no_limit_but_connections_are_still_counted() {
+        let counts = Arc::new(SourceCounts::default());
+        let a = ip("10.0.0.1");
+        let held: Vec<_> = (0..100)
+            .map(|_| counts.try_acquire(a, 0).unwrap())
+            .collect();
+        assert_eq!(counts.open(a), 100);
+        // Turned on by a reload: the connections already open count against it.
+        assert!(counts.try_acquire(a, 50).is_none());
+        drop(held);
+        assert_eq!(counts.sources(), 0);
+    }
+
+    #[test]
+    fn a_v4_client_on_a_dual_stack_listener_is_one_address() {
+        let counts = Arc::new(SourceCounts::default());
+        let _v4 = counts.try_acquire(ip("192.0.2.7"), 2).unwrap();
+        let _mapped = counts.try_acquire(ip("::ffff:192.0.2.7"), 2).unwrap();
+        assert!(counts.try_acquire(ip("192.0.2.7"), 2).is_none());
+        assert_eq!(counts.open(ip("::ffff:192.0.2.7")), 2);
+    }
 }

@@ -17,6 +17,8 @@ pub mod names {
     pub const RELOADS: &str = "dualroad_config_reloads_total";
     pub const LOSSY_FIELDS: &str = "dualroad_lossy_fields_total";
     pub const CONNECTIONS_REFUSED: &str = "dualroad_connections_refused_total";
+    pub const CONNECTIONS_REFUSED_PER_SOURCE: &str =
+        "dualroad_connections_refused_per_source_total";
     pub const EXCHANGES: &str = "dualroad_exchanges_total";
     pub const SHADOW_REQUEST_MISMATCH: &str = "dualroad_shadow_request_mismatch_total";
     pub const AUTO_ROLLBACKS: &str = "dualroad_auto_rollbacks_total";
@@ -58,6 +60,10 @@ pub fn describe_all(m: &Metrics) {
     m.describe(
         names::CONNECTIONS_REFUSED,
         "Connections refused because max_connections was reached.",
+    );
+    m.describe(
+        names::CONNECTIONS_REFUSED_PER_SOURCE,
+        "Connections refused because their source address had max_connections_per_source open.",
     );
     m.describe(
         names::CLIENTS_REFUSED,

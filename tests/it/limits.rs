@@ -280,3 +280,118 @@ async fn fifty_thousand_attributes_get_a_client_fault_while_a_normal_client_is_s
     assert_eq!(env.legacy.hits(), 1);
     gw.shutdown().await;
 }
+
+/// Opens a connection to `addr` from the loopback source address `source`.
+async fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a second loopback address");
+    socket.connect(addr).await.unwrap()
+}
+
+/// Reads one complete HTTP response (head and `content-length` body) from a
+/// connection that stays open.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(GUARD, s.read(&mut chunk))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before a whole answer: {text}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// One client holding idle connections cannot make the gateway refuse everyone else:
+/// with `max_connections_per_source = 4`, a client on 127.0.0.2 that opens as many
+/// connections as the whole listener allows gets four, its others are refused at
+/// once without taking a slot, and a client on 127.0.0.1 is still served.
+#[tokio::test]
+async fn one_source_holding_idle_connections_cannot_starve_the_others() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let gw = start(&config_text(
+        &env,
+        "legacy",
+        "",
+        "max_connections = 6\nmax_connections_per_source = 4",
+        2000,
+    ))
+    .await;
+    let addr = gw.addr("agencies").unwrap();
+    let keep_alive = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{V31EU}",
+        V31EU.len()
+    );
+    // Four connections from 127.0.0.2, each served once and then held idle.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = connect_from([127, 0, 0, 2], addr).await;
+        s.write_all(keep_alive.as_bytes()).await.unwrap();
+        let r = read_response(&mut s).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        held.push(s);
+    }
+    // Two more from the same address, enough to fill the listener's six slots: the
+    // gateway accepts in order, so both are judged before the client below arrives.
+    let mut over = Vec::new();
+    for _ in 0..2 {
+        over.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    // A normal client on another address is served.
+    let r = raw(addr, &request_with_headers("")).await;
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(V31EU), "{r}");
+    // The connections over the per-source limit were told why and closed.
+    for mut s in over {
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
+        let r = String::from_utf8_lossy(&buf);
+        assert!(
+            r.starts_with("HTTP/1.1 503")
+                && r.contains("Server.ClientProxy.OutOfCapacity")
+                && r.contains("max_connections_per_source")
+                && r.contains("connection: close"),
+            "{r}"
+        );
+    }
+    let m = &gw.shared.metrics;
+    assert_eq!(
+        m.counter_sum(
+            "dualroad_connections_refused_per_source_total",
+            &[("listener", "agencies")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        m.counter_sum(
+            "dualroad_connections_refused_total",
+            &[("listener", "agencies")]
+        ),
+        0.0,
+        "the listener's own limit was never reached"
+    );
+    // The held connections still work.
+    for s in &mut held {
+        s.write_all(keep_alive.as_bytes()).await.unwrap();
+        let r = read_response(s).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    }
+    assert_eq!(env.legacy.hits(), 9);
+    gw.shutdown().await;
+}
