@@ -13,8 +13,13 @@
 //! | `POST /admin/reload` | re-read the config file; 400 with the reasons if refused |
 //! | `GET /admin/audit` · `GET /admin/audit/verify` | audit entries · chain verification |
 //! | `GET /admin/report` · `GET /admin/report.json` | migration report, HTML · JSON (`?agency=&since=&until=`) |
+//!
+//! Before any route runs, [`host::HostPolicy`] refuses a `Host` that does not name the
+//! listener (421) and a foreign `Origin` (403); a POST must be `application/json`
+//! (415); an unknown path is 404, a known one with another method 405 (docs/admin.md).
 
 pub mod client;
+pub mod host;
 pub mod report;
 
 use std::convert::Infallible;
@@ -71,14 +76,29 @@ fn json(status: u16, v: &impl Serialize) -> Resp {
 }
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    // The bound address, not `[admin] listen`: with port 0 only this one is real.
+    let bound = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "Admin listener has no local address; not serving.");
+            return;
+        }
+    };
+    // `[admin]` cannot change on reload, so the names are fixed for the listener's life.
+    let policy = Arc::new(host::HostPolicy::new(
+        bound,
+        &shared.active().settings.admin.allowed_hosts,
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = shared.clone();
+                let policy = policy.clone();
                 let svc = service_fn(move |req| {
                     let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(route(shared, req).await) }
+                    let policy = policy.clone();
+                    async move { Ok::<_, Infallible>(guarded(shared, &policy, req).await) }
                 });
                 tokio::spawn(async move {
                     let _ = http1::Builder::new()
@@ -115,6 +135,107 @@ fn actor_of<B>(req: &Request<B>) -> String {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| "admin-api".into())
+}
+
+/// Methods each admin path answers; `None` for an unknown path.
+fn methods_of(path: &str) -> Option<&'static [Method]> {
+    const GET: &[Method] = &[Method::GET];
+    const POST: &[Method] = &[Method::POST];
+    const BOTH: &[Method] = &[Method::GET, Method::POST];
+    match path {
+        "/healthz"
+        | "/readyz"
+        | "/metrics"
+        | "/admin/rollout"
+        | "/admin/settings"
+        | "/admin/audit"
+        | "/admin/audit/verify"
+        | "/admin/report"
+        | "/admin/report.json" => Some(GET),
+        "/admin/switch" => Some(BOTH),
+        "/admin/reload" => Some(POST),
+        _ => None,
+    }
+}
+
+/// `application/json`, parameters (`; charset=utf-8`) allowed, any case.
+fn is_json<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The request requirements (docs/admin.md), then [`route`].
+async fn guarded(shared: Arc<Shared>, policy: &host::HostPolicy, req: Request<Incoming>) -> Resp {
+    let refuse_host = |what: &str| {
+        text(
+            421,
+            "text/plain",
+            format!(
+                "{what} does not name this admin listener (DNS rebinding guard); \
+                 use one of: {}; other names go in [admin] allowed_hosts \
+                 (with allow_remote = true)\n",
+                policy.expected()
+            ),
+        )
+    };
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    match host {
+        None => return text(400, "text/plain", "a Host header is required\n"),
+        Some(h) if !policy.accepts_host(h) => {
+            return refuse_host(&format!("Host `{}`", h.escape_debug()))
+        }
+        Some(_) => {}
+    }
+    // An absolute-form target carries its own authority, which then wins over Host.
+    if let Some(a) = req.uri().authority() {
+        if !policy.accepts_host(a.as_str()) {
+            return refuse_host(&format!("request target authority `{a}`"));
+        }
+    }
+    if let Some(origin) = req.headers().get(http::header::ORIGIN) {
+        let o = origin.to_str().unwrap_or("\u{fffd}");
+        if !policy.accepts_origin(o) {
+            return text(
+                403,
+                "text/plain",
+                format!(
+                    "Origin `{}` is not this admin listener's own origin (cross-site \
+                     request refused); a page served by the listener, or a client that \
+                     sends no Origin, is accepted\n",
+                    o.escape_debug()
+                ),
+            );
+        }
+    }
+    let Some(methods) = methods_of(req.uri().path()) else {
+        return text(404, "text/plain", "not found\n");
+    };
+    if !methods.contains(req.method()) {
+        let allow = methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut r = text(405, "text/plain", "method not allowed\n");
+        if let Ok(v) = http::HeaderValue::from_str(&allow) {
+            r.headers_mut().insert(http::header::ALLOW, v);
+        }
+        return r;
+    }
+    if req.method() == Method::POST && !is_json(&req) {
+        return text(
+            415,
+            "text/plain",
+            "a POST to the admin API must have Content-Type: application/json\n",
+        );
+    }
+    route(shared, req).await
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
@@ -195,9 +316,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             let q = req.uri().query().map(str::to_string);
             report::respond(shared, q.as_deref(), crate::report::render::Format::Json).await
         }
-        (_, p) if p.starts_with("/admin") || matches!(p, "/healthz" | "/readyz" | "/metrics") => {
-            text(405, "text/plain", "method not allowed\n")
-        }
+        // `guarded` lets only the pairs of `methods_of` through.
         _ => text(404, "text/plain", "not found\n"),
     }
 }

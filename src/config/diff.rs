@@ -100,6 +100,10 @@ impl Settings {
             self.limits.scan.max_namespace_declarations.to_string(),
         );
         push("admin.listen".into(), self.admin.listen.to_string());
+        push(
+            "admin.allowed_hosts".into(),
+            self.admin.allowed_hosts.join(", "),
+        );
         for l in &self.listeners {
             push(format!("listener {}: listen", l.name), l.listen.to_string());
             let role = match &l.role {

@@ -234,6 +234,11 @@ pub struct AdminConfig {
     /// own; `true` accepts a non-loopback `listen` for deployments where a firewall or
     /// an authenticating proxy guards it. Default `false`.
     pub allow_remote: Option<bool>,
+    /// Extra names (`host` or `host:port`) the admin listener answers to in `Host` and
+    /// `Origin`, e.g. the name an authenticating proxy or an operator's browser uses.
+    /// Only with `allow_remote = true`. Default empty: the listener answers only to
+    /// its own address, `localhost` and the loopback literals (docs/admin.md).
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// One `[[listeners]]` entry.

@@ -118,6 +118,8 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Admin {
     pub listen: SocketAddr,
+    /// `[admin] allowed_hosts`, lowercase (see [`crate::admin::host`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

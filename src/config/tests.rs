@@ -77,6 +77,10 @@ fn example_loads_with_documented_defaults() {
         }
     );
     assert_eq!(s.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert!(
+        s.admin.allowed_hosts.is_empty(),
+        "allowed_hosts defaults to empty"
+    );
     assert_eq!(
         (
             s.report.min_samples,
@@ -864,4 +868,51 @@ fn a_remote_admin_address_needs_allow_remote() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.admin.listen.to_string(), "[::1]:9090");
+}
+
+#[test]
+fn allowed_hosts_need_allow_remote_and_are_checked_all_at_once() {
+    assert!(Settings::from_file(example())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .admin
+        .allowed_hosts
+        .is_empty());
+    let remote = example_text()
+        .replace("allow_remote = false", "allow_remote = true")
+        .replace(
+            "allowed_hosts = []",
+            "allowed_hosts = [\"Admin.GW.example\", \"ops.example:8443\", \"[::1]:9090\"]",
+        );
+    let s = Settings::from_str("hosts.toml", &remote).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.admin.allowed_hosts,
+        ["admin.gw.example", "ops.example:8443", "[::1]:9090"]
+    );
+    // Without allow_remote the list would be a silent no-op: refused.
+    let local = example_text().replace(
+        "allowed_hosts = []",
+        "allowed_hosts = [\"admin.gw.example\"]",
+    );
+    let e = Settings::from_str("local.toml", &local).expect_err("allow_remote = false");
+    let err = e
+        .iter()
+        .find(|e| e.field == "admin.allowed_hosts")
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(
+        err.line.is_some() && err.message.contains("allow_remote"),
+        "{}",
+        err.message
+    );
+    // Every bad entry is named, with its index.
+    let bad = example_text().replace("allow_remote = false", "allow_remote = true").replace(
+        "allowed_hosts = []",
+        "allowed_hosts = [\"\", \"http://x.example\", \"a b\", \"*.example\", \"x.example:notaport\", \"ok.example\", \"OK.example\"]",
+    );
+    let e = Settings::from_str("bad.toml", &bad).expect_err("bad hosts");
+    let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+    for i in [0, 1, 2, 3, 4, 6] {
+        let f = format!("admin.allowed_hosts[{i}]");
+        assert!(fields.contains(&f.as_str()), "{f} not in {fields:?}");
+    }
+    assert!(!fields.contains(&"admin.allowed_hosts[5]"), "{fields:?}");
 }

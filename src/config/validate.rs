@@ -25,6 +25,7 @@ use super::settings::{
     Admin, Limits, Listener, ListenerRole, Settings, Stacks, Upstream, UpstreamUrl,
 };
 use super::source::{FieldPath, SourceMap};
+use crate::admin::host::Authority;
 use crate::routing::{Pattern, RolloutPolicy, Rule, Stage};
 use crate::wire::envelope::ScanLimits;
 use crate::wire::{Dialect, SoapVersion};
@@ -304,8 +305,16 @@ pub(crate) fn validate(
         a.and_then(|a| a.listen.as_deref())
             .unwrap_or(DEFAULT_ADMIN_LISTEN),
     );
+    let allow_remote = a.and_then(|a| a.allow_remote).unwrap_or(false);
+    let allowed_hosts = check_allowed_hosts(
+        &ap.key("allowed_hosts"),
+        a.and_then(|a| a.allowed_hosts.as_deref())
+            .unwrap_or_default(),
+        allow_remote,
+        c,
+    );
     if let Some(addr) = admin_listen {
-        if !addr.ip().is_loopback() && !a.and_then(|a| a.allow_remote).unwrap_or(false) {
+        if !addr.ip().is_loopback() && !allow_remote {
             c.report(
                 &ap.key("listen"),
                 ErrorKind::Invalid,
@@ -349,6 +358,7 @@ pub(crate) fn validate(
         limits,
         admin: Admin {
             listen: admin_listen?,
+            allowed_hosts,
         },
         listeners: listeners
             .into_iter()
@@ -520,6 +530,45 @@ fn defined_names(upstreams: &Upstreams) -> String {
 }
 
 /// `(path, listener)` per entry; `None` for an entry with problems.
+/// `[admin] allowed_hosts`: each entry a `host[:port]` ([`Authority::parse`]), no
+/// duplicates; a non-empty list needs `allow_remote`, since on loopback only a
+/// rebinding page could use another name. Every problem is reported.
+fn check_allowed_hosts(
+    path: &FieldPath,
+    list: &[String],
+    allow_remote: bool,
+    c: &mut Checker<'_>,
+) -> Vec<String> {
+    if !list.is_empty() && !allow_remote {
+        c.report(
+            path,
+            ErrorKind::Invalid,
+            "allowed_hosts is only meaningful with admin.allow_remote = true; a loopback \
+             admin listener answers to its own address and localhost, any other name \
+             would only help a DNS-rebinding page",
+        );
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        match Authority::parse(entry) {
+            Ok(a) => {
+                let name = a.render();
+                if out.contains(&name) {
+                    c.report(
+                        &path.index(i),
+                        ErrorKind::Invalid,
+                        format!("`{entry}` is listed twice (names are case-insensitive)"),
+                    );
+                } else {
+                    out.push(name);
+                }
+            }
+            Err(e) => c.report(&path.index(i), ErrorKind::Invalid, e),
+        }
+    }
+    out
+}
+
 fn check_listeners(
     file: &FileConfig,
     upstreams: &Upstreams,

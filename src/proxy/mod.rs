@@ -309,7 +309,7 @@ impl Shared {
             || new.store != old.settings.store
             || new.shadow.concurrency != old.settings.shadow.concurrency
         {
-            return Err("listeners, the admin address, data_dir, [store] and shadow.concurrency cannot change on reload; restart dualroad for that".into());
+            return Err("listeners, [admin], data_dir, [store] and shadow.concurrency cannot change on reload; restart dualroad for that".into());
         }
         let maps = match maps {
             Some(m) => m,

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step instead of many). Each module covers
 //! one surface; shared helpers live in `support`.
 
+mod admin;
 mod answers;
 mod cli;
 mod crash;
