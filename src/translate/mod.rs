@@ -68,8 +68,16 @@ pub fn route_names_legacy(maps: &Mappings, h: &Header) -> RouteNames {
         n.agency.push(c);
     }
     if let Some(Ok(id)) = h.client.as_ref().map(|p| map_client_to_uxp(maps, p)) {
+        // A 4.x client naming itself by its UXP id is also known by its legacy name,
+        // so a binding or rule written in either vocabulary covers it.
+        if let Some(legacy) = maps.legacy_for_uxp(&id) {
+            n.agency.push(legacy.to_string());
+        }
         n.agency.push(id.to_string());
     }
+    // First occurrence wins: the first name is the one logs and records show.
+    let mut seen = std::collections::HashSet::new();
+    n.agency.retain(|a| seen.insert(a.clone()));
     if let Some(s) = service_str(&h.service) {
         n.service.push(s);
     }

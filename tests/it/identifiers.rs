@@ -197,3 +197,59 @@ uxp = { member = "PS-UXP/GOV/10000004", service = "getRate", version = "v2" }
     .expect_err("old home refused");
     assert!(err.to_string().contains("moved.toml:"), "{err}");
 }
+
+#[test]
+fn a_4x_client_on_a_short_name_stack_is_known_by_both_names() {
+    // Before: only the UXP id, so a `[[client_bindings]]` or rollout rule written with
+    // the legacy name `10000042` did not cover the same agency's 4.x system.
+    let maps = load(
+        "short.toml",
+        "[legacy]\ndialect = \"v3.1\"\n[uxp]\ninstance = \"PS-UXP\"\n\
+         [[members]]\nlegacy = \"10000042\"\nuxp = \"PS-UXP/GOV/10000042/portal\"\n\
+         [[members]]\nlegacy = \"tax\"\nuxp = \"PS-UXP/GOV/10000004/tax\"\n",
+    );
+    let req = uxp_request(
+        ["PS-UXP", "GOV", "10000042", "portal"],
+        ["PS-UXP", "GOV", "10000004"],
+        Some("tax"),
+        "getRefund",
+        "v1",
+    )
+    .replace(
+        "http://x-road.eu/xsd/xroad.xsd",
+        "http://x-road.eu/xsd/xroad.xsd",
+    );
+    let d = translate::decode(
+        Input::new(req.as_bytes()),
+        dualroad::wire::codec::Family::Legacy,
+        dualroad::wire::codec::Kind::Request,
+        dualroad::error::Side::Client,
+        &Options::default(),
+    )
+    .expect("a 4.x request decodes on the legacy side");
+    let names = translate::route_names_legacy(&maps, &d.header);
+    assert_eq!(
+        names.agency,
+        vec![
+            "PS-UXP/GOV/10000042/portal".to_string(),
+            "10000042".to_string()
+        ]
+    );
+    // And the legacy client's names are unchanged: legacy name first, then its UXP id.
+    let legacy = v31_request("10000042", "tax", "tax.getRefund.v1", "getRefund");
+    let d = translate::decode(
+        Input::new(legacy.as_bytes()),
+        dualroad::wire::codec::Family::Legacy,
+        dualroad::wire::codec::Kind::Request,
+        dualroad::error::Side::Client,
+        &Options::default(),
+    )
+    .expect("decodes");
+    assert_eq!(
+        translate::route_names_legacy(&maps, &d.header).agency,
+        vec![
+            "10000042".to_string(),
+            "PS-UXP/GOV/10000042/portal".to_string()
+        ]
+    );
+}
