@@ -214,10 +214,6 @@ fn a_4x_client_on_a_short_name_stack_is_known_by_both_names() {
         Some("tax"),
         "getRefund",
         "v1",
-    )
-    .replace(
-        "http://x-road.eu/xsd/xroad.xsd",
-        "http://x-road.eu/xsd/xroad.xsd",
     );
     let d = translate::decode(
         Input::new(req.as_bytes()),
