@@ -425,6 +425,7 @@ fn check_passthrough(
     resp: &UpstreamResponse,
     stack: Stack,
     opts: &Options,
+    req: &crate::wire::header::Header,
 ) -> Result<Option<String>, GatewayError> {
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
     match Message::parse_answer(input, opts.max_message_bytes, opts.scan) {
@@ -434,7 +435,14 @@ fn check_passthrough(
             .fault
             .as_ref()
             .map(|f| crate::wire::fault::Fault::from_elem(&m.env, f).code)),
-        Ok(_) if resp.status == 200 => Ok(None),
+        Ok(m) if resp.status == 200 => match foreign_answer(&m, req) {
+            None => Ok(None),
+            Some(why) => Err(GatewayError::BadUpstreamAnswer {
+                stack,
+                status: resp.status,
+                what: format!("an answer to another request ({why})"),
+            }),
+        },
         Ok(_) => Err(GatewayError::BadUpstreamAnswer {
             stack,
             status: resp.status,
@@ -446,6 +454,36 @@ fn check_passthrough(
             what: format!("something that is not SOAP ({e})"),
         }),
     }
+}
+
+/// Why a legacy answer passed through raw is not the answer to `req`: its header
+/// names another message id or another client (X-Road's security servers check the
+/// same). Fields the answer does not echo are not held against it; an answer whose
+/// header cannot be read as a legacy header is left to the client, as before.
+fn foreign_answer(m: &Message<'_>, req: &crate::wire::header::Header) -> Option<String> {
+    use crate::wire::header::Party;
+    m.env.header.as_ref()?;
+    let dialect = crate::wire::codec::detect(&m.env, Family::Legacy).ok()?;
+    let (h, _) = crate::wire::codec::decode(&m.env, dialect, Kind::Response).ok()?;
+    if let (Some(a), Some(b)) = (&h.id, &req.id) {
+        if a != b {
+            return Some(format!("message id `{a}`, the request's is `{b}`"));
+        }
+    }
+    let text = |p: &Party| match p {
+        Party::Legacy(n) => n.clone(),
+        Party::Id(id) => id.to_string(),
+    };
+    if let (Some(a), Some(b)) = (&h.client, &req.client) {
+        if a != b {
+            return Some(format!(
+                "client `{}`, the request's is `{}`",
+                text(a),
+                text(b)
+            ));
+        }
+    }
+    None
 }
 
 /// The service's effect (`read`/`write`) from the mappings, by any of its names;
@@ -558,7 +596,8 @@ async fn consumer(
             )
             .await?;
             served.primary_latency = Some(resp.elapsed);
-            served.primary_fault_code = check_passthrough(&resp, Stack::Legacy, &active.opts)?;
+            served.primary_fault_code =
+                check_passthrough(&resp, Stack::Legacy, &active.opts, &d.header)?;
             let ct = resp
                 .content_type
                 .clone()

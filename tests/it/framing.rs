@@ -208,3 +208,44 @@ async fn a_broken_answer_is_the_stacks_fault_never_a_success() {
     assert!(text.contains("uxp stack answered"), "{text}");
     gw.shutdown().await;
 }
+
+/// §4: a legacy answer passed through raw must be the answer to this request: another
+/// message id or another consumer in its header is the stack's fault, never delivered.
+#[tokio::test]
+async fn a_legacy_answer_to_another_request_is_never_delivered() {
+    let id_of_request = "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418";
+    let own = V31EU_RESPONSE.replace("594629e9-476b-428c-9189-43606f4acecd", id_of_request);
+    let cases = [
+        (own.clone(), None),
+        (V31EU_RESPONSE.to_string(), Some("message id `594629e9")),
+        (
+            own.replace(
+                "<xrd:consumer>10000042</xrd:consumer>",
+                "<xrd:consumer>10000077</xrd:consumer>",
+            ),
+            Some("client `10000077`"),
+        ),
+    ];
+    for (answer, refused) in cases {
+        let env = env_with(Behaviour::Answer(leak(answer)), Behaviour::Echo).await;
+        let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
+        let (status, body) = post_bytes(consumer(&gw), V31EU.as_bytes().to_vec(), XML).await;
+        let text = String::from_utf8_lossy(&body);
+        match refused {
+            None => assert_eq!(status, 200, "{text}"),
+            Some(why) => {
+                assert_eq!(status, 500, "{text}");
+                assert_eq!(
+                    faultcode(&body),
+                    "Server.ClientProxy.InvalidResponse",
+                    "{text}"
+                );
+                assert!(
+                    text.contains("another request") && text.contains(why),
+                    "{text}"
+                );
+            }
+        }
+        gw.shutdown().await;
+    }
+}
