@@ -259,7 +259,13 @@ impl PathPattern {
     }
 }
 
+/// Whether `name` is one of `names`, ignoring ASCII case.
 fn is_named(names: &[Box<[u8]>], name: &[u8]) -> bool {
+    names.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// [`is_named`] over borrowed names.
+fn is_named_in(names: &[&[u8]], name: &[u8]) -> bool {
     names.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
@@ -552,19 +558,22 @@ impl Redactor {
             .any(|p| p.attribute.is_none() && p.matches(below_root))
     }
 
-    /// Whether attribute `name` of the element at the top of `stack` is redacted: a
-    /// header field name on an element inside `Header`, or a path ending in `@name`.
-    fn selects_attribute(&self, stack: &[&[u8]], name: &[u8]) -> bool {
+    /// The attribute names redacted on the element at the top of `stack`: the header
+    /// field names on an element inside `Header`, and the names of the paths ending
+    /// in `@name` whose element part is this element. Worked out once per element, so
+    /// a tag with many attributes costs one pass over them.
+    fn attributes_selected<'s>(&'s self, stack: &[&[u8]]) -> Vec<&'s [u8]> {
         let below_root = &stack[1..];
-        if below_root.len() >= 2 && below_root[0] == b"Header" && is_named(&self.headers, name) {
-            return true;
+        let mut names: Vec<&[u8]> = Vec::new();
+        if below_root.len() >= 2 && below_root[0] == b"Header" {
+            names.extend(self.headers.iter().map(|h| &**h));
         }
-        self.paths.iter().any(|p| {
-            p.attribute
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case(name))
-                && p.matches(below_root)
-        })
+        names.extend(
+            self.paths
+                .iter()
+                .filter_map(|p| p.attribute.as_deref().filter(|_| p.matches(below_root))),
+        );
+        names
     }
 
     /// Replaces the values of the redacted attributes of start tag `e` (the element at
@@ -579,13 +588,25 @@ impl Redactor {
         out: &mut Vec<u8>,
         seen: &mut Seen,
     ) -> Result<usize, RedactError> {
+        let wanted = self.attributes_selected(stack);
+        if wanted.is_empty() {
+            return Ok(0);
+        }
         let mut replaced = 0;
-        for attr in e.attributes() {
+        // No duplicate check (quadratic in the attribute count): a repeated name is
+        // redacted every time it appears.
+        for attr in e.attributes().with_checks(false) {
             let attr = attr.map_err(|e| RedactError::Malformed(e.to_string()))?;
-            if !self.selects_attribute(stack, attr.key.local_name().as_ref()) {
+            if !is_named_in(&wanted, attr.key.local_name().as_ref()) {
                 continue;
             }
-            let raw: &[u8] = &attr.value;
+            // The reader borrows from `src`, so the value is a slice of it; anything
+            // else would be a reader change, refused rather than stored unredacted.
+            let std::borrow::Cow::Borrowed(raw) = attr.value else {
+                return Err(RedactError::Malformed(
+                    "attribute value not taken from the input".into(),
+                ));
+            };
             let value = match attr.unescape_value() {
                 Ok(v) => v.into_owned().into_bytes(),
                 // Not UTF-8 (an ISO-8859-1 message): hash the raw bytes.
@@ -596,8 +617,6 @@ impl Redactor {
             if core.is_empty() {
                 continue;
             }
-            // The reader borrows from `src`, so the value is a slice of it; anything
-            // else would be a reader change, refused rather than stored unredacted.
             let at = (raw.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
             let Some(end) = at
                 .checked_add(raw.len())
