@@ -9,14 +9,17 @@
 //!
 //! What is replaced: the text of SOAP header fields named in
 //! [`RedactionConfig::headers`] (by local name, in any namespace, at any depth inside
-//! `Header`), and the text of every element under a body path in
-//! [`RedactionConfig::paths`] (`Body/*/request/patientCode`: local names from the
-//! Envelope down, `*` matching one level; the whole subtree of a matched element is
-//! covered). Each text value becomes `hmac:` + the first 16 hex digits of
+//! `Header`, ignoring ASCII case) and the values of header attributes so named, and
+//! the text of every element under a body path in [`RedactionConfig::paths`]
+//! (`Body/*/request/patientCode`: local names from the Envelope down, `*` matching one
+//! level, `**` any number; the whole subtree of a matched element is covered) or the
+//! value of the attribute a path ending in `@name` names. The default paths
+//! ([`DEFAULT_REDACTED_PATHS`]) cover the personal-code elements and attributes of
+//! the dialects and of the simulators' services at any depth. Each text value becomes `hmac:` + the first 16 hex digits of
 //! HMAC-SHA256(key, value): the same input always gives the same token, so a report can
 //! still count distinct persons, or follow one person across exchanges, without
-//! seeing who they are. Attribute values are not redacted (X-Road headers and the
-//! services dualroad fronts carry data in text, not attributes).
+//! seeing who they are. Other attributes (`xsi:type`, `id`) are kept as they are,
+//! even inside a redacted subtree.
 //!
 //! How: one quick-xml event pass that copies every byte of the input as it was, except
 //! the text it replaces, so signatures of unrelated parts, whitespace, prefixes and
@@ -48,6 +51,26 @@ use super::exchanges::{DiffPath, DiffRecord};
 /// `userId` (X-Road 3.1 onwards, UXP), `isikukood` (2.0 "personal code") and
 /// `ametnik` (2.0 "official").
 pub const DEFAULT_REDACTED_HEADERS: [&str; 3] = ["userId", "isikukood", "ametnik"];
+
+/// Body paths redacted by default: the elements and attributes that carry a person's
+/// code in the dialects' bodies and in the simulators' services, at any depth
+/// (`**`) — `userId`, `isikukood` and `ametnik` as in the headers, `personalCode`
+/// (population register, tax and payment services), `patientCode` (health) and
+/// `payerCode` (payments, a person's code). Names match ignoring ASCII case.
+pub const DEFAULT_REDACTED_PATHS: [&str; 12] = [
+    "Body/**/userId",
+    "Body/**/isikukood",
+    "Body/**/ametnik",
+    "Body/**/personalCode",
+    "Body/**/patientCode",
+    "Body/**/payerCode",
+    "Body/**/@userId",
+    "Body/**/@isikukood",
+    "Body/**/@ametnik",
+    "Body/**/@personalCode",
+    "Body/**/@patientCode",
+    "Body/**/@payerCode",
+];
 
 /// Shortest configured key accepted: 128 bits, for an HMAC that is meant to resist
 /// guessing.
@@ -84,9 +107,13 @@ pub struct RedactionConfig {
     #[serde(serialize_with = "key_is_set")]
     pub key: Option<String>,
     /// Element paths whose text is replaced: local names from below the Envelope,
-    /// `/`-separated, `*` matching any one element, e.g. `Body/*/request/patientCode`.
+    /// `/`-separated, `*` matching any one element, `**` any number of them, e.g.
+    /// `Body/*/request/patientCode`; a last segment `@name` names an attribute of the
+    /// element instead. Names match ignoring ASCII case. Default
+    /// [`DEFAULT_REDACTED_PATHS`]; a configured list replaces it.
     pub paths: Vec<String>,
-    /// Header fields whose text is replaced, by local name in any namespace.
+    /// Header fields whose text is replaced, by local name in any namespace and
+    /// ignoring ASCII case; attributes so named on header elements too.
     pub headers: Vec<String>,
 }
 
@@ -94,7 +121,10 @@ impl Default for RedactionConfig {
     fn default() -> Self {
         RedactionConfig {
             key: None,
-            paths: Vec::new(),
+            paths: DEFAULT_REDACTED_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
             headers: DEFAULT_REDACTED_HEADERS
                 .iter()
                 .map(|h| h.to_string())
@@ -131,10 +161,22 @@ pub enum RedactError {
     Multipart(#[from] MultipartError),
 }
 
-/// One configured path, split into local names (`None` for `*`).
+/// One segment of a configured path.
+#[derive(Debug, Clone)]
+enum Segment {
+    /// An element's local name, compared ignoring ASCII case.
+    Name(Box<[u8]>),
+    /// `*`: any one element.
+    One,
+    /// `**`: any number of elements, none included.
+    Any,
+}
+
+/// One configured path: element segments and, for `…/@name`, the attribute it names.
 #[derive(Debug, Clone)]
 struct PathPattern {
-    segments: Vec<Option<Box<[u8]>>>,
+    segments: Vec<Segment>,
+    attribute: Option<Box<[u8]>>,
 }
 
 impl PathPattern {
@@ -148,39 +190,83 @@ impl PathPattern {
             return Err(bad("empty"));
         }
         let mut segments = Vec::new();
-        for seg in trimmed.split('/') {
+        let mut attribute = None;
+        let parts: Vec<&str> = trimmed.split('/').collect();
+        for (i, seg) in parts.iter().enumerate() {
             if seg.is_empty() {
                 return Err(bad("empty segment (`//`)"));
-            }
-            if seg == "*" {
-                segments.push(None);
-                continue;
             }
             if seg.contains(':') || seg.contains('{') {
                 return Err(bad("use local names, without prefixes or namespaces"));
             }
-            if seg.contains('*') {
-                return Err(bad("`*` stands for a whole segment only"));
+            if let Some(name) = seg.strip_prefix('@') {
+                if i + 1 != parts.len() {
+                    return Err(bad("`@attribute` may only be the last segment"));
+                }
+                if i == 0 {
+                    return Err(bad("`@attribute` needs the element path before it"));
+                }
+                if name.is_empty() || name.contains(['*', '@']) {
+                    return Err(bad("`@` must be followed by an attribute's local name"));
+                }
+                attribute = Some(name.as_bytes().into());
+                continue;
             }
-            segments.push(Some(seg.as_bytes().into()));
+            match *seg {
+                "*" => segments.push(Segment::One),
+                "**" => segments.push(Segment::Any),
+                _ if seg.contains(['*', '@']) => {
+                    return Err(bad(
+                        "`*` and `**` stand for a whole segment only, `@` starts the last one",
+                    ));
+                }
+                _ => segments.push(Segment::Name(seg.as_bytes().into())),
+            }
         }
-        Ok(PathPattern { segments })
+        Ok(PathPattern {
+            segments,
+            attribute,
+        })
     }
 
-    /// Whether `names` (local names below the root) is exactly this path.
+    /// Whether `names` (local names below the root) is exactly this path's element
+    /// part. A small table over (segment, name) positions: patterns and depth are
+    /// both bounded, so this stays linear in the document.
     fn matches<N: AsRef<[u8]>>(&self, names: &[N]) -> bool {
-        self.segments.len() == names.len()
-            && self
-                .segments
-                .iter()
-                .zip(names)
-                .all(|(s, n)| s.as_deref().map_or(true, |s| s == n.as_ref()))
+        // reach[j]: the segments seen so far can match exactly `names[..j]`.
+        let mut reach = vec![false; names.len() + 1];
+        reach[0] = true;
+        for seg in &self.segments {
+            let mut next = vec![false; names.len() + 1];
+            for j in 0..=names.len() {
+                match seg {
+                    Segment::Any => next[j] = reach[j] || (j > 0 && next[j - 1]),
+                    Segment::One => next[j] = j > 0 && reach[j - 1],
+                    Segment::Name(s) => {
+                        next[j] =
+                            j > 0 && reach[j - 1] && s.eq_ignore_ascii_case(names[j - 1].as_ref())
+                    }
+                }
+            }
+            reach = next;
+        }
+        reach[names.len()]
     }
 
-    /// Whether `names` is this path or lies under it.
+    /// Whether `names` is this (element) path or lies under it.
     fn covers<N: AsRef<[u8]>>(&self, names: &[N]) -> bool {
-        names.len() >= self.segments.len() && self.matches(&names[..self.segments.len()])
+        (0..=names.len()).any(|n| self.matches(&names[..n]))
     }
+}
+
+/// Whether `name` is one of `names`, ignoring ASCII case.
+fn is_named(names: &[Box<[u8]>], name: &[u8]) -> bool {
+    names.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// [`is_named`] over borrowed names.
+fn is_named_in(names: &[&[u8]], name: &[u8]) -> bool {
+    names.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// What a redaction pass produced.
@@ -399,7 +485,7 @@ impl Redactor {
             }
             match event {
                 Event::DocType(_) => return Err(RedactError::Dtd),
-                Event::Start(e) => {
+                Event::Start(ref e) | Event::Empty(ref e) => {
                     if stack.is_empty() {
                         roots += 1;
                     }
@@ -412,16 +498,12 @@ impl Redactor {
                         });
                     }
                     stack.push(local_name(raw, e.name().as_ref().len()));
-                    if redact_from.is_none() && self.selects(&stack) {
+                    replaced +=
+                        self.redact_attributes(src, e, &stack, &mut copied, &mut out, seen)?;
+                    if matches!(event, Event::Empty(_)) {
+                        stack.pop();
+                    } else if redact_from.is_none() && self.selects(&stack) {
                         redact_from = Some(stack.len());
-                    }
-                }
-                Event::Empty(_) => {
-                    if stack.is_empty() {
-                        roots += 1;
-                    }
-                    if roots > 1 {
-                        return Err(RedactError::Malformed("more than one root element".into()));
                     }
                 }
                 Event::End(_) => {
@@ -467,11 +549,91 @@ impl Redactor {
         let below_root = &stack[1..];
         if below_root.len() >= 2 && below_root[0] == b"Header" {
             let name = below_root[below_root.len() - 1];
-            if self.headers.iter().any(|h| **h == *name) {
+            if is_named(&self.headers, name) {
                 return true;
             }
         }
-        self.paths.iter().any(|p| p.matches(below_root))
+        self.paths
+            .iter()
+            .any(|p| p.attribute.is_none() && p.matches(below_root))
+    }
+
+    /// The attribute names redacted on the element at the top of `stack`: the header
+    /// field names on an element inside `Header`, and the names of the paths ending
+    /// in `@name` whose element part is this element. Worked out once per element, so
+    /// a tag with many attributes costs one pass over them.
+    fn attributes_selected<'s>(&'s self, stack: &[&[u8]]) -> Vec<&'s [u8]> {
+        let below_root = &stack[1..];
+        let mut names: Vec<&[u8]> = Vec::new();
+        if below_root.len() >= 2 && below_root[0] == b"Header" {
+            names.extend(self.headers.iter().map(|h| &**h));
+        }
+        names.extend(
+            self.paths
+                .iter()
+                .filter_map(|p| p.attribute.as_deref().filter(|_| p.matches(below_root))),
+        );
+        names
+    }
+
+    /// Replaces the values of the redacted attributes of start tag `e` (the element at
+    /// the top of `stack`): copies `src` up to each value into `out`, then its token.
+    /// Returns how many values were replaced.
+    fn redact_attributes(
+        &self,
+        src: &[u8],
+        e: &quick_xml::events::BytesStart<'_>,
+        stack: &[&[u8]],
+        copied: &mut usize,
+        out: &mut Vec<u8>,
+        seen: &mut Seen,
+    ) -> Result<usize, RedactError> {
+        let wanted = self.attributes_selected(stack);
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let mut replaced = 0;
+        // No duplicate check (quadratic in the attribute count): a repeated name is
+        // redacted every time it appears.
+        for attr in e.attributes().with_checks(false) {
+            let attr = attr.map_err(|e| RedactError::Malformed(e.to_string()))?;
+            if !is_named_in(&wanted, attr.key.local_name().as_ref()) {
+                continue;
+            }
+            // The reader borrows from `src`, so the value is a slice of it; anything
+            // else would be a reader change, refused rather than stored unredacted.
+            let std::borrow::Cow::Borrowed(raw) = attr.value else {
+                return Err(RedactError::Malformed(
+                    "attribute value not taken from the input".into(),
+                ));
+            };
+            let value = match attr.unescape_value() {
+                Ok(v) => v.into_owned().into_bytes(),
+                // Not UTF-8 (an ISO-8859-1 message): hash the raw bytes.
+                Err(quick_xml::Error::Encoding(_)) => raw.to_vec(),
+                Err(e) => return Err(RedactError::Malformed(e.to_string())),
+            };
+            let core = value.trim_ascii();
+            if core.is_empty() {
+                continue;
+            }
+            let at = (raw.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
+            let Some(end) = at
+                .checked_add(raw.len())
+                .filter(|&end| at >= *copied && end <= src.len())
+            else {
+                return Err(RedactError::Malformed(
+                    "attribute value outside its tag".into(),
+                ));
+            };
+            let token = self.token(core);
+            out.extend_from_slice(&src[*copied..at]);
+            out.extend_from_slice(token.as_bytes());
+            *copied = end;
+            seen.add(String::from_utf8_lossy(core).into_owned(), &token);
+            replaced += 1;
+        }
+        Ok(replaced)
     }
 
     /// Writes the token for one text run (keeping its surrounding whitespace, so the
@@ -527,16 +689,22 @@ impl Redactor {
     /// Whether a diff path (`Body/getX/response/code`, possibly with prefixes,
     /// `[n]` indexes or a trailing `@attribute`) lies in a redacted subtree.
     fn covers_diff_path(&self, p: &DiffPath) -> bool {
-        let names: Vec<&[u8]> = p
+        fn local(s: &str) -> &[u8] {
+            let s = s.split('[').next().unwrap_or(s);
+            let s = s.rsplit('}').next().unwrap_or(s);
+            s.rsplit(':').next().unwrap_or(s).as_bytes()
+        }
+        let segments: Vec<&str> = p
             .path
             .trim_start_matches('/')
             .split('/')
-            .filter(|s| !s.is_empty() && !s.starts_with('@'))
-            .map(|s| {
-                let s = s.split('[').next().unwrap_or(s);
-                let s = s.rsplit('}').next().unwrap_or(s);
-                s.rsplit(':').next().unwrap_or(s).as_bytes()
-            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        let attribute = segments.last().and_then(|s| s.strip_prefix('@')).map(local);
+        let names: Vec<&[u8]> = segments
+            .iter()
+            .filter(|s| !s.starts_with('@'))
+            .map(|s| local(s))
             .collect();
         // A path may name the Envelope first; redaction paths start below it.
         let names = match names.first() {
@@ -545,13 +713,18 @@ impl Redactor {
         };
         if names.len() >= 2
             && names[0] == b"Header"
-            && names[1..]
-                .iter()
-                .any(|n| self.headers.iter().any(|h| **h == **n))
+            && (names[1..].iter().any(|n| is_named(&self.headers, n))
+                || attribute.is_some_and(|a| is_named(&self.headers, a)))
         {
             return true;
         }
-        self.paths.iter().any(|pat| pat.covers(names))
+        self.paths
+            .iter()
+            .any(|pat| match (&pat.attribute, &attribute) {
+                (None, _) => pat.covers(names),
+                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got) && pat.matches(names),
+                (Some(_), None) => false,
+            })
     }
 }
 

@@ -465,3 +465,107 @@ async fn a_fault_answer_to_calibration_is_never_learned_as_noise() {
     assert_eq!((model.pairs(), model.errors()), (0, n as u64), "{model:?}");
     assert_eq!(model.paths().count(), 0, "{model:?}");
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_personal_code_sent_in_shadow_stage_reaches_any_file_of_the_data_dir() {
+    // Distinct codes in every place a person's code travels: a header field, a Body
+    // element, an attribute, one nested a level deeper, and the residence service's
+    // Body `isikukood`.
+    let patient = V31EU
+        .replace("PS400123456", "PS471000001")
+        .replace("PS401987654", "PS471000002")
+        .replace(
+            "<moh:getPatientSummary>",
+            "<moh:getPatientSummary userId=\"PS471000003\">",
+        )
+        .replace(
+            "<language>ar</language>",
+            "<language>ar</language><subject><ids><personalCode>PS471000004</personalCode></ids></subject>",
+        );
+    let residence = include_str!("../../fixtures/messages/v3.1-eu/request-RR19IsikuElukoht.xml")
+        .replace("PS400554433", "PS471000005")
+        .replace("PS402246810", "PS471000006");
+    let codes = [
+        "PS471000001",
+        "PS471000002",
+        "PS471000003",
+        "PS471000004",
+        "PS471000005",
+        "PS471000006",
+    ];
+    for code in codes {
+        assert_eq!(
+            patient.matches(code).count() + residence.matches(code).count(),
+            1,
+            "{code} is sent once"
+        );
+    }
+
+    let key = "0123456789abcdef0123456789abcdef";
+    let mut env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    env.legacy.addr = start_sim(SimConfig::legacy()).await;
+    // A diverging shadow, so diffs (which quote both bodies) are stored too.
+    env.uxp.addr = start_sim(SimConfig {
+        divergence_rate: 1.0,
+        ..SimConfig::uxp()
+    })
+    .await;
+    let rules = format!(
+        "[[rollout.rules]]\nagency = \"*\"\nservice = \"*\"\nstage = \"shadow\"\nstore_bodies = true\ncapture = true\n[store.redaction]\nkey = \"{key}\"\n"
+    );
+    let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+    let (status, body) = post(consumer(&gw), &patient, XML).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(consumer(&gw), &residence, XML).await;
+    assert_eq!(status, 200, "{body}");
+    let recs = records(&gw, 2).await;
+    assert!(
+        recs.iter().all(|r| r.bodies.is_some()),
+        "bodies are stored: {recs:#?}"
+    );
+    gw.shutdown().await;
+
+    let files = files_under(&env.data);
+    let mut all = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for code in codes {
+            assert!(
+                memchr::memmem::find(&bytes, code.as_bytes()).is_none(),
+                "{code} found in {}",
+                f.display()
+            );
+        }
+        all.extend_from_slice(&bytes);
+    }
+    // The stored bytes are searchable as written: each code's token is there, so the
+    // absence of the codes above is not an artefact of an encoding.
+    let redactor =
+        dualroad::store::Redactor::new(&Default::default(), key.as_bytes()).expect("redactor");
+    for code in codes {
+        let token = redactor.token(code.as_bytes());
+        assert!(
+            memchr::memmem::find(&all, token.as_bytes()).is_some(),
+            "the token of {code} ({token}) is stored in {} files",
+            files.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&env.data);
+}

@@ -415,3 +415,132 @@ fn diffs_are_redacted_by_path_and_by_the_values_seen_in_the_bodies() {
     r.redact_diff(&mut d, &Seen::default(), false);
     assert_eq!(d.unified, UNIFIED_WITHHELD);
 }
+
+/// The default configuration (default headers and default paths).
+fn defaults() -> Redactor {
+    Redactor::new(&RedactionConfig::default(), KEY).expect("defaults")
+}
+
+#[test]
+fn default_paths_cover_a_body_isikukood_of_the_residence_service() {
+    // The simulators' residence service (2.0 `RR19IsikuElukoht`) takes the personal
+    // code as a Body `isikukood`, under `keha`.
+    let src = br#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><rr:RR19IsikuElukoht xmlns:rr="http://rr.x-road.ee/producer"><keha><isikukood>PS409990001</isikukood></keha></rr:RR19IsikuElukoht></SOAP-ENV:Body></SOAP-ENV:Envelope>"#;
+    let out = defaults().redact_xml(src).expect("redacts");
+    let s = text(&out.bytes);
+    assert!(!s.contains("PS409990001"), "{s}");
+    assert!(s.contains(&format!(
+        "<isikukood>{}</isikukood>",
+        defaults().token(b"PS409990001")
+    )));
+    assert_eq!(out.replaced, 1);
+}
+
+#[test]
+fn header_names_match_in_any_case() {
+    let src = br#"<e:Envelope xmlns:e="urn:e"><e:Header><h:UserId xmlns:h="urn:any">PS409990002</h:UserId><h:ISIKUKOOD xmlns:h="urn:any">PS409990003</h:ISIKUKOOD></e:Header><e:Body><op/></e:Body></e:Envelope>"#;
+    let out = redactor(&[]).redact_xml(src).expect("redacts");
+    let s = text(&out.bytes);
+    assert!(!s.contains("PS409990002"), "{s}");
+    assert!(!s.contains("PS409990003"), "{s}");
+    assert_eq!(out.replaced, 2);
+}
+
+#[test]
+fn user_id_attributes_are_redacted_in_the_header_and_by_default_in_the_body() {
+    let src = br#"<e:Envelope xmlns:e="urn:e" xmlns:x="urn:x"><e:Header><x:client x:userId="PS409990004" kind="SUBSYSTEM">c</x:client></e:Header><e:Body><op userId='PS409990005' id="keep-1"><request><person personalCode="PS409990006"/></request></op></e:Body></e:Envelope>"#;
+    let r = defaults();
+    let out = r.redact_xml(src).expect("redacts");
+    let s = text(&out.bytes);
+    for code in ["PS409990004", "PS409990005", "PS409990006"] {
+        assert!(!s.contains(code), "{code} in {s}");
+    }
+    assert!(s.contains(&format!(
+        r#"<x:client x:userId="{}" kind="SUBSYSTEM">c</x:client>"#,
+        r.token(b"PS409990004")
+    )));
+    assert!(s.contains(&format!(
+        r#"<op userId='{}' id="keep-1">"#,
+        r.token(b"PS409990005")
+    )));
+    assert!(s.contains(&format!(
+        r#"<person personalCode="{}"/>"#,
+        r.token(b"PS409990006")
+    )));
+    assert_eq!(out.replaced, 3);
+}
+
+#[test]
+fn default_paths_cover_personal_codes_nested_one_level_deeper() {
+    let src = br#"<Envelope><Header/><Body><op><request><person><personalCode>PS409990007</personalCode></person><patient><ids><patientCode>PS409990008</patientCode></ids></patient><payerCode>PS409990009</payerCode><registryCode>10000055</registryCode></request></op></Body></Envelope>"#;
+    let out = defaults().redact_xml(src).expect("redacts");
+    let s = text(&out.bytes);
+    for code in ["PS409990007", "PS409990008", "PS409990009"] {
+        assert!(!s.contains(code), "{code} in {s}");
+    }
+    // A company's registry code is not personal data.
+    assert!(s.contains("<registryCode>10000055</registryCode>"));
+    assert_eq!(out.replaced, 3);
+}
+
+#[test]
+fn double_star_spans_levels_and_at_names_an_attribute() {
+    let src = br#"<Envelope><Body><a><b><c><code k="v1">t1</code></c></b><code>t2</code></a></Body></Envelope>"#;
+    let r = redactor(&["Body/a/**/code/@k", "body/A/**/C/CODE"]);
+    let out = r.redact_xml(src).expect("redacts");
+    assert_eq!(
+        text(&out.bytes),
+        format!(
+            r#"<Envelope><Body><a><b><c><code k="{}">{}</code></c></b><code>t2</code></a></Body></Envelope>"#,
+            r.token(b"v1"),
+            r.token(b"t1")
+        )
+    );
+    for bad in ["Body/@k/x", "Body/a/@", "Body/a/@*x", "@k"] {
+        let config = RedactionConfig {
+            paths: vec![bad.into()],
+            ..RedactionConfig::default()
+        };
+        assert!(
+            matches!(
+                Redactor::new(&config, KEY),
+                Err(RedactionConfigError::BadPath { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn attribute_values_are_unescaped_before_hashing_and_seen_for_diffs() {
+    let r = defaults();
+    let src = br#"<Envelope><Body><op userId="A&amp;B"/></Body></Envelope>"#;
+    let out = r.redact_xml(src).expect("redacts");
+    assert_eq!(
+        text(&out.bytes),
+        format!(
+            r#"<Envelope><Body><op userId="{}"/></Body></Envelope>"#,
+            r.token(b"A&B")
+        )
+    );
+    let mut seen = Seen::default();
+    r.redact_xml_seen(
+        br#"<Envelope><Body><op userId="PS409990010"/></Body></Envelope>"#,
+        &mut seen,
+    )
+    .expect("redacts");
+    let mut d = diff(
+        vec![dpath("Body/op/@userId", "PS409990010", "PS409990011")],
+        "- userId=\"PS409990010\"",
+    );
+    r.redact_diff(&mut d, &seen, true);
+    assert_eq!(
+        d.paths[0].primary.as_deref(),
+        Some(r.token(b"PS409990010").as_str())
+    );
+    assert_eq!(
+        d.paths[0].shadow.as_deref(),
+        Some(r.token(b"PS409990011").as_str())
+    );
+    assert!(!d.unified.contains("PS409990010"));
+}
