@@ -13,8 +13,10 @@
 //! Run: `cargo bench --bench scan`. Besides criterion's report, the bench prints medians
 //! measured side by side in one run (the machine is shared and noisy).
 
+mod common;
+use common::interleaved_medians;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use dualroad::wire::charset::Charset;
@@ -83,27 +85,6 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// Median ns per call of each closure, measured in interleaved rounds.
-fn interleaved_medians(fs: &mut [&mut dyn FnMut()], iters: u32, rounds: usize) -> Vec<f64> {
-    let mut samples = vec![Vec::with_capacity(rounds); fs.len()];
-    for _ in 0..rounds {
-        for (k, f) in fs.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            samples[k].push(t.elapsed().as_nanos() as f64 / f64::from(iters));
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(|a, b| a.total_cmp(b));
-            s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
-        })
-        .collect()
 }
 
 fn summary() {

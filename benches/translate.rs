@@ -10,10 +10,12 @@
 //! ratios measured side by side in one run (the machine is shared and noisy, so only
 //! ratios are comparable). Latest results are in README.md.
 
+mod common;
+use common::interleaved_medians;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use dualroad::mapping::Mappings;
@@ -109,28 +111,6 @@ fn bench(c: &mut Criterion) {
         g.bench_function("memcpy", |b| b.iter(|| black_box(msg.clone())));
         g.finish();
     }
-}
-
-/// Median time per call of each of `fs`, measured in interleaved rounds so every
-/// contender sees the same background noise (the machine is shared).
-fn interleaved_medians(fs: &mut [&mut dyn FnMut()], iters: u32, rounds: usize) -> Vec<f64> {
-    let mut samples = vec![Vec::with_capacity(rounds); fs.len()];
-    for _ in 0..rounds {
-        for (k, f) in fs.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            samples[k].push(t.elapsed().as_nanos() as f64 / iters as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(|a, b| a.total_cmp(b));
-            s[s.len() / 2]
-        })
-        .collect()
 }
 
 fn ratios() {
