@@ -34,7 +34,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,9 @@ import suds.plugin
 import zeep
 import zeep.exceptions
 from zeep.plugins import HistoryPlugin
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Procs, msum, parse_metrics  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DUALROAD = os.environ["DUALROAD_BIN"]
@@ -87,29 +89,6 @@ def check(cond, what):
 
 
 # --- processes ---------------------------------------------------------------------
-
-
-class Procs:
-    """Every process this driver started, stopped by pid in reverse order."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, args, **kw):
-        p = subprocess.Popen(args, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 def wait_for(what, fn, proc=None, logfile=None):
@@ -270,17 +249,7 @@ fallback = "legacy"
 
     def metrics(self):
         status, text = self.admin_call("GET", "/metrics")
-        out = []
-        for line in text.splitlines():
-            m = re.match(r'^(\w+)\{(.*)\} ([0-9.eE+-]+)$', line)
-            if m:
-                labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
-                out.append((m.group(1), labels, float(m.group(3))))
-        return out
-
-
-def msum(ms, name, **want):
-    return sum(v for n, l, v in ms if n == name and all(l.get(k) == w for k, w in want.items()))
+        return parse_metrics(text)
 
 
 def served_counts(before, after):

@@ -35,6 +35,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Procs, msum, parse_metrics  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DUALROAD = os.environ["DUALROAD_BIN"]
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
@@ -144,42 +147,7 @@ def status_kib(pid, key):
 
 def metrics(admin):
     text = urllib.request.urlopen(f"http://{admin}/metrics", timeout=10).read().decode()
-    out = []
-    for line in text.splitlines():
-        m = re.match(r'^(\w+)\{(.*)\} ([0-9.eE+-]+)$', line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
-            out.append((m.group(1), labels, float(m.group(3))))
-        else:
-            m = re.match(r'^(\w+) ([0-9.eE+-]+)$', line)
-            if m:
-                out.append((m.group(1), {}, float(m.group(2))))
-    return out
-
-
-def msum(ms, name, **want):
-    return sum(v for n, l, v in ms if n == name and all(l.get(k) == w for k, w in want.items()))
-
-
-class Procs:
-    def __init__(self):
-        self.procs = []
-
-    def start(self, args, **kw):
-        p = subprocess.Popen(args, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    return parse_metrics(text)
 
 
 def start_sim(procs, tmp, kind, extra):
