@@ -660,16 +660,16 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     // The answers echo the request each stack got: the re-issued one, as the client.
     let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
     let client_req = decode(&ctx.opts, sent).unwrap_or(d);
-    let shadow =
-        exchange::shadow_to_client_dialect(&ctx.maps, &ctx.opts, &client_req, Stack::Uxp, shadow);
-    let shadow_latency = match &shadow {
-        ShadowResult::Answered { latency_ms, .. } => Some(*latency_ms),
-        ShadowResult::NotCompared { latency_ms, .. } => *latency_ms,
-    };
-    let shadow_body = match &shadow {
-        ShadowResult::Answered { answer, .. } => Some(answer.clone()),
-        ShadowResult::NotCompared { .. } => None,
-    };
+    let shadow = exchange::shadow_to_client_dialect(
+        &ctx.maps,
+        &ctx.opts,
+        &client_req,
+        Stack::Uxp,
+        &fresh,
+        shadow,
+    );
+    let shadow_latency = shadow.latency_ms();
+    let shadow_body = shadow.clone().into_answer();
     let (comparison, primary) = match legacy_res {
         Ok(resp) => {
             let p = Answer {

@@ -83,6 +83,11 @@ impl GatewayError {
             Role::Provider => FaultCode(format!("Server.ServerProxy.ServiceFailed.{code}")),
         };
         match self {
+            // An answer to another request is the stack answering wrongly, coded by
+            // the listener's role like every other unusable upstream answer.
+            GatewayError::Translate(TranslateError::AnswerMismatch { .. }) => {
+                upstream("InvalidResponse")
+            }
             GatewayError::Translate(e) => e.fault_code(),
             GatewayError::Upstream { error, .. } => upstream(error.code()),
             GatewayError::BadUpstreamAnswer { .. } => upstream("InvalidResponse"),

@@ -32,7 +32,7 @@ use crate::shadow::exchange::{self, Answer, Meta, RawBodies, ShadowResult};
 use crate::shadow::noise::CalibrationAnswer;
 use crate::shadow::{Date, NoiseModel, NotComparedReason, Options};
 use crate::store::{ExchangeStore, ExchangeWriter, Submitted};
-use crate::telemetry::events::{EvidenceQueued, Mirrored, ShadowRequestMismatch};
+use crate::telemetry::events::{AnswerMismatched, EvidenceQueued, Mirrored, ShadowRequestMismatch};
 use crate::translate;
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::Input;
@@ -371,7 +371,7 @@ async fn run(
         }
     };
     // Back in the client's dialect, exactly as the gateway would have answered.
-    let shadow = exchange::shadow_to_client_dialect(maps, opts, &d, stack, shadow);
+    let shadow = exchange::shadow_to_client_dialect(maps, opts, &d, stack, &shadow_id, shadow);
     // Calibration: the same request once more to the primary, to learn what differs
     // between two answers of one stack.
     let calibration = match job.calibrate {
@@ -397,7 +397,7 @@ async fn ask_again(
     let id = uuid::Uuid::new_v4().to_string();
     let t = match stack {
         Stack::Legacy => translate::reissue(d, &id),
-        Stack::Uxp => translate::request_to_uxp_as(&active.maps, &active.opts, d, Some(id)),
+        Stack::Uxp => translate::request_to_uxp_as(&active.maps, &active.opts, d, Some(id.clone())),
     }
     .map_err(|e| format!("the request does not translate for the {stack} stack: {e}"))?;
     let c = mirror_client(active, &Target::Stack(stack))
@@ -415,7 +415,9 @@ async fn ask_again(
         content_type: r.content_type,
         body: r.body,
     };
-    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, a)
+    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, &id, a).map_err(|e| match e {
+        exchange::Unusable::Foreign(why) | exchange::Unusable::Untranslatable(why) => why,
+    })
 }
 
 /// What the copy learned besides the shadow's answer.
@@ -451,10 +453,15 @@ async fn finish(
     let mut meta = primary.meta;
     meta.shadow_message_id = copy.shadow_id;
     meta.request_hash = copy.request_hash;
-    let shadow_latency = match &shadow {
-        ShadowResult::Answered { latency_ms, .. } => Some(*latency_ms),
-        ShadowResult::NotCompared { latency_ms, .. } => *latency_ms,
-    };
+    let shadow_latency = shadow.latency_ms();
+    if let ShadowResult::Foreign { why, .. } = &shadow {
+        AnswerMismatched {
+            stack: stack.name(),
+            role: "shadow",
+            why,
+        }
+        .emit(&shared.metrics);
+    }
     let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
     let service = meta.service.clone();
     if let Some(again) = &copy.calibration {
@@ -491,10 +498,7 @@ async fn finish(
     let bodies = RawBodies {
         request: Some(job.request.clone()),
         primary: primary_answer,
-        shadow: match shadow {
-            ShadowResult::Answered { answer, .. } => Some(answer),
-            ShadowResult::NotCompared { .. } => None,
-        },
+        shadow: shadow.into_answer(),
     };
     let event = exchange::event(
         meta,

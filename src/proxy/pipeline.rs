@@ -23,7 +23,9 @@ use crate::routing::{decide, Decision, RequestKey, Stack, Stage};
 use crate::shadow::exchange::{self, Answer, Meta, RawBodies};
 use crate::shadow::NotComparedReason;
 use crate::store::CaptureRecord;
-use crate::telemetry::events::{LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled};
+use crate::telemetry::events::{
+    AnswerMismatched, LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled,
+};
 use crate::translate::{self, Options};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
@@ -435,14 +437,13 @@ fn check_passthrough(
             .fault
             .as_ref()
             .map(|f| crate::wire::fault::Fault::from_elem(&m.env, f).code)),
-        Ok(m) if resp.status == 200 => match foreign_answer(&m, req) {
-            None => Ok(None),
-            Some(why) => Err(GatewayError::BadUpstreamAnswer {
-                stack,
-                status: resp.status,
-                what: format!("an answer to another request ({why})"),
-            }),
-        },
+        Ok(m) if resp.status == 200 => {
+            match translate::belongs::check_legacy(&m, &translate::belongs::Sent::from_header(req))
+            {
+                Ok(()) => Ok(None),
+                Err(e) => Err(GatewayError::Translate(e)),
+            }
+        }
         Ok(_) => Err(GatewayError::BadUpstreamAnswer {
             stack,
             status: resp.status,
@@ -456,34 +457,17 @@ fn check_passthrough(
     }
 }
 
-/// Why a legacy answer passed through raw is not the answer to `req`: its header
-/// names another message id or another client (X-Road's security servers check the
-/// same). Fields the answer does not echo are not held against it; an answer whose
-/// header cannot be read as a legacy header is left to the client, as before.
-fn foreign_answer(m: &Message<'_>, req: &crate::wire::header::Header) -> Option<String> {
-    use crate::wire::header::Party;
-    m.env.header.as_ref()?;
-    let dialect = crate::wire::codec::detect(&m.env, Family::Legacy).ok()?;
-    let (h, _) = crate::wire::codec::decode(&m.env, dialect, Kind::Response).ok()?;
-    if let (Some(a), Some(b)) = (&h.id, &req.id) {
-        if a != b {
-            return Some(format!("message id `{a}`, the request's is `{b}`"));
+/// Counts and logs a primary answer refused for belonging to another request (the
+/// client gets `…InvalidResponse` from the rescue, coded by the listener's role).
+fn note_mismatch(shared: &Shared, e: &GatewayError) {
+    if let GatewayError::Translate(translate::TranslateError::AnswerMismatch { side, why }) = e {
+        AnswerMismatched {
+            stack: side.as_str(),
+            role: "primary",
+            why,
         }
+        .emit(&shared.metrics);
     }
-    let text = |p: &Party| match p {
-        Party::Legacy(n) => n.clone(),
-        Party::Id(id) => id.to_string(),
-    };
-    if let (Some(a), Some(b)) = (&h.client, &req.client) {
-        if a != b {
-            return Some(format!(
-                "client `{}`, the request's is `{}`",
-                text(a),
-                text(b)
-            ));
-        }
-    }
-    None
 }
 
 /// The service's effect (`read`/`write`) from the mappings, by any of its names;
@@ -597,7 +581,8 @@ async fn consumer(
             .await?;
             served.primary_latency = Some(resp.elapsed);
             served.primary_fault_code =
-                check_passthrough(&resp, Stack::Legacy, &active.opts, &d.header)?;
+                check_passthrough(&resp, Stack::Legacy, &active.opts, &d.header)
+                    .inspect_err(|e| note_mismatch(shared, e))?;
             let ct = resp
                 .content_type
                 .clone()
@@ -630,8 +615,9 @@ async fn consumer(
             served.primary_latency = Some(resp.elapsed);
             // Phase `translate_back`.
             let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-            let back = translate::response_to_legacy_decoded(&active.maps, &active.opts, input, &d);
-            answer(back, &resp, Stack::Uxp, served)
+            let back =
+                translate::response_to_legacy_decoded(&active.maps, &active.opts, input, &d, None);
+            answer(shared, back, &resp, Stack::Uxp, served)
         }
     }
 }
@@ -737,25 +723,28 @@ async fn provider(
     served.primary_latency = Some(resp.elapsed);
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
     let back = translate::response_to_uxp_decoded(&active.maps, &opts, input, &d);
-    answer(back, &resp, Stack::Legacy, served)
+    answer(shared, back, &resp, Stack::Legacy, served)
 }
 
 /// Phase `respond` for a translated answer: an upstream answer that cannot be read as
 /// SOAP is that stack's failure; a fault travels with HTTP 500, as SOAP 1.1 wants.
 fn answer(
+    shared: &Shared,
     back: Result<translate::Translation, translate::TranslateError>,
     resp: &UpstreamResponse,
     stack: Stack,
     served: &mut Served,
 ) -> Result<Response<Body>, GatewayError> {
-    let back = back.map_err(|e| match e {
-        translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
-            stack,
-            status: resp.status,
-            what: format!("something that is not a usable SOAP answer ({error})"),
-        },
-        other => GatewayError::Translate(other),
-    })?;
+    let back = back
+        .map_err(|e| match e {
+            translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
+                stack,
+                status: resp.status,
+                what: format!("something that is not a usable SOAP answer ({error})"),
+            },
+            other => GatewayError::Translate(other),
+        })
+        .inspect_err(|e| note_mismatch(shared, e))?;
     let status = if back.kind == translate::MessageKind::Fault {
         500
     } else {

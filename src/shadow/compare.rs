@@ -134,7 +134,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    fn with_outcome(outcome: Outcome) -> Comparison {
+    pub fn with_outcome(outcome: Outcome) -> Comparison {
         Comparison {
             outcome,
             diffs: Vec::new(),

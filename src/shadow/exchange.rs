@@ -19,8 +19,9 @@ use crate::shadow::outcome::{NotComparedReason, Outcome, Role};
 use crate::shadow::rules::Rules;
 use crate::store::exchanges::{Bodies, Body, DiffPath, DiffRecord, ExchangeRecord, RecordKey};
 use crate::store::ExchangeEvent;
-use crate::translate::{self, Decoded, Options as TranslateOptions};
-use crate::wire::message::Input;
+use crate::translate::belongs::{self, Sent};
+use crate::translate::{self, Decoded, Options as TranslateOptions, TranslateError};
+use crate::wire::message::{Input, Message};
 
 /// An HTTP answer: status, Content-Type and bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,14 @@ pub enum ShadowResult {
     /// An HTTP answer (of any status: a SOAP fault travels with 500), after
     /// `latency_ms`.
     Answered { answer: Answer, latency_ms: f64 },
+    /// An answer whose header names another message id, client or service than the
+    /// copy it answers (`translate::belongs`): kept as evidence, judged the shadow's
+    /// error, never compared as if it were the answer.
+    Foreign {
+        answer: Answer,
+        latency_ms: f64,
+        why: String,
+    },
     /// No answer to compare, and why.
     NotCompared {
         reason: NotComparedReason,
@@ -57,48 +66,104 @@ pub enum ShadowResult {
     },
 }
 
+impl ShadowResult {
+    /// How long the shadow took, when it was called.
+    pub fn latency_ms(&self) -> Option<f64> {
+        match self {
+            ShadowResult::Answered { latency_ms, .. }
+            | ShadowResult::Foreign { latency_ms, .. } => Some(*latency_ms),
+            ShadowResult::NotCompared { latency_ms, .. } => *latency_ms,
+        }
+    }
+
+    /// The shadow's answer, to keep as evidence.
+    pub fn into_answer(self) -> Option<Answer> {
+        match self {
+            ShadowResult::Answered { answer, .. } | ShadowResult::Foreign { answer, .. } => {
+                Some(answer)
+            }
+            ShadowResult::NotCompared { .. } => None,
+        }
+    }
+}
+
+/// Why a shadow answer is not the answer the client would have got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// It answers another request (names another id, client or service).
+    Foreign(String),
+    /// A UXP answer that does not translate back.
+    Untranslatable(String),
+}
+
 /// The shadow's answer as the client would have received it from the gateway: a UXP
 /// answer goes through the same translation the gateway applies when UXP serves the
 /// client (`request` is the client's decoded request, which the translation echoes).
-/// An answer that does not translate is the shadow stack's error.
+/// Either kind of answer must belong to the copy, sent under `sent_id`
+/// (`translate::belongs`). An answer a legacy stack sent that is not SOAP at all is
+/// left to the comparator, which calls it the shadow's error.
 pub fn to_client_dialect(
     maps: &Mappings,
     opts: &TranslateOptions,
     request: &Decoded<'_>,
     shadow_stack: Stack,
+    sent_id: &str,
     answer: Answer,
-) -> Result<Answer, String> {
+) -> Result<Answer, Unusable> {
     match shadow_stack {
-        Stack::Legacy => Ok(answer),
-        Stack::Uxp => translate::response_to_legacy_decoded(maps, opts, answer.input(), request)
-            .map(|t| Answer {
-                status: answer.status,
-                content_type: Some(t.content_type),
-                body: Bytes::from(t.bytes),
-            })
-            .map_err(|e| format!("the UXP answer does not translate back: {e}")),
+        Stack::Legacy => {
+            let sent = Sent::from_header(&request.header).with_id(Some(sent_id));
+            if let Ok(m) = Message::parse_answer(answer.input(), opts.max_message_bytes, opts.scan)
+            {
+                belongs::check_legacy(&m, &sent).map_err(|e| Unusable::Foreign(e.to_string()))?;
+            }
+            Ok(answer)
+        }
+        Stack::Uxp => translate::response_to_legacy_decoded(
+            maps,
+            opts,
+            answer.input(),
+            request,
+            Some(sent_id),
+        )
+        .map(|t| Answer {
+            status: answer.status,
+            content_type: Some(t.content_type),
+            body: Bytes::from(t.bytes),
+        })
+        .map_err(|e| match e {
+            TranslateError::AnswerMismatch { .. } => Unusable::Foreign(e.to_string()),
+            e => Unusable::Untranslatable(format!("the UXP answer does not translate back: {e}")),
+        }),
     }
 }
 
 /// [`to_client_dialect`] for whatever the shadow side gave: an answer is brought to the
 /// client's dialect; one that does not translate is kept as it came, so the comparator
-/// classifies it as the shadow's error (`shadow-error`) instead of losing it. Used by
-/// the mirror and by `dualroad replay`.
+/// classifies it as the shadow's error (`shadow-error`) instead of losing it; one that
+/// answers another request becomes [`ShadowResult::Foreign`]. Used by the mirror and
+/// by `dualroad replay`.
 pub fn shadow_to_client_dialect(
     maps: &Mappings,
     opts: &TranslateOptions,
     request: &Decoded<'_>,
     shadow_stack: Stack,
+    sent_id: &str,
     shadow: ShadowResult,
 ) -> ShadowResult {
     match shadow {
         ShadowResult::Answered { answer, latency_ms } => {
-            match to_client_dialect(maps, opts, request, shadow_stack, answer.clone()) {
+            match to_client_dialect(maps, opts, request, shadow_stack, sent_id, answer.clone()) {
                 Ok(a) => ShadowResult::Answered {
                     answer: a,
                     latency_ms,
                 },
-                Err(_) => ShadowResult::Answered { answer, latency_ms },
+                Err(Unusable::Foreign(why)) => ShadowResult::Foreign {
+                    answer,
+                    latency_ms,
+                    why,
+                },
+                Err(Unusable::Untranslatable(_)) => ShadowResult::Answered { answer, latency_ms },
             }
         }
         other => other,
@@ -109,6 +174,9 @@ pub fn shadow_to_client_dialect(
 pub fn judge(primary: &Answer, shadow: &ShadowResult, opts: &Options<'_>) -> Comparison {
     match shadow {
         ShadowResult::Answered { answer, .. } => compare(primary.input(), answer.input(), opts),
+        ShadowResult::Foreign { why, .. } => {
+            Comparison::with_outcome(Outcome::ShadowError { error: why.clone() })
+        }
         ShadowResult::NotCompared { reason, detail, .. } => {
             Comparison::not_compared(*reason, detail.clone())
         }

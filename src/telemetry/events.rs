@@ -21,6 +21,7 @@ pub mod names {
         "dualroad_connections_refused_per_source_total";
     pub const EXCHANGES: &str = "dualroad_exchanges_total";
     pub const SHADOW_REQUEST_MISMATCH: &str = "dualroad_shadow_request_mismatch_total";
+    pub const ANSWER_MISMATCH: &str = "dualroad_answer_mismatch_total";
     pub const AUTO_ROLLBACKS: &str = "dualroad_auto_rollbacks_total";
     pub const CLIENTS_REFUSED: &str = "dualroad_client_identity_refused_total";
     pub const TLS_HANDSHAKE_FAILURES: &str = "dualroad_tls_handshake_failures_total";
@@ -82,6 +83,10 @@ pub fn describe_all(m: &Metrics) {
         "Rollbacks the automatic gate applied (or failed to store), by scope.",
     );
     m.describe(
+        names::ANSWER_MISMATCH,
+        "Upstream answers refused because they name another message id, client or service than the request, by stack and role (primary: the client got a fault; shadow: recorded as shadow-error).",
+    );
+    m.describe(
         names::SHADOW_REQUEST_MISMATCH,
         "Shadow copies whose canonical request differed from the client's (a translation bug).",
     );
@@ -117,6 +122,30 @@ impl ShadowRequestMismatch<'_> {
             "Shadow copy is not the same logical request as the client's; comparison kept, translation needs a look."
         );
         m.inc(names::SHADOW_REQUEST_MISMATCH, &[("stack", self.stack)]);
+    }
+}
+
+/// An upstream answer named another message id, client or service than the request
+/// it answered (`translate::belongs`).
+pub struct AnswerMismatched<'a> {
+    pub stack: &'a str,
+    /// `primary` (the client got a fault instead) or `shadow` (a shadow-error record).
+    pub role: &'a str,
+    pub why: &'a str,
+}
+
+impl AnswerMismatched<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        tracing::warn!(
+            stack = self.stack,
+            role = self.role,
+            why = self.why,
+            "Upstream answer belongs to another request; not delivered."
+        );
+        m.inc(
+            names::ANSWER_MISMATCH,
+            &[("stack", self.stack), ("role", self.role)],
+        );
     }
 }
 

@@ -20,10 +20,11 @@ pub enum TranslateError {
     NotARequest,
     #[error("internal encoding error: {0}")]
     Encode(EncodeError),
-    /// An upstream answer that names another client or service than the request it
-    /// answers (X-Road's security servers refuse those too); never delivered.
-    #[error("the UXP stack's answer does not belong to the request: {0}")]
-    AnswerMismatch(String),
+    /// An upstream answer that names another message id, client or service than the
+    /// request it answers (X-Road's security servers refuse those too); never
+    /// delivered. `side` is the stack that answered (see `translate::belongs`).
+    #[error("the {} stack answered another request: {why}", side.as_str())]
+    AnswerMismatch { side: Side, why: String },
 }
 
 impl TranslateError {
@@ -31,7 +32,7 @@ impl TranslateError {
     pub fn side(&self) -> Side {
         match self {
             TranslateError::Wire { side, .. } => *side,
-            TranslateError::AnswerMismatch(_) => Side::Uxp,
+            TranslateError::AnswerMismatch { side, .. } => *side,
             TranslateError::UnmappedMember(_) | TranslateError::UnmappedService(_) => {
                 Side::Internal
             }
@@ -52,7 +53,7 @@ impl TranslateError {
             TranslateError::ProducerMismatch { .. } => "InconsistentHeaders",
             TranslateError::NotARequest => "InvalidMessage",
             TranslateError::Encode(_) => "InternalError",
-            TranslateError::AnswerMismatch(_) => "InvalidResponse",
+            TranslateError::AnswerMismatch { .. } => "InvalidResponse",
         };
         FaultCode::for_side(self.side(), code)
     }

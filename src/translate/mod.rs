@@ -11,8 +11,11 @@
 //!
 //! Nothing here knows element names: that is the codecs' business (`wire::codec`).
 
+pub mod belongs;
 mod error;
 mod shadow_copy;
+
+use belongs::Sent;
 
 pub use error::TranslateError;
 pub use shadow_copy::{reissue, request_fingerprint};
@@ -514,11 +517,7 @@ pub fn request_to_legacy_decoded(
     };
     let w = &d.msg.env.body.wrapper;
     check_wrapper(&w.local, &sid.service_code)?;
-    let legacy_client = match maps.legacy_for_uxp(cid) {
-        Some(LegacyMember::Name(n)) => Party::Legacy(n.clone()),
-        Some(LegacyMember::Id(id)) => Party::Id(id.clone()),
-        None => return Err(TranslateError::UnmappedMember(cid.to_string())),
-    };
+    let legacy_client = legacy_client(maps, cid)?;
     // Service: an explicit mapping, else the provider's member mapping + code + version
     // (precedence and refusals in `Mappings::service_to_legacy`).
     let to = maps.service_to_legacy(sid, dialect)?;
@@ -663,6 +662,15 @@ fn response_only_fields(resp: &Header, req: &Header) -> Vec<(String, String)> {
     out
 }
 
+/// A UXP client's identity on the legacy stack.
+fn legacy_client(maps: &Mappings, cid: &ClientId) -> Result<Party, TranslateError> {
+    match maps.legacy_for_uxp(cid) {
+        Some(LegacyMember::Name(n)) => Ok(Party::Legacy(n.clone())),
+        Some(LegacyMember::Id(id)) => Ok(Party::Id(id.clone())),
+        None => Err(TranslateError::UnmappedMember(cid.to_string())),
+    }
+}
+
 /// Direction 2: UXP response → the legacy client's response. `legacy_request` is the
 /// request the legacy client sent (before translation).
 pub fn response_to_legacy(
@@ -678,42 +686,37 @@ pub fn response_to_legacy(
         Side::Client,
         opts,
     )?;
-    response_to_legacy_decoded(maps, opts, uxp_response, &req)
+    response_to_legacy_decoded(maps, opts, uxp_response, &req, None)
 }
 
-/// [`response_to_legacy`] with the legacy request already decoded.
+/// [`response_to_legacy`] with the legacy request already decoded. `sent_id` is the
+/// message id the UXP request carried when it is not the client's own (a shadow or
+/// calibration copy's); the answer must echo it ([`belongs`]).
 pub fn response_to_legacy_decoded(
     maps: &Mappings,
     opts: &Options,
     uxp_response: Input,
     req: &Decoded,
+    sent_id: Option<&str>,
 ) -> Result<Translation, TranslateError> {
     let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
     // The rename the request direction applied, reversed.
     let (sid, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
-    // The answer must be for this client and this service, as the request named them
-    // in UXP terms; a fault may come without a header and is checked by what it has.
-    if let Some(Party::Id(client)) = &resp.header.client {
-        let expected = req
-            .header
-            .client
-            .as_ref()
-            .map(|c| map_client_to_uxp(maps, c));
-        if let Some(Ok(expected)) = expected {
-            if *client != expected {
-                return Err(TranslateError::AnswerMismatch(format!(
-                    "it names client {client}, the request was from {expected}"
-                )));
-            }
-        }
+    // The answer must be for this request as it was sent in UXP terms.
+    let client = req
+        .header
+        .client
+        .as_ref()
+        .and_then(|c| map_client_to_uxp(maps, c).ok())
+        .map(Party::Id);
+    let service = ServiceRef::Id(sid);
+    let sent = Sent {
+        id: req.header.id.as_deref(),
+        client: client.as_ref(),
+        service: Some(&service),
     }
-    if let Some(ServiceRef::Id(service)) = &resp.header.service {
-        if *service != sid {
-            return Err(TranslateError::AnswerMismatch(format!(
-                "it names service {service}, the request was for {sid}"
-            )));
-        }
-    }
+    .with_id(sent_id);
+    belongs::check(&resp.header, &sent, Side::Uxp)?;
     let rename = wrapper.map(|uxp_name| (uxp_name, method));
     let (soap, wrapper_renamed) = echo_response(&resp, req, SoapVersion::Soap11, rename)?;
     let rebuilt = resp.msg.rebuild(soap, SoapVersion::Soap11);
@@ -764,6 +767,24 @@ pub fn response_to_uxp_decoded(
         Side::Legacy,
         opts,
     )?;
+    // The answer must be for the request as it went to the legacy stack.
+    let sent_client = match &req.header.client {
+        Some(Party::Id(cid)) => legacy_client(maps, cid).ok(),
+        _ => None,
+    };
+    let sent_service = match &req.header.service {
+        Some(ServiceRef::Id(sid)) => {
+            let dialect = opts.legacy_dialect.unwrap_or_else(|| maps.legacy_dialect());
+            maps.service_to_legacy(sid, dialect).ok().map(|t| t.service)
+        }
+        _ => None,
+    };
+    let sent = Sent {
+        id: req.header.id.as_deref(),
+        client: sent_client.as_ref(),
+        service: sent_service.as_ref(),
+    };
+    belongs::check(&resp.header, &sent, Side::Legacy)?;
     let rename = match &req.header.service {
         Some(ServiceRef::Id(sid)) => maps
             .service_for_uxp(sid)

@@ -116,3 +116,87 @@ fn a_uxp_answer_for_another_client_or_service_is_refused() {
     assert_eq!(code, "Server.ServerProxy.ServiceFailed.InvalidResponse");
     assert!(text.contains("getTaxDebt"), "{text}");
 }
+
+/// §4: the UXP answer must also carry the request's message id (X-Road's security
+/// servers check id, client and service alike).
+#[test]
+fn a_uxp_answer_with_another_message_id_is_refused() {
+    let maps = mappings(&repo().join("mappings"));
+    let answer = read("uxp/response-to-v31eu-getResidence.xml");
+    let request = read("v3.1-eu/request-RR19IsikuElukoht.xml");
+    let other_id = answer.replacen(
+        "<xro:id>da91096e-139f-45aa-810c-aa2214d9c05e</xro:id>",
+        "<xro:id>0f0f0f0f-1111-4222-8333-444444444444</xro:id>",
+        1,
+    );
+    assert_ne!(other_id, answer);
+    let e = translate::response_to_legacy(
+        maps,
+        &Options::default(),
+        Input::new(other_id.as_bytes()),
+        Input::new(request.as_bytes()),
+    )
+    .expect_err("an answer to another message");
+    assert_eq!(
+        e.fault_code().as_str(),
+        "Server.ServerProxy.ServiceFailed.InvalidResponse"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("uxp stack answered another request")
+            && text.contains("0f0f0f0f-1111-4222-8333-444444444444")
+            && text.contains("da91096e-139f-45aa-810c-aa2214d9c05e"),
+        "{text}"
+    );
+}
+
+/// §4, the other direction: a legacy stack's answer to a 4.x client's translated
+/// request must echo that request's id, client and service.
+#[test]
+fn a_legacy_answer_to_a_translated_uxp_request_must_belong_to_it() {
+    let maps = mappings(&repo().join("mappings"));
+    let request = read("uxp/request-getPatientSummary.xml");
+    let answer = read("v3.1-eu/response-getPatientSummary.xml");
+    let back = |a: &str| {
+        translate::response_to_uxp(
+            maps,
+            &Options::default(),
+            Input::new(a.as_bytes()),
+            Input::new(request.as_bytes()),
+        )
+        .map(|_| ())
+        .map_err(|e| (e.fault_code().to_string(), e.to_string()))
+    };
+    assert_eq!(back(&answer), Ok(()));
+    let cases = [
+        (
+            answer.replacen("594629e9-476b-428c-9189-43606f4acecd", "another-id", 1),
+            "message id `another-id`",
+        ),
+        (
+            answer.replacen(
+                "<xrd:consumer>10000042</xrd:consumer>",
+                "<xrd:consumer>10000077</xrd:consumer>",
+                1,
+            ),
+            "client `10000077`",
+        ),
+        (
+            answer.replacen(
+                "<xrd:service>moh.getPatientSummary.v2</xrd:service>",
+                "<xrd:service>moh.getPrescriptions.v1</xrd:service>",
+                1,
+            ),
+            "service `moh.getPrescriptions.v1`",
+        ),
+    ];
+    for (wrong, want) in cases {
+        assert_ne!(wrong, answer);
+        let (code, text) = back(&wrong).expect_err(want);
+        assert_eq!(code, "Server.ServerProxy.ServiceFailed.InvalidResponse");
+        assert!(
+            text.contains("legacy stack answered another request") && text.contains(want),
+            "{text}"
+        );
+    }
+}

@@ -246,6 +246,11 @@ async fn a_legacy_answer_to_another_request_is_never_delivered() {
                 );
             }
         }
+        let counted = gw.shared.metrics.counter_sum(
+            "dualroad_answer_mismatch_total",
+            &[("stack", "legacy"), ("role", "primary")],
+        );
+        assert_eq!(counted, f64::from(u8::from(refused.is_some())), "{text}");
         gw.shutdown().await;
     }
 }

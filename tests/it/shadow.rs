@@ -569,3 +569,85 @@ async fn no_personal_code_sent_in_shadow_stage_reaches_any_file_of_the_data_dir(
     }
     let _ = std::fs::remove_dir_all(&env.data);
 }
+
+/// §4 in shadow mode: a stack that answers a shadow copy with an answer to another
+/// request (here: a cached answer carrying the client's own message id instead of the
+/// copy's) is the shadow's error — never compared as if it were the answer, so it can
+/// never be recorded as `match`. Both directions: a UXP shadow and a legacy shadow.
+#[tokio::test]
+async fn a_shadow_answer_to_another_request_is_the_shadows_error_never_a_match() {
+    let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    let opts = dualroad::translate::Options::default();
+    // What each simulator answers to the client's request under the client's own id.
+    let legacy_sim = start_sim(SimConfig::legacy()).await;
+    let uxp_sim = start_sim(SimConfig::uxp()).await;
+    let (_, legacy_cached) = post(legacy_sim, V31EU, XML).await;
+    let to_uxp = dualroad::translate::request_to_uxp(
+        maps,
+        &opts,
+        dualroad::wire::message::Input::new(V31EU.as_bytes()),
+    )
+    .unwrap();
+    let (_, uxp_cached) = post(uxp_sim, std::str::from_utf8(&to_uxp.bytes).unwrap(), XML).await;
+    let client_id = "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418";
+    assert!(legacy_cached.contains(client_id) && uxp_cached.contains(client_id));
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+
+    let cases = [
+        // shadow: legacy serves, the UXP copy gets the cached answer.
+        (
+            "shadow",
+            "uxp",
+            Behaviour::Echo,
+            Behaviour::Answer(leak(uxp_cached)),
+        ),
+        // uxp-shadow: UXP serves, the legacy copy gets the cached answer.
+        (
+            "uxp-shadow",
+            "legacy",
+            Behaviour::Answer(leak(legacy_cached)),
+            Behaviour::Echo,
+        ),
+    ];
+    for (stage, shadow_stack, legacy, uxp) in cases {
+        let mut env = env_with(legacy, uxp).await;
+        match shadow_stack {
+            "uxp" => env.legacy.addr = legacy_sim,
+            _ => env.uxp.addr = uxp_sim,
+        }
+        let rules =
+            format!("[[rollout.rules]]\nagency = \"*\"\nservice = \"*\"\nstage = \"{stage}\"\n");
+        let gw = start(&config_text(&env, "legacy", &rules, "", 2000)).await;
+        let (status, body) = post(consumer(&gw), V31EU, XML).await;
+        assert_eq!(
+            status, 200,
+            "{stage}: the client is served by the primary: {body}"
+        );
+        let recs = records(&gw, 1).await;
+        let r = &recs[0];
+        assert_eq!(r.outcome, "shadow-error", "{stage}: {r:#?}");
+        let d = gw
+            .shared
+            .store
+            .exchanges()
+            .diff(r.diff_id.expect("a diff record"))
+            .unwrap()
+            .expect("diff");
+        let text = format!("{d:?}");
+        assert!(
+            text.contains(&format!("{shadow_stack} stack answered another request"))
+                && text.contains(&format!("message id `{client_id}`")),
+            "{stage}: {text}"
+        );
+        let m = &gw.shared.metrics;
+        assert_eq!(
+            m.counter_sum(
+                "dualroad_answer_mismatch_total",
+                &[("stack", shadow_stack), ("role", "shadow")]
+            ),
+            1.0,
+            "{stage}"
+        );
+        gw.shutdown().await;
+    }
+}
