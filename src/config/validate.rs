@@ -64,6 +64,11 @@ impl<'a> Checker<'a> {
         });
     }
 
+    /// `file:line` of `path`, when the key is in the text.
+    pub(super) fn origin(&self, path: &FieldPath) -> Option<String> {
+        self.map.line(path).map(|l| format!("{}:{l}", self.file))
+    }
+
     pub(super) fn line(&self, path: &FieldPath) -> String {
         self.map
             .line(path)
@@ -913,5 +918,6 @@ fn check_rule(p: &FieldPath, rule: &RuleConfig, c: &mut Checker<'_>) -> Option<R
         agency: agency?,
         service: service?,
         stage: stage?,
+        origin: c.origin(p),
     })
 }

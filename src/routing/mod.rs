@@ -169,6 +169,7 @@ mod tests {
             agency: Pattern::parse(agency).expect("test pattern"),
             service: Pattern::parse(service).expect("test pattern"),
             stage,
+            origin: None,
         }
     }
 

@@ -83,13 +83,26 @@ impl fmt::Display for Stack {
 }
 
 /// One `[[rollout.rules]]` entry, compiled.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Rule {
     pub agency: Pattern,
     pub service: Pattern,
     #[serde(flatten)]
     pub stage: Stage,
+    /// Where the rule was written (`dualroad.toml:14`), for the messages that refuse
+    /// it; not part of what the rule *is* (equality ignores it, so a rule that only
+    /// moved in the file is unchanged on reload).
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.agency == other.agency && self.service == other.service && self.stage == other.stage
+    }
+}
+
+impl Eq for Rule {}
 
 impl Rule {
     pub fn matches(&self, key: &RequestKey<'_>) -> bool {

@@ -23,7 +23,8 @@ use crate::wire::header::{Party, ServiceRef};
 use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
 
 /// The policy with every exact agency and service rewritten to its UXP identity, or
-/// every problem found (each naming `rollout.rules[N]`).
+/// every problem found (each naming `rollout.rules[N]` and, for rules read from a
+/// file, its `file:line`).
 pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy, Vec<String>> {
     let rules: Vec<Rule> = policy
         .rules()
@@ -32,6 +33,7 @@ pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy,
             agency: canonical_agency(&r.agency, maps),
             service: canonical_service(&r.service, maps),
             stage: r.stage,
+            origin: r.origin.clone(),
         })
         .collect();
     let mut problems = Vec::new();
@@ -45,6 +47,9 @@ pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy,
             s.push_str(&format!(", i.e. {} / {}", r.agency, r.service));
         }
         s.push(')');
+        if let Some(at) = &written.origin {
+            s.push_str(&format!(" at {at}"));
+        }
         s
     };
     for (i, a) in rules.iter().enumerate() {
@@ -167,6 +172,7 @@ uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
             agency: Pattern::parse(agency).expect("pattern"),
             service: Pattern::parse(service).expect("pattern"),
             stage,
+            origin: None,
         }
     }
 

@@ -111,6 +111,7 @@ fn switch_survives_reopen() {
             agency: Pattern::Any,
             service: Pattern::Any,
             stage: Stage::Uxp,
+            origin: None,
         }],
     );
     let (a, s) = (

@@ -249,3 +249,35 @@ fn a_4x_client_on_a_short_name_stack_is_known_by_both_names() {
         ]
     );
 }
+
+/// §1: rules that fight after resolution are refused naming both rules' file and line,
+/// so an operator goes straight to them.
+#[tokio::test]
+async fn rules_that_fight_are_refused_with_both_files_and_lines() {
+    let env =
+        crate::gateway::env_with(crate::stub::Behaviour::Echo, crate::stub::Behaviour::Echo).await;
+    let rules = "[[rollout.rules]]\nagency = \"10000042\"\nservice = \"*\"\nstage = \"uxp\"\n\n[[rollout.rules]]\nagency = \"PS-UXP/GOV/10000042/moh-portal\"\nservice = \"*\"\nstage = \"legacy\"\n";
+    let text = crate::gateway::config_text(&env, "legacy", rules, "", 2000);
+    let line_of = |needle: &str| {
+        1 + text
+            .lines()
+            .position(|l| l.contains(needle))
+            .expect("rule in the text")
+    };
+    let (first, second) = (
+        line_of("agency = \"10000042\""),
+        line_of("agency = \"PS-UXP/GOV/10000042/moh-portal\""),
+    );
+    let settings = dualroad::config::Settings::from_str("gw.toml", &text).expect("valid file");
+    let maps = Mappings::load_dir(&crate::support::repo().join("mappings")).expect("mappings");
+    let e = match dualroad::proxy::Active::build(settings, maps) {
+        Ok(_) => panic!("two stages for one agency must be refused"),
+        Err(e) => e,
+    };
+    assert!(
+        e.contains("rollout.rules[0] (agency = \"10000042\"")
+            && e.contains(&format!("at gw.toml:{first}"))
+            && e.contains(&format!("at gw.toml:{second}")),
+        "lines {first} and {second}: {e}"
+    );
+}
