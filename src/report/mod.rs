@@ -313,7 +313,7 @@ fn paths(map: &BTreeMap<String, aggregate::PathAcc>) -> Vec<PathStat> {
 }
 
 /// What a report shows of a stored noise model.
-pub fn calibration(m: &NoiseModel) -> Calibration {
+fn calibration(m: &NoiseModel) -> Calibration {
     let mut learned: Vec<(&str, u64)> = m.paths().collect();
     let noise_paths = learned.len() as u64;
     learned.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));

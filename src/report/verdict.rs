@@ -19,9 +19,10 @@
 //!    learned a fault beside a real answer makes every path noise, and a UXP stack that
 //!    never answers alike cannot then be told from noise. Never `rollback`: noise does
 //!    not show UXP wrong, it shows the evidence cannot tell. A field volatile by design
-//!    (a per-call timestamp) is given an ignore rule with a reason instead; its
-//!    differences are then not noise, and one answer alike without noise is enough to
-//!    lift the hold. With nothing matched, rule 3 already applies.
+//!    (a per-call timestamp) is given an ignore rule with a reason instead: ignored
+//!    nodes are left out of the comparison, so they are neither diffs nor noise, and
+//!    one answer alike without noise lifts the hold. With nothing matched, rule 3
+//!    already applies.
 //!
 //! Otherwise `ready`. Messages state the measured numbers and the thresholds.
 
