@@ -463,6 +463,7 @@ async fn finish(
         .emit(&shared.metrics);
     }
     let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+    // The noise model's key is the record's service, which the report groups by.
     let service = meta.service.clone();
     if let Some(again) = &copy.calibration {
         // Noise is learned only from two successful primary answers.

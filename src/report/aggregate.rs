@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::store::{DiffRecord, ExchangeRecord};
 
-use super::model::Counts;
+use super::model::{Calibration, Counts};
 use super::stats::LatencyHistogram;
 
 /// Most agency × service pairs tracked; exchanges beyond go to one `(other)` pair.
@@ -133,6 +133,9 @@ pub struct ExchangeFacts<'a> {
     pub ignore_rules: Vec<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub rejected_code: Option<Cow<'a, str>>,
+    /// Absent in records written before it existed: 0.
+    #[serde(default)]
+    pub noise_diffs: u64,
 }
 
 impl<'a> From<&'a ExchangeRecord> for ExchangeFacts<'a> {
@@ -155,6 +158,7 @@ impl<'a> From<&'a ExchangeRecord> for ExchangeFacts<'a> {
             unmapped: v(&r.unmapped),
             ignore_rules: v(&r.ignore_rules),
             rejected_code: r.rejected_code.as_ref().map(b),
+            noise_diffs: r.noise_diffs,
         }
     }
 }
@@ -214,6 +218,9 @@ pub struct Cell {
     pub noise: BTreeMap<String, PathAcc>,
     /// Per time bucket: (compared, matched).
     pub buckets: Vec<(u64, u64)>,
+    /// `match`es with differences on learned noise paths: they matched only because
+    /// calibration called those paths noise.
+    pub matched_by_noise: u64,
 }
 
 /// Outcomes that count as compared: both answers in hand, or the shadow's unreadable
@@ -263,6 +270,10 @@ pub struct Aggregator {
     pub orphan_diffs: u64,
     /// Latencies that were not numbers.
     pub latencies_missing: u64,
+    /// Calibration by service, from the stored noise models (`build` reads them; a
+    /// model is per service, shared by the agencies calling it, and keyed like the
+    /// cells: by the exchange record's `service`).
+    pub calibration: BTreeMap<String, Calibration>,
 }
 
 impl Aggregator {
@@ -283,6 +294,7 @@ impl Aggregator {
             exchanges_in_other: 0,
             orphan_diffs: 0,
             latencies_missing: 0,
+            calibration: BTreeMap::new(),
         }
     }
 
@@ -394,6 +406,9 @@ impl Aggregator {
             bump(&mut cell.unmapped, u, cap, &mut untracked);
         }
         if is_compared(&r.outcome) {
+            if r.outcome == "match" && r.noise_diffs > 0 {
+                cell.matched_by_noise += 1;
+            }
             if let Some(b) = cell.buckets.get_mut(bucket) {
                 b.0 += 1;
                 if r.outcome == "match" {
@@ -505,6 +520,7 @@ mod tests {
             ignore_rules: vec![],
             rejected_code: None,
             request_hash: None,
+            noise_diffs: 0,
             diff_id: None,
             bodies: None,
         }
@@ -552,6 +568,25 @@ mod tests {
         assert_eq!(c.latency_uxp.count(), 6);
         assert_eq!(a.cells.len(), 2);
         assert_eq!(a.cell_count, 2);
+    }
+
+    #[test]
+    fn matches_through_learned_noise_are_counted_apart() {
+        let mut a = Aggregator::new(Buckets::for_period(0, 60_000), None);
+        let noisy = |outcome: &str, n: u64| ExchangeRecord {
+            noise_diffs: n,
+            ..rec(1, "A", "s", outcome)
+        };
+        a.add_exchange(&noisy("match", 2));
+        a.add_exchange(&noisy("match", 0));
+        // A mismatch with noise besides did not match through the noise.
+        a.add_exchange(&noisy("body-diff", 1));
+        let c = &a.cells["A"]["s"];
+        assert_eq!((c.compared(), c.matched(), c.matched_by_noise), (3, 2, 1));
+        // A record stored before `noise_diffs` existed reads as 0.
+        let old = r#"{"at_unix_ms":1,"agency":"A","service":"s","stage":"shadow","served_by":"legacy","primary_latency_ms":1.0,"outcome":"match"}"#;
+        let f: ExchangeFacts<'_> = serde_json::from_str(old).expect("old record");
+        assert_eq!(f.noise_diffs, 0);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Where it sits: at the end of the evidence flow. The gateway's shadow mode writes
 //! exchange and diff records to the store (`store::exchanges`); this module reads them
 //! back in one streaming pass ([`aggregate`]), adds the audit log's stage and switch
-//! history and the mappings' service list (coverage), computes verdicts ([`verdict`])
+//! history, the mappings' service list (coverage) and the stored calibration (noise)
+//! models with their calibration errors, computes verdicts ([`verdict`])
 //! and produces a [`Report`] ([`model`], the versioned JSON schema), which [`render`]
 //! turns into Markdown, JSON or one self-contained HTML file with inline SVG charts.
 //! `dualroad report` (`cli/report.rs`) and the admin endpoints `/admin/report` and
@@ -28,7 +29,7 @@ use serde::Serialize;
 
 use crate::config::file::{DEFAULT_MAX_P99_RATIO, DEFAULT_MIN_MATCH_RATE, DEFAULT_MIN_SAMPLES};
 use crate::mapping::Mappings;
-use crate::shadow::IgnoreRule;
+use crate::shadow::{IgnoreRule, NoiseModel};
 use crate::store::exchanges::decode_borrowed;
 use crate::store::{Store, StoreError};
 
@@ -139,6 +140,11 @@ pub fn build(store: &Store, opts: &ReportOptions<'_>) -> Result<Report, ReportEr
         agg.add_diff(&key.to_string(), &d);
     }
     skipped += diffs.skipped().total();
+    agg.calibration = ex
+        .noise_models()?
+        .iter()
+        .map(|(service, m)| (service.clone(), calibration(m)))
+        .collect();
     let counters = ex.counters()?;
     let audit = store.audit_entries()?;
     let check = store.verify_audit()?;
@@ -253,6 +259,18 @@ fn warnings(e: &Evidence, agg: &Aggregator) -> Vec<String> {
             agg.orphan_diffs
         ));
     }
+    // Only the services in scope: a model is per service, the scope may be one agency.
+    let errors: u64 = agg
+        .calibration
+        .iter()
+        .filter(|(s, _)| agg.cells.values().any(|m| m.contains_key(s.as_str())))
+        .map(|(_, c)| c.errors)
+        .sum();
+    if errors > 0 {
+        w.push(format!(
+            "{errors} calibration pair(s) were not learned from (a SOAP fault, an answer that is not well-formed, a failing status or a failed call on either side): see each service's calibration"
+        ));
+    }
     if agg.latencies_missing > 0 {
         w.push(format!(
             "{} latency value(s) were missing or not numbers and are left out of the percentiles",
@@ -294,7 +312,33 @@ fn paths(map: &BTreeMap<String, aggregate::PathAcc>) -> Vec<PathStat> {
         .collect()
 }
 
-fn service_report(service: &str, c: Cell, t: &Thresholds, buckets: &Buckets) -> ServiceReport {
+/// What a report shows of a stored noise model.
+fn calibration(m: &NoiseModel) -> Calibration {
+    let mut learned: Vec<(&str, u64)> = m.paths().collect();
+    let noise_paths = learned.len() as u64;
+    learned.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    Calibration {
+        pairs: m.pairs(),
+        errors: m.errors(),
+        noise_paths,
+        top_noise_paths: learned
+            .into_iter()
+            .take(DEFAULT_TOP_PATHS)
+            .map(|(path, pairs)| LearnedPath {
+                path: path.to_string(),
+                pairs,
+            })
+            .collect(),
+    }
+}
+
+fn service_report(
+    service: &str,
+    c: Cell,
+    t: &Thresholds,
+    buckets: &Buckets,
+    calibration: Calibration,
+) -> ServiceReport {
     let compared = c.compared();
     let matched = c.matched();
     let legacy = latency(&c.latency_legacy);
@@ -315,6 +359,13 @@ fn service_report(service: &str, c: Cell, t: &Thresholds, buckets: &Buckets) -> 
             p99_ratio,
             diff_paths: c.paths.len() as u64,
             not_compared: c.requests - compared,
+            matched_by_noise: c.matched_by_noise,
+            noise_paths: calibration
+                .top_noise_paths
+                .iter()
+                .map(|p| p.path.clone())
+                .collect(),
+            calibration_errors: calibration.errors,
         },
         t,
     );
@@ -344,6 +395,8 @@ fn service_report(service: &str, c: Cell, t: &Thresholds, buckets: &Buckets) -> 
         diff_paths: paths(&c.paths),
         diff_paths_total: c.paths.len() as u64,
         noise_paths: paths(&c.noise),
+        matched_by_noise: c.matched_by_noise,
+        calibration,
         verdict: v,
         timeline: c
             .buckets
@@ -390,10 +443,12 @@ pub fn assemble(
     for (agency, services) in agg.cells {
         for (service, cell) in services {
             seen_services.insert(service.clone());
+            // Looked up by the cell's key: the mirror learns under the record's service.
+            let calibration = agg.calibration.get(&service).cloned().unwrap_or_default();
             agencies
                 .entry(agency.clone())
                 .or_default()
-                .push(service_report(&service, cell, &t, &buckets));
+                .push(service_report(&service, cell, &t, &buckets, calibration));
         }
     }
     let mut summary = Summary {

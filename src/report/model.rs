@@ -159,9 +159,40 @@ pub struct ServiceReport {
     /// Paths that differ between two primary answers too (calibration noise),
     /// shown apart and not counted.
     pub noise_paths: Vec<PathStat>,
+    /// Of `matched`, the exchanges with differences on paths learned as noise: they
+    /// matched only because calibration called those paths noise. When that is every
+    /// match, no compared answer was alike (`noise-on-every-answer`).
+    pub matched_by_noise: u64,
+    /// The service's calibration, from its stored noise model.
+    pub calibration: Calibration,
     pub verdict: Verdict,
     /// Compared and matched per time bucket ([`Timeline::bucket_ms`]).
     pub timeline: Vec<ServiceBucket>,
+}
+
+/// What calibration (a second call to the primary, `shadow::noise`) did for a service:
+/// the totals of its stored noise model since the store was created (a model is per
+/// service, shared by the agencies calling it; not limited to the report's period).
+/// All zero when the service was never calibrated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Calibration {
+    /// Pairs of two successful primary answers, learned from.
+    pub pairs: u64,
+    /// Pairs never learned from: either answer a SOAP fault, not well-formed, with a
+    /// failing HTTP status, or from a failed call.
+    pub errors: u64,
+    /// Distinct paths learned as noise.
+    pub noise_paths: u64,
+    /// The paths learned as noise in the most pairs, most first (top
+    /// [`super::DEFAULT_TOP_PATHS`]).
+    pub top_noise_paths: Vec<LearnedPath>,
+}
+
+/// A path learned as noise, and in how many calibration pairs it differed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LearnedPath {
+    pub path: String,
+    pub pairs: u64,
 }
 
 /// Fault codes on each side, by stack.
@@ -250,6 +281,9 @@ pub enum ReasonKind {
     OpenDiffs,
     /// UXP's p99 latency more than `max_p99_ratio` times legacy's.
     LatencyAboveThreshold,
+    /// Every compared answer differed from the primary: the ones that matched did so
+    /// only because their differences were on paths calibration learned as noise.
+    NoiseOnEveryAnswer,
 }
 
 impl ReasonKind {
@@ -260,6 +294,7 @@ impl ReasonKind {
             ReasonKind::MatchRateBelowThreshold => "match rate below threshold",
             ReasonKind::OpenDiffs => "open diffs",
             ReasonKind::LatencyAboveThreshold => "latency above threshold",
+            ReasonKind::NoiseOnEveryAnswer => "noise on every answer",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! answered by the legacy simulator, translated to UXP and answered by the UXP
 //! simulator (with a per-scenario divergence and fault rate, decided per message id),
 //! translated back to the client's dialect and compared with [`crate::shadow::compare`]
-//! under a few ignore rules. Only latencies, timeouts and sampling are drawn from a
+//! under a few ignore rules and one calibration model (stored with the records, as the
+//! gateway stores its own). Only latencies, timeouts and sampling are drawn from a
 //! seeded hash, because the simulators answer instantly. The same seed gives the same
 //! records, byte for byte, and the times come from the caller, not the clock.
 //!
@@ -46,6 +47,9 @@ const UNMAPPED: &[u8] = include_bytes!("../../fixtures/messages/malformed/unmapp
 
 /// The agency the sample's operator rolls back between 80 % and 85 % of the period.
 const ROLLED_BACK: &str = "10000077";
+/// The service the sample's calibration model is stored for (`fill`): the only one
+/// whose answers have a path the model calls noise.
+const CALIBRATED: &str = "bizreg.getCompany.v1";
 
 /// The redaction key sample stores are written with, so redacted values (keyed
 /// hashes) are the same in every run.
@@ -246,11 +250,14 @@ impl Sample {
         .compile()
         .unwrap_or_default();
         // Calibration "learned" that the company card's lastUpdated moves between
-        // two legacy answers too.
+        // two legacy answers too; two calibration copies were answered with a fault and
+        // not learned from (calibration errors).
         let mut noise = NoiseModel::new();
         for _ in 0..20 {
             noise.learn_paths(["Body/getCompanyResponse/response/lastUpdated"]);
         }
+        noise.record_error();
+        noise.record_error();
         Sample {
             maps,
             seed,
@@ -431,6 +438,7 @@ impl Sample {
             ignore_rules: Vec::new(),
             rejected_code: None,
             request_hash: None,
+            noise_diffs: 0,
             diff_id: None,
             bodies: None,
         };
@@ -469,6 +477,7 @@ impl Sample {
             &sim.legacy_primary
         };
         record.outcome = c.outcome.class().as_str().to_string();
+        record.noise_diffs = c.noise_count as u64;
         if let Outcome::NotCompared { reason, .. } = &c.outcome {
             record.not_compared_reason = Some(reason.as_str().to_string());
             record.shadow_latency_ms = None;
@@ -580,6 +589,10 @@ pub async fn fill(store: &Store, sample: &mut Sample) -> Result<WriterStats, Sto
         }
     }
     let stats = writer.shutdown().await;
+    // As the gateway keeps it: the model under the service's name in its records.
+    store
+        .exchanges()
+        .save_noise_model(CALIBRATED, &sample.noise)?;
     let span = end - start;
     let by = |at: u64, actor: &str, reason: &str| Attribution {
         actor: actor.to_string(),

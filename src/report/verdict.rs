@@ -13,6 +13,16 @@
 //! 5. Match rate at or above the threshold, some mismatches, and the interval's lower
 //!    end below the threshold → `hold` (open diffs): the differences could still be
 //!    more than the threshold allows. With no mismatch at all, rule 2 suffices.
+//! 6. Something matched, and every match had differences on paths calibration learned
+//!    as noise (`matched_by_noise ≥ matched > 0`) → `hold` (noise on every answer): no
+//!    compared answer was alike, whatever the match rate says. A calibration that once
+//!    learned a fault beside a real answer makes every path noise, and a UXP stack that
+//!    never answers alike cannot then be told from noise. Never `rollback`: noise does
+//!    not show UXP wrong, it shows the evidence cannot tell. A field volatile by design
+//!    (a per-call timestamp) is given an ignore rule with a reason instead: ignored
+//!    nodes are left out of the comparison, so they are neither diffs nor noise, and
+//!    one answer alike without noise lifts the hold. With nothing matched, rule 3
+//!    already applies.
 //!
 //! Otherwise `ready`. Messages state the measured numbers and the thresholds.
 
@@ -32,6 +42,14 @@ pub struct VerdictInput {
     pub diff_paths: u64,
     /// Requests seen but not compared, for the "never compared" message.
     pub not_compared: u64,
+    /// Of `matched`, those with differences on paths learned as noise: they matched
+    /// only because calibration called those paths noise.
+    pub matched_by_noise: u64,
+    /// The paths calibration learned as noise for the service (the most frequent
+    /// few), named in the message.
+    pub noise_paths: Vec<String>,
+    /// Calibration pairs never learned from (see `shadow::noise`), for the message.
+    pub calibration_errors: u64,
 }
 
 /// Whether UXP answers clients in `stage`.
@@ -129,6 +147,19 @@ pub fn verdict(v: &VerdictInput, t: &Thresholds) -> Verdict {
             ),
         ));
     }
+    if matched > 0 && v.matched_by_noise >= matched {
+        let listed = match v.noise_paths.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", v.noise_paths.join(", ")),
+        };
+        hold.push(below(
+            ReasonKind::NoiseOnEveryAnswer,
+            format!(
+                "all {} compared answers differed from the primary: the {matched} that matched did so only through paths learned as noise{listed}; the service's calibration counts {} calibration error(s). Check the calibration, and give a field that is volatile by design an ignore rule with a reason",
+                v.compared, v.calibration_errors
+            ),
+        ));
+    }
     if !rollback.is_empty() {
         rollback.extend(hold);
         Verdict {
@@ -168,6 +199,9 @@ mod tests {
             p99_ratio: Some(1.1),
             diff_paths: u64::from(compared != matched),
             not_compared: 0,
+            matched_by_noise: 0,
+            noise_paths: Vec::new(),
+            calibration_errors: 0,
         }
     }
 
@@ -255,6 +289,46 @@ mod tests {
         // Same rate over 20 000: the interval stays above 99 %.
         let v = verdict(&input(20_000, 19_900, false), &t());
         assert_eq!(v.status, VerdictStatus::Ready, "{v:?}");
+    }
+
+    #[test]
+    fn matches_that_all_lean_on_learned_noise_hold() {
+        // Enough samples, every one matched, but each only because its differences were
+        // on paths calibration learned as noise: no answer was ever alike.
+        let mut i = input(300, 300, false);
+        i.matched_by_noise = 300;
+        i.noise_paths = vec!["Body/Fault".into(), "Body/getPatientSummary".into()];
+        i.calibration_errors = 4;
+        let v = verdict(&i, &t());
+        assert_eq!(v.status, VerdictStatus::Hold, "{v:?}");
+        assert_eq!(kinds(&v), [ReasonKind::NoiseOnEveryAnswer]);
+        let m = &v.reasons[0].message;
+        assert!(m.contains("all 300 compared answers differed"), "{m}");
+        assert!(m.contains("Body/Fault, Body/getPatientSummary"), "{m}");
+        assert!(m.contains("4 calibration error(s)"), "{m}");
+        // Mismatches besides: still no answer alike, still said.
+        let mut i = input(1000, 950, true);
+        i.matched_by_noise = 950;
+        let v = verdict(&i, &t());
+        assert_eq!(v.status, VerdictStatus::RollbackRecommended);
+        assert_eq!(
+            kinds(&v),
+            [
+                ReasonKind::MatchRateBelowThreshold,
+                ReasonKind::NoiseOnEveryAnswer
+            ]
+        );
+        // One answer alike without noise: the noise is real noise, not the rule's case.
+        let mut i = input(300, 300, false);
+        i.matched_by_noise = 299;
+        assert_eq!(verdict(&i, &t()).status, VerdictStatus::Ready);
+        // Nothing matched: the match rate already says it all.
+        let mut i = input(300, 0, false);
+        i.matched_by_noise = 0;
+        assert_eq!(
+            kinds(&verdict(&i, &t())),
+            [ReasonKind::MatchRateBelowThreshold]
+        );
     }
 
     #[test]

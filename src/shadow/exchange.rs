@@ -275,6 +275,7 @@ pub fn event(
         ignore_rules,
         rejected_code: meta.rejected_code,
         request_hash: meta.request_hash,
+        noise_diffs: comparison.map_or(0, |c| c.noise_count as u64),
         diff_id: None,
         bodies,
     };

@@ -207,6 +207,11 @@ pub struct ExchangeRecord {
     /// Hash of the canonical request: both stacks got the same logical request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_hash: Option<String>,
+    /// Differences on paths learned as noise by calibration (`Comparison::noise_count`):
+    /// not counted against the shadow stack, so a `match` with noise differences
+    /// matched only through the noise. Absent (0) in records written before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noise_diffs: u64,
     /// Set by the writer when the exchange has a diff (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_id: Option<DiffId>,
@@ -279,6 +284,10 @@ pub struct CaptureRecord {
     pub soap_action: Option<String>,
     #[serde(with = "bytes_as_text")]
     pub body: Bytes,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -1075,6 +1084,8 @@ impl ExchangeStore {
 
     /// Stores the noise learned by calibration for one service (`meta` key
     /// `noise/SERVICE`), so a restart does not forget it and reports can show it.
+    /// `service` is the exchange records' `service` (the service as the client named
+    /// it): the mirror learns and looks up under it, and reports group by it.
     pub fn save_noise_model(
         &self,
         service: &str,

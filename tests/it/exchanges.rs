@@ -64,6 +64,7 @@ fn record(at_unix_ms: u64, n: u64) -> ExchangeRecord {
         ignore_rules: Vec::new(),
         rejected_code: None,
         request_hash: Some(format!("{:064x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
+        noise_diffs: 0,
         diff_id: None,
         bodies: None,
     }

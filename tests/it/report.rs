@@ -137,6 +137,75 @@ fn sample_report_says_what_the_scenarios_are() {
     );
 }
 
+/// Calibration errors are kept in the service's stored noise model (`shadow::noise`);
+/// the report shows them per service and warns when any are in scope.
+#[test]
+fn calibration_errors_from_the_stored_noise_model_are_in_the_json_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fill(
+        dir.path(),
+        Sample::new(maps(), 3, START_MS, 60_000, 60).with_variants(5),
+    );
+    let store = Store::open_existing(dir.path()).expect("reopen");
+    let mut model = dualroad::shadow::NoiseModel::new();
+    model.learn_paths(["Body/getCompanyResponse/response/lastUpdated"]);
+    for _ in 0..3 {
+        model.record_error();
+    }
+    store
+        .exchanges()
+        .save_noise_model("bizreg.getCompany.v1", &model)
+        .expect("save");
+    let report_for = |agency: Option<&str>| {
+        let opts = ReportOptions {
+            agency: agency.map(str::to_string),
+            now_ms: NOW_MS,
+            ..ReportOptions::default()
+        };
+        let r = report::build(&store, &opts).expect("report");
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).expect("JSON");
+        v
+    };
+    let v = report_for(None);
+    let service = |agency: &str, service: &str| {
+        v["agencies"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["agency"] == agency))
+            .and_then(|a| a["services"].as_array())
+            .and_then(|s| s.iter().find(|s| s["service"] == service))
+            .cloned()
+            .unwrap_or_else(|| panic!("{agency} {service} missing: {v:#}"))
+    };
+    assert_eq!(
+        service("10000077", "bizreg.getCompany.v1")["calibration"],
+        serde_json::json!({
+            "pairs": 1,
+            "errors": 3,
+            "noise_paths": 1,
+            "top_noise_paths": [
+                {"path": "Body/getCompanyResponse/response/lastUpdated", "pairs": 1}
+            ]
+        })
+    );
+    assert_eq!(
+        service("10000042", "pay.getPaymentStatus")["calibration"]["errors"],
+        0
+    );
+    let warned = |v: &serde_json::Value| {
+        v["evidence"]["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| {
+                w.as_str()
+                    .is_some_and(|w| w.starts_with("3 calibration pair(s)"))
+            })
+    };
+    assert!(warned(&v), "{:#}", v["evidence"]);
+    // An agency that does not call the service: its report does not warn.
+    assert!(!warned(&report_for(Some("10000042"))));
+}
+
 #[test]
 fn html_report_is_well_formed_and_self_contained() {
     use quick_xml::events::Event;

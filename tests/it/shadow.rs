@@ -464,6 +464,125 @@ async fn a_fault_answer_to_calibration_is_never_learned_as_noise() {
     let model = models.values().next().expect("a noise model was saved");
     assert_eq!((model.pairs(), model.errors()), (0, n as u64), "{model:?}");
     assert_eq!(model.paths().count(), 0, "{model:?}");
+    // The report shows the errors the gateway counted, and does not call it ready.
+    let opts = dualroad::report::ReportOptions {
+        now_ms: u64::MAX / 2,
+        ..Default::default()
+    };
+    let r = dualroad::report::build(&store, &opts).unwrap();
+    let s = &r.agencies[0].services[0];
+    assert_eq!(
+        (s.calibration.pairs, s.calibration.errors),
+        (0, n as u64),
+        "{s:#?}"
+    );
+    assert_ne!(
+        s.verdict.status,
+        dualroad::report::VerdictStatus::Ready,
+        "{s:#?}"
+    );
+    assert!(
+        r.evidence
+            .warnings
+            .iter()
+            .any(|w| w.starts_with(&format!("{n} calibration pair(s) were not learned from"))),
+        "{:?}",
+        r.evidence.warnings
+    );
+    let md = dualroad::report::render::markdown(&r);
+    assert!(md.contains(&format!("; {n} calibration error(s)")), "{md}");
+}
+
+/// A noise model poisoned before faults were refused (every path of the answer learned
+/// as noise, with calibration errors beside) hides a UXP stack that differs on every
+/// answer: each exchange matches only through the noise. The report must make that
+/// stand out — `matched_by_noise`, the calibration errors, a `hold` with reason
+/// `noise-on-every-answer` — and not call the service ready.
+#[tokio::test]
+async fn noise_hiding_every_answer_stands_out_in_the_report() {
+    let n = 4;
+    let env = env_with(Behaviour::Echo, Behaviour::EchoStamped).await;
+    // A noise model is stored under the exchange record's `service`: the service as the
+    // client named it (a 3.1 client: the legacy name). What an old gateway left in the
+    // data dir after learning fault-vs-answer pairs:
+    let key = "moh.getPatientSummary.v2";
+    {
+        let store = dualroad::store::Store::open(&env.data).unwrap();
+        let mut poisoned = dualroad::shadow::NoiseModel::new();
+        poisoned.learn_paths(["Body/Fault", "Body/getPatientSummary"]);
+        poisoned.record_error();
+        store.exchanges().save_noise_model(key, &poisoned).unwrap();
+    }
+    let gw = start(&config_text(&env, "legacy", SHADOW_ALL, "", 2000)).await;
+    for i in 0..n {
+        let (status, body) =
+            post(consumer(&gw), &with_id(V31EU, &format!("masked-{i}")), XML).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let recs = records(&gw, n).await;
+    let data = env.data.clone();
+    gw.shutdown().await;
+    for r in &recs {
+        assert_eq!(r.service, key, "the key the model is found under");
+        assert_eq!(
+            r.outcome, "match",
+            "the poisoned model hides the diff: {r:#?}"
+        );
+        assert!(r.noise_diffs > 0, "{r:#?}");
+    }
+    let store = dualroad::store::Store::open(&data).unwrap();
+    let opts = dualroad::report::ReportOptions {
+        now_ms: u64::MAX / 2,
+        thresholds: dualroad::report::Thresholds {
+            min_samples: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = dualroad::report::build(&store, &opts).unwrap();
+    let s = &r.agencies[0].services[0];
+    assert_eq!(s.service, key);
+    assert_eq!(
+        (s.matched, s.matched_by_noise),
+        (n as u64, n as u64),
+        "{s:#?}"
+    );
+    assert_eq!(
+        (s.calibration.pairs, s.calibration.errors),
+        (1, 1),
+        "{s:#?}"
+    );
+    assert_eq!(
+        s.verdict.status,
+        dualroad::report::VerdictStatus::Hold,
+        "{s:#?}"
+    );
+    assert_eq!(
+        s.verdict.reasons.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        [dualroad::report::ReasonKind::NoiseOnEveryAnswer],
+        "{s:#?}"
+    );
+    assert!(
+        s.verdict.reasons[0]
+            .message
+            .contains("(Body/Fault, Body/getPatientSummary)"),
+        "{s:#?}"
+    );
+    let md = dualroad::report::render::markdown(&r);
+    assert!(
+        md.contains(&format!(
+            "- Matched only through paths learned as noise: {n} of {n}"
+        )),
+        "{md}"
+    );
+    assert!(md.contains("1 calibration error(s)"), "{md}");
+    let html = dualroad::report::render::html(&r);
+    assert!(
+        html.contains(&format!(
+            "<tr><th>matched only through paths learned as noise</th><td>{n} of {n} matched</td></tr>"
+        )),
+        "{html}"
+    );
 }
 
 /// Every file under `dir`, recursively.

@@ -453,6 +453,34 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
     ] {
         writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v))?;
     }
+    let cal = &sv.calibration;
+    if cal.pairs + cal.errors > 0 {
+        let learned: Vec<String> = cal
+            .top_noise_paths
+            .iter()
+            .map(|p| format!("{} ({})", p.path, p.pairs))
+            .collect();
+        let v = format!(
+            "{} pair(s) learned from, {} path(s) learned as noise{}; {} calibration error(s) (a fault, an answer that is not well-formed, a failing status or a failed call: never learned)",
+            cal.pairs,
+            cal.noise_paths,
+            if learned.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", learned.join(", "))
+            },
+            cal.errors
+        );
+        writeln!(o, "<tr><th>calibration</th><td>{}</td></tr>", esc(&v))?;
+    }
+    if sv.matched_by_noise > 0 {
+        let v = format!("{} of {} matched", sv.matched_by_noise, sv.matched);
+        writeln!(
+            o,
+            "<tr><th>matched only through paths learned as noise</th><td>{}</td></tr>",
+            esc(&v)
+        )?;
+    }
     writeln!(o, "</table>")?;
     if !sv.diff_paths.is_empty() {
         writeln!(

@@ -20,6 +20,23 @@ fn cell(s: &str) -> String {
     out.replace('|', "\\|").replace('`', "'")
 }
 
+/// A list item's text: one line, bounded, but longer than a cell (a verdict reason
+/// states its numbers and what to do).
+fn line(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            '`' => '\'',
+            c => c,
+        })
+        .collect();
+    if out.chars().count() > 1000 {
+        out = out.chars().take(999).collect::<String>() + "…";
+    }
+    out
+}
+
 fn code(s: &str) -> String {
     format!("`{}`", cell(s))
 }
@@ -121,7 +138,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         e.failed_writes, e.retention_removed, e.bodies_withheld, e.unified_withheld
     )?;
     for w in &e.warnings {
-        writeln!(o, "\n> ⚠ {}", cell(w))?;
+        writeln!(o, "\n> ⚠ {}", line(w))?;
     }
 
     // --- agencies ---
@@ -296,7 +313,7 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         }
     )?;
     for reason in &sv.verdict.reasons {
-        writeln!(o, "- {}: {}", reason.kind.as_str(), cell(&reason.message))?;
+        writeln!(o, "- {}: {}", reason.kind.as_str(), line(&reason.message))?;
     }
     writeln!(o)?;
     writeln!(
@@ -329,6 +346,33 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
         counts(&sv.lossy_fields)
     )?;
     writeln!(o, "- Unmapped identifiers: {}", counts(&sv.unmapped))?;
+    let cal = &sv.calibration;
+    if cal.pairs + cal.errors > 0 {
+        let learned: Vec<String> = cal
+            .top_noise_paths
+            .iter()
+            .map(|p| format!("{} ({})", code(&p.path), p.pairs))
+            .collect();
+        writeln!(
+            o,
+            "- Calibration: {} pair(s) learned from, {} path(s) learned as noise{}; {} calibration error(s) (a fault, an answer that is not well-formed, a failing status or a failed call: never learned)",
+            cal.pairs,
+            cal.noise_paths,
+            if learned.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", learned.join(", "))
+            },
+            cal.errors
+        )?;
+    }
+    if sv.matched_by_noise > 0 {
+        writeln!(
+            o,
+            "- Matched only through paths learned as noise: {} of {} matched",
+            sv.matched_by_noise, sv.matched
+        )?;
+    }
     let l = &sv.latency;
     writeln!(
         o,

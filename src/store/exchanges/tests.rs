@@ -32,6 +32,7 @@ pub(crate) fn record(at_unix_ms: u64, agency: &str, outcome: &str) -> ExchangeRe
         ignore_rules: Vec::new(),
         rejected_code: None,
         request_hash: Some("ab".repeat(32)),
+        noise_diffs: 0,
         diff_id: None,
         bodies: None,
     }
