@@ -6,7 +6,8 @@
 //! same agency would both match and "most specific" would compare string lengths
 //! across vocabularies. So every exact name is rewritten to its UXP identity through
 //! the mappings (a name without a mapping stays as written: it can only ever be
-//! served by legacy), and then:
+//! served by legacy), a legacy service prefix over one whole producer becomes that
+//! producer's UXP prefix when the two select the same services, and then:
 //! - two rules whose canonical selectors are identical but whose stages differ are
 //!   refused, naming both rules;
 //! - two prefix rules of equal specificity in different vocabularies (a legacy-name
@@ -18,7 +19,7 @@
 
 use super::pattern::Pattern;
 use super::policy::{RolloutPolicy, Rule};
-use crate::mapping::Mappings;
+use crate::mapping::{LegacyMember, Mappings};
 use crate::wire::header::{Party, ServiceRef};
 use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
 
@@ -102,8 +103,12 @@ fn canonical_agency(p: &Pattern, maps: &Mappings) -> Pattern {
 }
 
 fn canonical_service(p: &Pattern, maps: &Mappings) -> Pattern {
-    let Pattern::Exact(name) = p else {
-        return p.clone();
+    let name = match p {
+        Pattern::Exact(name) => name,
+        Pattern::Prefix(prefix) => {
+            return canonical_service_prefix(prefix, maps).unwrap_or_else(|| p.clone())
+        }
+        Pattern::Any => return p.clone(),
     };
     if let Ok(id) = ServiceId::parse(name) {
         if id.provider.instance == maps.uxp_instance() {
@@ -119,6 +124,45 @@ fn canonical_service(p: &Pattern, maps: &Mappings) -> Pattern {
         Ok(to) => Pattern::Exact(to.id.to_string()),
         Err(_) => p.clone(),
     }
+}
+
+/// A legacy service prefix that starts with a whole mapped producer name and a dot
+/// (`moh.*`, `moh.getPatient*`, `moh.getPatientSummary.v*`) as the UXP prefix of that
+/// producer's services (`PS-UXP/GOV/10000003/moh/…`, member-level `…//…`), when the two
+/// select exactly the same mapped services: no `[[services]]` entry moves a service
+/// matching one of them out of the other. Otherwise `None`: the rule keeps its legacy
+/// vocabulary and is matched against the request's legacy name.
+fn canonical_service_prefix(prefix: &str, maps: &Mappings) -> Option<Pattern> {
+    // The longest mapped producer the prefix starts with (producer names may hold dots).
+    let (producer, provider) = maps
+        .members()
+        .filter_map(|(legacy, uxp)| match legacy {
+            LegacyMember::Name(n) => Some((n.as_str(), uxp)),
+            LegacyMember::Id(_) => None,
+        })
+        .filter(|(n, _)| {
+            prefix
+                .strip_prefix(n)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+        .max_by_key(|(n, _)| n.len())?;
+    let rest = &prefix[producer.len() + 1..];
+    // `method`, or `method.v…` (a partial version): at most one more dot.
+    if rest.matches('.').count() > 1 {
+        return None;
+    }
+    let sep = if provider.subsystem.is_some() {
+        "/"
+    } else {
+        "//"
+    };
+    let uxp = format!("{provider}{sep}{}", rest.replace('.', "/"));
+    let moved = maps.services().any(|sm| {
+        let legacy_in = sm.legacy.to_string().starts_with(prefix);
+        let uxp_in = sm.uxp.to_string().starts_with(&uxp);
+        legacy_in != uxp_in
+    });
+    (!moved).then_some(Pattern::Prefix(uxp))
 }
 
 /// Whether two patterns of equal specificity can match one request. Exact names are
@@ -200,6 +244,72 @@ uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
             r.rules()[1].service,
             Pattern::Exact("PS-UXP/GOV/10000004/tax/getRefund".into())
         );
+    }
+
+    #[test]
+    fn a_legacy_producer_prefix_becomes_its_uxp_prefix_unless_services_moved() {
+        let maps = Mappings::from_sources(&[(
+            "m.toml".into(),
+            r#"
+[legacy]
+dialect = "v3.1"
+[uxp]
+instance = "PS-UXP"
+[[members]]
+legacy = "moh"
+uxp = "PS-UXP/GOV/10000003/moh"
+[[members]]
+legacy = "ehr.x"
+uxp = "PS-UXP/GOV/10000009"
+[[members]]
+legacy = "tax"
+uxp = "PS-UXP/GOV/10000004/tax"
+[[services]]
+legacy = "tax.getTaxDebt.v1"
+uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
+"#
+            .to_string(),
+        )])
+        .expect("mappings");
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("*", "moh.*", Stage::Uxp),
+                rule("*", "moh.getPatient*", Stage::Shadow),
+                rule("*", "moh.getPatientSummary.v*", Stage::Uxp),
+                // A producer name with a dot, mapped to a member: member-level prefix.
+                rule("*", "ehr.x.get*", Stage::Shadow),
+                // One of tax's services moved to another subsystem: one UXP prefix
+                // cannot say it, so the rule stays in the legacy vocabulary.
+                rule("*", "tax.*", Stage::Shadow),
+                // Not a whole producer name: stays as written.
+                rule("*", "mo*", Stage::Legacy),
+            ],
+        );
+        let r = resolve(&p, &maps).expect("resolves");
+        let got: Vec<Pattern> = r.rules().iter().map(|r| r.service.clone()).collect();
+        assert_eq!(
+            got,
+            vec![
+                Pattern::Prefix("PS-UXP/GOV/10000003/moh/".into()),
+                Pattern::Prefix("PS-UXP/GOV/10000003/moh/getPatient".into()),
+                Pattern::Prefix("PS-UXP/GOV/10000003/moh/getPatientSummary/v".into()),
+                Pattern::Prefix("PS-UXP/GOV/10000009//get".into()),
+                Pattern::Prefix("tax.".into()),
+                Pattern::Prefix("mo".into()),
+            ]
+        );
+        // Now in one vocabulary, specificity compares like with like: the legacy
+        // `moh.*` and a UXP prefix of the same producer are one selector.
+        let p = RolloutPolicy::new(
+            Stage::Legacy,
+            vec![
+                rule("*", "moh.*", Stage::Uxp),
+                rule("*", "PS-UXP/GOV/10000003/moh/*", Stage::Shadow),
+            ],
+        );
+        let e = resolve(&p, &maps).expect_err("the same traffic, two stages");
+        assert!(e[0].contains("select the same traffic"), "{e:?}");
     }
 
     #[test]
