@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::evidence::{DiffRecord, ExchangeRecord, RecordKey};
 use crate::shadow::{Date, OutcomeClass};
-use crate::store::{DiffRecord, ExchangeRecord, RecordKey};
 
 /// Diffs listed when `--limit` is not given.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -355,7 +355,7 @@ pub fn render_show(d: &DiffRecord, e: Option<&ExchangeRecord>, color: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DiffPath;
+    use crate::evidence::DiffPath;
 
     fn diff() -> DiffRecord {
         DiffRecord {

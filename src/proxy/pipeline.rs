@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::evidence::CaptureRecord;
+use crate::evidence::{Facts, RawBodies};
 use crate::proxy::error::{GatewayError, Role};
 use crate::proxy::identity::{self, ConnIdentity};
 use crate::proxy::mirror;
@@ -20,9 +22,8 @@ use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
 use crate::proxy::{Active, Shared};
 use crate::routing::{decide, Decision, RequestKey, Stack, Stage};
-use crate::shadow::exchange::{self, Answer, Meta, RawBodies};
+use crate::shadow::exchange::{self, Answer};
 use crate::shadow::NotComparedReason;
-use crate::store::CaptureRecord;
 use crate::telemetry::events::{
     AnswerMismatched, LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled,
 };
@@ -258,7 +259,7 @@ fn record(
         };
         crate::telemetry::events::EvidenceQueued { outcome }.emit(&shared.metrics);
     }
-    let meta = Meta {
+    let meta = Facts {
         at_unix_ms,
         message_id: served.message_id,
         shadow_message_id: None,
@@ -298,7 +299,7 @@ fn record(
         primary: served.answer,
         shadow: None,
     };
-    let event = exchange::event(
+    let event = crate::evidence::build(
         meta,
         comparison.as_ref(),
         None,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::store::{DiffRecord, ExchangeRecord};
+use crate::evidence::{DiffRecord, ExchangeRecord};
 
 use super::model::{Calibration, Counts};
 use super::stats::LatencyHistogram;
@@ -497,7 +497,7 @@ impl NoneOrEq for Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DiffPath;
+    use crate::evidence::DiffPath;
 
     fn rec(at: u64, agency: &str, service: &str, outcome: &str) -> ExchangeRecord {
         ExchangeRecord {
@@ -615,7 +615,7 @@ mod tests {
             noise,
         };
         let d = DiffRecord {
-            id: crate::store::RecordKey::first_at(1),
+            id: crate::evidence::RecordKey::first_at(1),
             at_unix_ms: 1,
             agency: "A".into(),
             service: "s".into(),

@@ -22,13 +22,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::evidence::{
+    Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord, RecordKey,
+};
 use crate::mapping::Mappings;
 use crate::shadow::{self, CompareConfig, Date, IgnoreRule, NoiseModel, Outcome, Role, Rules};
 use crate::sim::{self, SimConfig};
 use crate::store::{
-    Attribution, AuditAction, Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord,
-    ExchangeWriter, RecordKey, RedactionConfig, RetentionPolicy, Store, StoreError, WriterConfig,
-    WriterStats,
+    Attribution, AuditAction, ExchangeWriter, RedactionConfig, RetentionPolicy, Store, StoreError,
+    WriterConfig, WriterStats,
 };
 use crate::translate::{self, Options};
 use crate::wire::message::Input;

@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 use crate::wire::multipart::{ContentType, Multipart, MultipartError};
 
-use super::exchanges::{DiffPath, DiffRecord};
+use crate::evidence::{DiffPath, DiffRecord};
 
 /// Header fields that carry a person's identity in the dialects dualroad speaks:
 /// `userId` (X-Road 3.1 onwards, UXP), `isikukood` (2.0 "personal code") and

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use dualroad::evidence::{
+    Bodies, Body, CaptureRecord, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord, RecordKey,
+};
 use dualroad::store::exchanges::RECORD_VERSION;
 use dualroad::store::writer::DEFAULT_FLUSH_INTERVAL;
 use dualroad::store::{
-    Bodies, Body, CaptureFilter, CaptureRecord, Clock, DiffPath, DiffRecord, ExchangeEvent,
-    ExchangeRecord, ExchangeWriter, KindCounts, RecordKey, RedactionConfig, RetentionPolicy,
-    Skipped, Store, Submitted, WriterConfig,
+    CaptureFilter, Clock, ExchangeWriter, KindCounts, RedactionConfig, RetentionPolicy, Skipped,
+    Store, Submitted, WriterConfig,
 };
 
 const CHILD_ENV: &str = "DUALROAD_CRASH_CHILD";

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use dualroad::evidence::ExchangeRecord;
 use dualroad::sim::{self, SimConfig};
-use dualroad::store::{ExchangeRecord, Store};
+use dualroad::store::Store;
 
 use crate::gateway::{config_text, env_with, post, start, temp_dir, with_id, V31EU};
 use crate::stub::Behaviour;

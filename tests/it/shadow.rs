@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use dualroad::evidence::{DiffRecord, ExchangeRecord};
 use dualroad::proxy::Gateway;
 use dualroad::sim::{self, SimConfig};
-use dualroad::store::exchanges::{DiffRecord, ExchangeRecord};
 
 use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};
 use crate::stub::Behaviour;

@@ -2,7 +2,9 @@
 //! cannot be read, retention, counters and the redaction key.
 
 use super::*;
+use crate::evidence::{CaptureRecord, DiffPath, DiffRecord, ExchangeRecord, RecordKey};
 use crate::store::Store;
+use bytes::Bytes;
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -212,12 +214,15 @@ fn bodies_are_text_when_utf8_and_base64_otherwise() {
     }
     for len in 0..20 {
         let data: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
-        assert_eq!(base64::decode(&base64::encode(&data)), Some(data));
+        assert_eq!(
+            crate::evidence::base64::decode(&crate::evidence::base64::encode(&data)),
+            Some(data)
+        );
     }
-    assert_eq!(base64::encode(b"foobar"), "Zm9vYmFy");
-    assert_eq!(base64::encode(b"fo"), "Zm8=");
+    assert_eq!(crate::evidence::base64::encode(b"foobar"), "Zm9vYmFy");
+    assert_eq!(crate::evidence::base64::encode(b"fo"), "Zm8=");
     for bad in ["Zm9", "Zm=v", "Z===", "Zm8=Zm8=", "Zm9v!A=="] {
-        assert_eq!(base64::decode(bad), None, "{bad}");
+        assert_eq!(crate::evidence::base64::decode(bad), None, "{bad}");
     }
 }
 
