@@ -569,8 +569,8 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
         shadow_message_id: Some(fresh.clone()),
         agency: names.agency.first().cloned().unwrap_or_default(),
         service: names.service.first().cloned().unwrap_or_default(),
-        stage: "replay".into(),
-        served_by: "legacy".into(),
+        stage: crate::evidence::Stage::Replay,
+        served_by: crate::evidence::ServedBy::Legacy,
         listener: "replay".into(),
         lossy_fields: d
             .header
@@ -723,8 +723,11 @@ async fn store(
 ) -> Result<Done, String> {
     let event = crate::evidence::build(meta, Some(c), shadow_latency, &ctx.rules, bodies, false);
     let done = Done {
-        class: event.record.outcome.clone(),
-        reason: event.record.not_compared_reason.clone(),
+        class: event.record.outcome.as_str().to_string(),
+        reason: event
+            .record
+            .not_compared_reason
+            .map(|r| r.as_str().to_string()),
         paths,
         request_mismatch,
     };

@@ -1,7 +1,10 @@
 //! [`build`]: the one place an exchange's record (and its diff) is made, from the
 //! [`Facts`] the pipeline and the shadow copy collected and the comparison.
 
-use super::{Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord, RecordKey};
+use super::{
+    Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeOutcome, ExchangeRecord, RecordKey,
+    ServedBy, Stage,
+};
 use crate::shadow::compare::Comparison;
 use crate::shadow::exchange::Answer;
 use crate::shadow::outcome::{Outcome, Role};
@@ -15,11 +18,10 @@ pub struct Facts {
     pub shadow_message_id: Option<String>,
     pub agency: String,
     pub service: String,
-    /// `legacy`, `shadow`, `canary`, `uxp`, `uxp-shadow`, `rollback`, `provider`…
-    pub stage: String,
+    pub stage: Stage,
     /// The stack whose answer the client got (`dualroad` when the gateway answered
     /// with its own fault).
-    pub served_by: String,
+    pub served_by: ServedBy,
     pub listener: String,
     pub primary_latency_ms: f64,
     pub primary_fault_code: Option<String>,
@@ -51,12 +53,12 @@ pub fn build(
     store_bodies: bool,
 ) -> ExchangeEvent {
     let (outcome, reason, shadow_fault) = match comparison {
-        None if facts.rejected_code.is_some() => ("rejected".to_string(), None, None),
-        None => ("served".to_string(), None, None),
+        None if facts.rejected_code.is_some() => (ExchangeOutcome::Rejected, None, None),
+        None => (ExchangeOutcome::Served, None, None),
         Some(c) => (
-            c.outcome.class().as_str().to_string(),
+            ExchangeOutcome::from(c.outcome.class()),
             match &c.outcome {
-                Outcome::NotCompared { reason, .. } => Some(reason.as_str().to_string()),
+                Outcome::NotCompared { reason, .. } => Some(*reason),
                 _ => None,
             },
             shadow_fault_code(&c.outcome, facts.primary_fault_code.as_deref()),
@@ -162,7 +164,7 @@ fn diff_record(facts: &Facts, c: &Comparison) -> DiffRecord {
         at_unix_ms: facts.at_unix_ms,
         agency: facts.agency.clone(),
         service: facts.service.clone(),
-        outcome: c.outcome.class().as_str().to_string(),
+        outcome: ExchangeOutcome::from(c.outcome.class()),
         paths,
         unified,
     }
@@ -201,8 +203,8 @@ mod tests {
             message_id: Some("m1".into()),
             agency: "a".into(),
             service: "s".into(),
-            stage: "shadow".into(),
-            served_by: "legacy".into(),
+            stage: "shadow".parse().unwrap(),
+            served_by: "legacy".parse().unwrap(),
             ..Facts::default()
         }
     }
@@ -261,7 +263,7 @@ mod tests {
         assert_eq!(
             (
                 e.record.outcome.as_str(),
-                e.record.not_compared_reason.as_deref()
+                e.record.not_compared_reason.map(|r| r.as_str())
             ),
             ("not-compared", Some("timeout"))
         );

@@ -15,8 +15,11 @@
 //! field keeps the version; see docs/ARCHITECTURE.md for where a field is added.
 
 mod build;
+mod labels;
 
+pub use crate::shadow::NotComparedReason;
 pub use build::{build, Facts, RawBodies};
+pub use labels::{ExchangeOutcome, ServedBy, Stage, UnknownLabel};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -117,21 +120,19 @@ pub struct ExchangeRecord {
     pub shadow_message_id: Option<String>,
     pub agency: String,
     pub service: String,
-    pub stage: String,
-    /// `legacy` or `uxp`: the stack whose answer the client got.
-    pub served_by: String,
+    pub stage: Stage,
+    /// The stack whose answer the client got, or `dualroad` for its own fault.
+    pub served_by: ServedBy,
     pub listener: String,
     /// A non-finite latency is stored as `null` and read back as NaN.
     #[serde(deserialize_with = "f64_or_nan")]
     pub primary_latency_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_latency_ms: Option<f64>,
-    /// `match`, `body-diff`, `fault-mismatch`, `fault-code-diff`, `shadow-error`,
-    /// `not-compared`, `served` (no shadow in this stage) or `rejected` (dualroad
-    /// answered with its own fault, see `rejected_code`).
-    pub outcome: String,
+    pub outcome: ExchangeOutcome,
+    /// With `outcome = not-compared`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_compared_reason: Option<String>,
+    pub not_compared_reason: Option<NotComparedReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_fault_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,7 +212,7 @@ pub struct DiffRecord {
     pub at_unix_ms: u64,
     pub agency: String,
     pub service: String,
-    pub outcome: String,
+    pub outcome: ExchangeOutcome,
     pub paths: Vec<DiffPath>,
     /// `similar`'s unified diff of the two canonical forms.
     pub unified: String,

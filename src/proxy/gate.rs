@@ -50,8 +50,8 @@ pub fn observe(
         return;
     };
     let Some(sample) = sample_of(
-        &record.served_by,
-        &record.outcome,
+        record.served_by.as_str(),
+        record.outcome.as_str(),
         uxp_failed,
         record.primary_fault_code.as_deref(),
     ) else {

@@ -437,7 +437,7 @@ impl ExchangeStore {
             let (_, d) = item?;
             if agency.is_none_or_eq(&d.agency)
                 && service.is_none_or_eq(&d.service)
-                && outcome.is_none_or_eq(&d.outcome)
+                && outcome.is_none_or_eq(d.outcome.as_str())
             {
                 out.push(d);
                 if out.len() == limit {

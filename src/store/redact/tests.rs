@@ -359,7 +359,7 @@ fn diff(paths: Vec<DiffPath>, unified: &str) -> DiffRecord {
         at_unix_ms: 0,
         agency: "a".into(),
         service: "s".into(),
-        outcome: "body-diff".into(),
+        outcome: "body-diff".parse().unwrap(),
         paths,
         unified: unified.into(),
     }
