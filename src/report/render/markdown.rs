@@ -2,40 +2,9 @@
 
 use std::fmt::Write;
 
+use super::escape::{markdown_cell as cell, markdown_line as line};
 use super::{counts, interval, ms, pct, ratio, width};
 use crate::report::model::{Report, ServiceReport, VerdictStatus};
-
-/// Table cells: no pipes, no line breaks, no runaway length.
-fn cell(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            c => c,
-        })
-        .collect();
-    if out.chars().count() > 120 {
-        out = out.chars().take(119).collect::<String>() + "…";
-    }
-    out.replace('|', "\\|").replace('`', "'")
-}
-
-/// A list item's text: one line, bounded, but longer than a cell (a verdict reason
-/// states its numbers and what to do).
-fn line(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            '`' => '\'',
-            c => c,
-        })
-        .collect();
-    if out.chars().count() > 1000 {
-        out = out.chars().take(999).collect::<String>() + "…";
-    }
-    out
-}
 
 fn code(s: &str) -> String {
     format!("`{}`", cell(s))

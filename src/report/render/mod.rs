@@ -1,8 +1,10 @@
 //! Renderers: the same [`Report`] as Markdown (for change tickets), JSON (for
 //! dashboards; the schema is the model, versioned by `report_version`) and one
 //! self-contained HTML file (inline CSS and SVG charts; no script, nothing fetched).
-//! Pure functions of the report: rendering twice gives the same bytes.
+//! Pure functions of the report: rendering twice gives the same bytes. Escaping for
+//! every format is in [`escape`].
 
+mod escape;
 mod html;
 mod markdown;
 mod svg;

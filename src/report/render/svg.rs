@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::html::esc;
+use super::escape::xml as esc;
 use crate::report::model::{Latency, ServiceBucket, StageBucket};
 use crate::report::time::utc;
 
