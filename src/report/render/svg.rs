@@ -194,7 +194,7 @@ fn y_ticks(o: &mut String, bottom: f64, plot_h: f64, max: f64, label: impl Fn(f6
 }
 
 /// Lines: match rate per time bucket, one per service; a dashed line at the threshold.
-pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> String {
+pub fn match_rate(series: &[(&str, &[ServiceBucket])], threshold: f64) -> String {
     let shown = &series[..series.len().min(MAX_SERIES)];
     let legend_rows = shown.len().div_ceil(2);
     let h = 230.0 + 16.0 * legend_rows as f64;
@@ -316,7 +316,7 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
 
 /// Horizontal bars per service: the service's name, then legacy and UXP, each drawn
 /// to p99 (light), p95 (medium) and p50 (dark), with the three numbers beside them.
-pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
+pub fn latency(rows: &[(&str, &Latency, &Latency)]) -> String {
     let row_h = 62.0;
     let bar_x = 64.0;
     let h = TOP + 12.0 + row_h * rows.len() as f64;
