@@ -148,6 +148,18 @@ fn summary(v: &View<'_>, o: &mut String) -> Result {
         "<p>Agencies ready to move: {}</p>",
         joined(s.agencies_ready, code, "none")
     )?;
+    stages_and_blockers(v, o)?;
+    writeln!(o, "{}", svg::stages(v.timeline))?;
+    writeln!(
+        o,
+        r#"<p class="meta">One bar per {}.</p></section>"#,
+        esc(&v.bucket_width)
+    )
+}
+
+/// Agencies by stage, and what keeps the others from being ready.
+fn stages_and_blockers(v: &View<'_>, o: &mut String) -> Result {
+    let s = &v.summary;
     if !s.agencies_by_stage.is_empty() {
         writeln!(o, "<table><tr><th>stage</th><th>agencies</th></tr>")?;
         for (stage, agencies) in &s.agencies_by_stage {
@@ -172,12 +184,7 @@ fn summary(v: &View<'_>, o: &mut String) -> Result {
         }
         writeln!(o, "</table>")?;
     }
-    writeln!(o, "{}", svg::stages(v.timeline))?;
-    writeln!(
-        o,
-        r#"<p class="meta">One bar per {}.</p></section>"#,
-        esc(&v.bucket_width)
-    )
+    Ok(())
 }
 
 fn agency(v: &View<'_>, i: usize, a: &AgencyView<'_>, o: &mut String) -> Result {

@@ -505,3 +505,116 @@ fn width(ms: u64) -> String {
         m => format!("{m} ms"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{HistoryEntry, LearnedPath};
+    use crate::report::{build, ReportOptions};
+    use crate::store::Store;
+
+    /// The report of an empty store: every section present, nothing in it.
+    fn empty_report() -> Report {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("store");
+        let opts = ReportOptions {
+            now_ms: 1_772_323_200_000,
+            ..ReportOptions::default()
+        };
+        build(&store, &opts).expect("report")
+    }
+
+    #[test]
+    fn a_broken_chain_without_details_reads_the_same_in_both_renderers() {
+        let mut r = empty_report();
+        r.history.verification = ChainCheck {
+            ok: false,
+            entries_verified: 3,
+            first_bad: None,
+            problem: None,
+        };
+        r.history.entries.push(HistoryEntry {
+            seq: 4,
+            at: "2026-03-01T00:00:00Z".into(),
+            at_unix_ms: 1_772_323_200_000,
+            action: "set-stage".into(),
+            actor: "auto-gate".into(),
+            reason: "r".into(),
+            details: vec!["a".into(), "b".into()],
+            automatic: true,
+        });
+        let v = View::of(&r);
+        let Chain::Broken {
+            at,
+            problem,
+            verified,
+        } = &v.history.chain
+        else {
+            panic!("the chain is broken");
+        };
+        assert_eq!(
+            (at.as_str(), *problem, *verified),
+            ("?", "unknown problem", 3)
+        );
+        assert_eq!(v.history.entries[0].automatic, " (automatic gate)");
+        assert_eq!(v.history.entries[0].details, "a; b");
+        let sentence = "at entry ?: unknown problem (3 entries verified before it).";
+        let markdown = super::super::markdown(&r);
+        let html = super::super::html(&r);
+        assert!(markdown.contains(sentence), "{markdown}");
+        assert!(html.contains(sentence), "{html}");
+        for out in [&markdown, &html] {
+            assert!(out.contains("auto-gate (automatic gate)"), "{out}");
+        }
+    }
+
+    #[test]
+    fn the_calibration_sentence_draws_each_path_with_the_renderers_formatter() {
+        let c = Calibration {
+            pairs: 5,
+            errors: 1,
+            noise_paths: 2,
+            top_noise_paths: vec![
+                LearnedPath {
+                    path: "/a".into(),
+                    pairs: 4,
+                },
+                LearnedPath {
+                    path: "/b".into(),
+                    pairs: 1,
+                },
+            ],
+        };
+        let v = calibration(&c).expect("calibrated");
+        let s = v.sentence(|p| format!("[{p}]"));
+        assert!(
+            s.starts_with("5 pair(s) learned from, 2 path(s) learned as noise: [/a] (4), [/b] (1); 1 calibration error(s)"),
+            "{s}"
+        );
+        assert!(calibration(&Calibration::default()).is_none());
+    }
+
+    #[test]
+    fn numbers_are_formatted_once_for_both_renderers() {
+        assert_eq!(pct(Some(0.98765)), "98.77 %");
+        assert_eq!(interval(Some([0.5, 0.75])), "50.00–75.00 %");
+        assert_eq!(
+            (ms(Some(12.34)), ratio(Some(1.5))),
+            ("12.3 ms".into(), "1.50×".into())
+        );
+        assert_eq!(pct(None), NONE);
+        let c: Counts = [
+            ("b".to_string(), 2),
+            ("a".to_string(), 2),
+            ("c".to_string(), 5),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(counts(&c), "c 5, a 2, b 2");
+        assert_eq!(counts(&Counts::new()), NONE);
+        assert_eq!(
+            [86_400_000, 7_200_000, 300_000, 1_500].map(width),
+            ["1 d", "2 h", "5 min", "1500 ms"]
+        );
+    }
+}
