@@ -7,10 +7,11 @@
 use std::fmt::{Result, Write};
 
 use super::escape::xml as esc;
+use super::svg;
 use super::view::{
-    AgencyView, Chain, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES, NO_IGNORE_RULES,
+    joined, AgencyView, Chain, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES,
+    NO_IGNORE_RULES,
 };
-use super::{joined, svg};
 use crate::report::model::{Report, VerdictStatus};
 
 const CSS: &str = r#"

@@ -4,9 +4,8 @@
 use std::fmt::{Result, Write};
 
 use super::escape::{markdown_cell as cell, markdown_line as line};
-use super::joined;
 use super::view::{
-    AgencyView, Chain, PathRow, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES,
+    joined, AgencyView, Chain, PathRow, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES,
     NO_IGNORE_RULES,
 };
 use crate::report::model::{Report, VerdictStatus};

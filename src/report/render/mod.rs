@@ -51,11 +51,3 @@ pub fn json(report: &Report) -> String {
     s.push('\n');
     s
 }
-
-/// `items` rendered with `code` and joined by commas; `empty` when there are none.
-pub(crate) fn joined(items: &[String], code: fn(&str) -> String, empty: &str) -> String {
-    if items.is_empty() {
-        return empty.to_string();
-    }
-    items.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
-}

@@ -464,6 +464,14 @@ fn chain(v: &ChainCheck) -> Chain<'_> {
     }
 }
 
+/// `items` rendered with `code` and joined by commas; `empty` when there are none.
+pub(crate) fn joined(items: &[String], code: fn(&str) -> String, empty: &str) -> String {
+    if items.is_empty() {
+        return empty.to_string();
+    }
+    items.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+}
+
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| NONE.to_string(), |v| format!("{:.2} %", v * 100.0))
 }
