@@ -18,6 +18,7 @@ pub(crate) const NO_AUDIT_ENTRIES: &str = "No audit entries in the period.";
 /// A value that is not known (no samples, nothing compared, no expiry…).
 pub(crate) const NONE: &str = "—";
 
+/// Everything the Markdown and HTML forms show, in the order they show it.
 pub(crate) struct View<'a> {
     pub header: Header<'a>,
     pub summary: SummaryView<'a>,
