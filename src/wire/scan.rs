@@ -467,6 +467,7 @@ fn char_ref(digits: &[u8], radix: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::wire::charset::Charset;
     use crate::wire::envelope::Envelope;
     use crate::wire::error::WireError;
 
@@ -578,6 +579,212 @@ mod tests {
         // The same bytes are fine in a Latin-1 message.
         let latin1 = Some(crate::wire::charset::Charset::Latin1);
         assert!(Envelope::scan(&m, latin1).is_ok());
+    }
+
+    /// `body` (raw bytes, not necessarily UTF-8) in the test envelope, scanned as `cs`.
+    fn scan_raw(body: &[u8], cs: Option<Charset>) -> Result<(), WireError> {
+        let mut m = HEAD.as_bytes().to_vec();
+        m.extend_from_slice(body);
+        m.extend_from_slice(b"</s:Envelope>\n");
+        Envelope::scan(&m, cs).map(|_| ())
+    }
+
+    /// Where a non-ASCII byte can sit in a Body, each place as (before, after) the
+    /// bytes under test: text, after a reference, an element name, an attribute value
+    /// (after a reference too), an end-tag name, a comment, CDATA, a PI, whitespace
+    /// right before the Envelope's end (after the Body) and a split across a tag.
+    const PLACES: [(&[u8], &[u8]); 10] = [
+        (b"<s:Body><x:w>", b"</x:w></s:Body>"),
+        (b"<s:Body><x:w>&amp;", b"</x:w></s:Body>"),
+        (b"<s:Body><x:w", b"/></s:Body>"),
+        (b"<s:Body><x:w a=\"", b"\"/></s:Body>"),
+        (b"<s:Body><x:w a='&lt;", b"'/></s:Body>"),
+        (b"<s:Body><x:w><!-- ", b" --></x:w></s:Body>"),
+        (b"<s:Body><x:w><![CDATA[", b"]]></x:w></s:Body>"),
+        (b"<s:Body><x:w><?pi ", b"?></x:w></s:Body>"),
+        (b"<s:Body><x:w><x:q>", b"<x:r/></x:q></x:w></s:Body>"),
+        (b"<s:Body><x:w/><!--", b"--></s:Body>"),
+    ];
+
+    fn placed(at: (&[u8], &[u8]), bytes: &[u8]) -> Vec<u8> {
+        [at.0, bytes, at.1].concat()
+    }
+
+    #[test]
+    fn valid_multibyte_utf8_is_accepted_everywhere() {
+        // 2-, 3- and 4-byte sequences, and one right against each delimiter.
+        for at in PLACES {
+            for chars in ["\u{e9}", "\u{645}\u{62d}", "\u{2013}x\u{10348}", "\u{ffff}"] {
+                let b = placed(at, chars.as_bytes());
+                if let Err(e) = scan_raw(&b, None) {
+                    panic!("{e}: {}", String::from_utf8_lossy(&b));
+                }
+            }
+        }
+        // In an end-tag name too (the same name as its start tag).
+        assert!(scan_raw("<s:Body><x:\u{e9}>1</x:\u{e9}></s:Body>".as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_everywhere_with_its_offset() {
+        let base = HEAD.len();
+        for at in PLACES {
+            for bad in [
+                &b"\xE9"[..],        // Latin-1 é: a lead byte without continuation
+                b"\x80",             // a lone continuation byte
+                b"\xC3",             // a 2-byte lead cut short by the next delimiter
+                b"\xE2\x80",         // a 3-byte sequence cut short
+                b"\xF0\x90\x8D",     // a 4-byte sequence cut short
+                b"\xC0\xAF",         // overlong `/`
+                b"\xED\xA0\x80",     // a surrogate
+                b"\xF4\x90\x80\x80", // above U+10FFFF
+                b"\xFF",
+            ] {
+                let b = placed(at, bad);
+                let e = match scan_raw(&b, None) {
+                    Ok(()) => panic!("accepted: {}", String::from_utf8_lossy(&b)),
+                    Err(e) => e,
+                };
+                assert_eq!(e.code(), "InvalidXml", "{e}");
+                let want = format!("not valid utf-8 (byte {})", base + at.0.len());
+                assert!(e.to_string().contains(&want), "{want}: {e}");
+            }
+        }
+        // Split across a tag: the lead byte in text, its continuation after the tag.
+        let e = scan_raw(b"<s:Body><x:w>\xC3<x:q/>\xA9</x:w></s:Body>", None).unwrap_err();
+        assert!(e.to_string().contains("utf-8"), "{e}");
+        // Valid text first, the bad byte far into a long run of text.
+        let mut long = b"<s:Body><x:w>".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 5000));
+        long.extend_from_slice("\u{645}".as_bytes());
+        long.extend(std::iter::repeat_n(b'b', 3000));
+        let bad = long.len() - 1500;
+        long[bad] = 0xB0;
+        long.extend_from_slice(b"</x:w></s:Body>");
+        let e = scan_raw(&long, None).unwrap_err();
+        let want = format!("(byte {})", base + bad);
+        assert!(e.to_string().contains(&want), "{want}: {e}");
+    }
+
+    #[test]
+    fn latin1_bodies_take_every_byte() {
+        let latin1 = Some(Charset::Latin1);
+        let high: Vec<u8> = (0x80..=0xFFu8).collect();
+        for at in PLACES {
+            let b = placed(at, &high);
+            if let Err(e) = scan_raw(&b, latin1) {
+                panic!("{e}: {}", String::from_utf8_lossy(&b));
+            }
+        }
+        // Structure is still checked in Latin-1.
+        let e = scan_raw(b"<s:Body><x:w>\xE9</x:q></s:Body>", latin1).unwrap_err();
+        assert_eq!(e.code(), "InvalidXml", "{e}");
+    }
+
+    #[test]
+    fn terminators_need_their_own_bytes() {
+        // `-->`, `]]>` and `?>` must follow their openers, not overlap them.
+        for body in [
+            "<s:Body><x:w><!--></x:w></s:Body>",
+            "<s:Body><x:w><!---></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]]</x:w></s:Body>",
+            "<s:Body><x:w><?pi></x:w></s:Body>",
+            "<s:Body><x:w>&#x41</x:w></s:Body>",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code(), "InvalidXml", "{body}: {e}");
+        }
+        for body in [
+            "<s:Body><x:w><!----></x:w></s:Body>",
+            "<s:Body><x:w><!-- - -- > --></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]]></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]>]]]></x:w></s:Body>",
+            "<s:Body><x:w><?pi?></x:w></s:Body>",
+            "<s:Body><x:w><?pi > ? >?></x:w></s:Body>",
+        ] {
+            assert_eq!(accepted(body), "x:w", "{body}");
+        }
+    }
+
+    #[test]
+    fn references_are_bounded_and_checked() {
+        // `;` within the 64 bytes after the `&`, and only there.
+        let long = format!("<s:Body><x:w>&#{}65;</x:w></s:Body>", "0".repeat(60));
+        assert_eq!(accepted(&long), "x:w");
+        let long = format!("<s:Body><x:w>&#{}65;</x:w></s:Body>", "0".repeat(61));
+        assert_eq!(refused(&long).code(), "InvalidXml");
+        for body in [
+            "<s:Body><x:w>&#x;</x:w></s:Body>",
+            "<s:Body><x:w>&#;</x:w></s:Body>",
+            "<s:Body><x:w>&;</x:w></s:Body>",
+            "<s:Body><x:w>&#x110000;</x:w></s:Body>",
+            "<s:Body><x:w>&#xFFFE;</x:w></s:Body>",
+            "<s:Body><x:w>&#99999999999999999999;</x:w></s:Body>",
+            "<s:Body><x:w>&amp</x:w></s:Body>",
+            r#"<s:Body><x:w a="&amp" b=";"/></s:Body>"#,
+            "<s:Body>&amp;<x:w/></s:Body>",
+        ] {
+            let e = refused(body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidBody"),
+                "{body}: {e}"
+            );
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w a='&#x10FFFF;&#9;'>&#xE000;&#x0041;</x:w></s:Body>"),
+            "x:w"
+        );
+    }
+
+    #[test]
+    fn end_tags_match_exactly() {
+        for body in [
+            "<s:Body><x:w><x:ab></x:a></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:ab></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a </x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a/></x:w></s:Body>",
+            "<s:Body><x:w><x:a></></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a",
+            "<s:Body><x:w></x:w></s:Bod></s:Body>",
+            "<s:Body><x:w></x:w></s:Body",
+        ] {
+            let m = msg(body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidSoap"),
+                "{body}: {e}"
+            );
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w><x:a\t></x:a \r\n></x:w\n></s:Body \t>"),
+            "x:w"
+        );
+    }
+
+    #[test]
+    fn attribute_syntax_is_checked_at_every_step() {
+        for body in [
+            r#"<s:Body><x:w a=1/></s:Body>"#,
+            r#"<s:Body><x:w a= /></s:Body>"#,
+            r#"<s:Body><x:w ="1"/></s:Body>"#,
+            r#"<s:Body><x:w a="1'/></s:Body>"#,
+            r#"<s:Body><x:w a="1"/ ></s:Body>"#,
+            r#"<s:Body><x:w a="1" / ></s:Body>"#,
+            r#"<s:Body><x:w a="1" b></s:Body>"#,
+            r#"<s:Body><x:w a="x<y"></x:w></s:Body>"#,
+            r#"<s:Body><x:w a="1">"#,
+            r#"<s:Body><x:w a"1"/></s:Body>"#,
+            r#"<s:Body><x:w/ ></s:Body>"#,
+        ] {
+            let m = msg(body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(body);
+            assert_eq!(e.code(), "InvalidXml", "{body}: {e}");
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w a = \"1\"\tb\n=\n'>\"' c=\"'/>&gt;\" /></s:Body>"),
+            "x:w"
+        );
     }
 
     #[test]
