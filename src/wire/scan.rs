@@ -27,7 +27,7 @@
 
 use std::ops::Range;
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3};
 
 use crate::wire::charset::Charset;
 use crate::wire::error::WireError;
@@ -155,9 +155,12 @@ impl<'a> Scan<'a> {
             let lt = self.at;
             match self.byte(lt + 1) {
                 Some(b'/') => {
-                    let (name, end) = self.end_tag()?;
-                    let closing = &self.src[name.clone()];
                     let expected = open.last().unwrap_or(&body_name).clone();
+                    let (name, end) = match self.expected_end_tag(&expected) {
+                        Some(found) => found?,
+                        None => self.end_tag()?,
+                    };
+                    let closing = &self.src[name.clone()];
                     if closing != &self.src[expected.clone()] {
                         return Err(xml(format!(
                             "`</{}>` at byte {lt} does not close `<{}>`",
@@ -277,7 +280,7 @@ impl<'a> Scan<'a> {
     fn comment(&mut self) -> Result<(), WireError> {
         let from = self.at;
         let body = self.src.get(from + 4..).unwrap_or(&[]);
-        let i = memmem::find(body, b"-->")
+        let i = find_closer(body, b"-->")
             .ok_or_else(|| xml(format!("comment at byte {from} is not closed")))?;
         self.at = from + 4 + i + 3;
         Ok(())
@@ -286,7 +289,7 @@ impl<'a> Scan<'a> {
     fn cdata(&mut self) -> Result<(), WireError> {
         let from = self.at;
         let body = self.src.get(from + 9..).unwrap_or(&[]);
-        let i = memmem::find(body, b"]]>")
+        let i = find_closer(body, b"]]>")
             .ok_or_else(|| xml(format!("CDATA section at byte {from} is not closed")))?;
         self.at = from + 9 + i + 3;
         Ok(())
@@ -307,7 +310,7 @@ impl<'a> Scan<'a> {
                 "XML declaration at byte {from}: it is only allowed at the very start"
             )));
         }
-        let i = memmem::find(body, b"?>").ok_or_else(|| {
+        let i = find_closer(body, b"?>").ok_or_else(|| {
             xml(format!(
                 "processing instruction at byte {from} is not closed"
             ))
@@ -337,6 +340,31 @@ impl<'a> Scan<'a> {
             self.at += 1;
         }
         self.at > from
+    }
+
+    /// `</name ws?>` at `self.at` when `name` is `expected` (the element open): a
+    /// comparison of the bytes instead of a walk over the name. `None` when the name
+    /// differs, for [`Self::end_tag`] to read it and the caller to report it.
+    fn expected_end_tag(
+        &mut self,
+        expected: &Range<usize>,
+    ) -> Option<Result<(Range<usize>, usize), WireError>> {
+        let from = self.at + 2;
+        let to = from + expected.len();
+        let same = self.src.get(from..to) == self.src.get(expected.clone());
+        if !same || !self.byte(to).is_some_and(ends_name) {
+            return None;
+        }
+        let lt = self.at;
+        self.at = to;
+        self.skip_ws();
+        if self.byte(self.at) != Some(b'>') {
+            return Some(Err(xml(format!(
+                "end tag at byte {lt} is not closed with `>`"
+            ))));
+        }
+        self.at += 1;
+        Some(Ok((from..to, self.at)))
     }
 
     /// `</name ws?>` at `self.at`: the name and the offset after `>`.
@@ -404,23 +432,27 @@ impl<'a> Scan<'a> {
             _ => return Err(bad(self, "attribute value is not quoted")),
         };
         self.at += 1;
-        let value_start = self.at;
-        let len =
-            memchr(quote, self.rest()).ok_or_else(|| bad(self, "attribute value is not closed"))?;
-        let value_end = value_start + len;
-        // Inside the value only `<` and references matter (`>` is data).
-        while let Some(i) = memchr2(b'<', b'&', &self.src[self.at..value_end]) {
+        // Inside the value only the closing quote, `<` and references matter (`>` is
+        // data): one `memchr3` per stretch instead of finding the quote and then
+        // searching the value again. A valid reference holds no quote, so it cannot
+        // run past the value.
+        loop {
+            let Some(i) = memchr3(quote, b'<', b'&', self.rest()) else {
+                return Err(bad(self, "attribute value is not closed"));
+            };
             self.at += i;
-            if self.src[self.at] == b'<' {
-                return Err(bad(self, "`<` inside an attribute value"));
-            }
-            self.reference()?;
-            if self.at > value_end {
-                return Err(bad(self, "reference runs past the attribute value"));
+            match self.src[self.at] {
+                b'&' => self.reference()?,
+                b'<' if memchr(quote, self.rest()).is_none() => {
+                    return Err(bad(self, "attribute value is not closed"))
+                }
+                b'<' => return Err(bad(self, "`<` inside an attribute value")),
+                _ => {
+                    self.at += 1;
+                    return Ok(());
+                }
             }
         }
-        self.at = value_end + 1;
-        Ok(())
     }
 
     /// `&name;` or `&#N;` / `&#xH;` at `self.at`.
@@ -428,8 +460,11 @@ impl<'a> Scan<'a> {
         let amp = self.at;
         // The longest valid reference is `&#x0010FFFF;`-like; leading zeros are legal,
         // so look for `;` within a generous bound, never past it (linear time).
+        // References are a few bytes long: a plain loop beats `memchr`'s set-up.
         let window = &self.src[amp + 1..self.src.len().min(amp + 1 + 64)];
-        let semi = memchr(b';', window)
+        let semi = window
+            .iter()
+            .position(|b| *b == b';')
             .ok_or_else(|| xml(format!("`&` at byte {amp} does not start a reference")))?;
         let r = &window[..semi];
         let ok = match r {
@@ -450,6 +485,23 @@ impl<'a> Scan<'a> {
         }
         self.at = amp + 1 + semi + 1;
         Ok(())
+    }
+}
+
+/// Where `closer` (`-->`, `]]>`, `?>`: ending in `>`) first starts in `hay`. Jumps from
+/// `>` to `>` with `memchr` and looks back, instead of `memmem::find`, whose searcher
+/// set-up per call cost more than the search on the short comments and CDATA sections
+/// of a Body.
+fn find_closer(hay: &[u8], closer: &[u8]) -> Option<usize> {
+    let lead = closer.len() - 1;
+    let mut from = lead;
+    loop {
+        let gt = from + memchr(b'>', hay.get(from..)?)?;
+        let start = gt - lead;
+        if hay.get(start..gt) == closer.get(..lead) {
+            return Some(start);
+        }
+        from = gt + 1;
     }
 }
 
