@@ -53,19 +53,48 @@ fn is_ws(b: u8) -> bool {
 
 /// Bytes that end an element or attribute name, as a table (names are the scan's most
 /// frequent byte loop).
-const NAME_END: [bool; 256] = {
-    let mut t = [false; 256];
-    let ends = b" \t\r\n>/=<\"'&";
-    let mut i = 0;
-    while i < ends.len() {
-        t[ends[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
+const NAME_END: [bool; 256] = stop_table(b" \t\r\n>/=<\"'&");
 
 fn ends_name(b: u8) -> bool {
     NAME_END[b as usize]
+}
+
+/// A table of the bytes in `stops`.
+const fn stop_table(stops: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Where text ends: markup or a reference.
+const TEXT_STOP: [bool; 256] = stop_table(b"<&");
+/// Where a `"`- or `'`-quoted attribute value stops: its quote, `<`, a reference.
+const DQ_VALUE_STOP: [bool; 256] = stop_table(b"\"<&");
+const SQ_VALUE_STOP: [bool; 256] = stop_table(b"'<&");
+
+/// Bytes looked at one by one before a run is handed to `memchr`: most text runs and
+/// attribute values in a Body are shorter than this, and for them a table lookup per
+/// byte costs less than `memchr`'s set-up per call.
+const NEAR: usize = 16;
+
+/// The first byte of `hay` in `stop`: the first [`NEAR`] bytes by table, the rest by
+/// `far` (a `memchr` over the same bytes).
+#[inline(always)]
+fn find_stop(
+    hay: &[u8],
+    stop: &[bool; 256],
+    far: impl FnOnce(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    let (near, rest) = hay.split_at(hay.len().min(NEAR));
+    match near.iter().position(|b| stop[*b as usize]) {
+        Some(i) => Some(i),
+        None if rest.is_empty() => None,
+        None => far(rest).map(|i| i + NEAR),
+    }
 }
 
 fn is_xml_char(c: u32) -> bool {
@@ -130,7 +159,7 @@ impl<'a> Scan<'a> {
         let body_end = loop {
             // Text up to the next markup: references are checked, and directly in the
             // Body only whitespace is allowed.
-            let Some(i) = memchr2(b'<', b'&', self.rest()) else {
+            let Some(i) = find_stop(self.rest(), &TEXT_STOP, |h| memchr2(b'<', b'&', h)) else {
                 return Err(xml(format!(
                     "document ends inside the Body (`{}` not closed)",
                     self.name(open.last().unwrap_or(&body_name))
@@ -436,8 +465,13 @@ impl<'a> Scan<'a> {
         // data): one `memchr3` per stretch instead of finding the quote and then
         // searching the value again. A valid reference holds no quote, so it cannot
         // run past the value.
+        let stop = if quote == b'"' {
+            &DQ_VALUE_STOP
+        } else {
+            &SQ_VALUE_STOP
+        };
         loop {
-            let Some(i) = memchr3(quote, b'<', b'&', self.rest()) else {
+            let Some(i) = find_stop(self.rest(), stop, |h| memchr3(quote, b'<', b'&', h)) else {
                 return Err(bad(self, "attribute value is not closed"));
             };
             self.at += i;
@@ -837,6 +871,33 @@ mod tests {
             accepted("<s:Body><x:w a = \"1\"\tb\n=\n'>\"' c=\"'/>&gt;\" /></s:Body>"),
             "x:w"
         );
+    }
+
+    #[test]
+    fn long_runs_are_searched_to_their_end() {
+        // Text and attribute values longer than the scan's byte-by-byte look-ahead.
+        let pad = "v".repeat(40);
+        assert_eq!(
+            accepted(&format!(
+                "<s:Body><x:w a='{pad}\"{pad}&amp;{pad}' b=\"{pad}'{pad}&#65;\">{pad}&lt;{pad}<x:q/>{pad}</x:w></s:Body>"
+            )),
+            "x:w"
+        );
+        for body in [
+            format!("<s:Body><x:w a=\"{pad}<{pad}\"/></s:Body>"),
+            format!("<s:Body><x:w a=\"{pad}&bad;\"/></s:Body>"),
+            format!("<s:Body><x:w a='{pad}\"/></s:Body>"),
+            format!("<s:Body><x:w>{pad}&bad;</x:w></s:Body>"),
+            format!("<s:Body><x:w>{pad}<x:q></x:w></s:Body>"),
+            format!("<s:Body> {pad} <x:w/></s:Body>"),
+        ] {
+            let m = msg(&body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(&body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidBody"),
+                "{body}: {e}"
+            );
+        }
     }
 
     #[test]
