@@ -187,16 +187,17 @@ impl<'a> Scan<'a> {
                     let expected = open.last().unwrap_or(&body_name).clone();
                     let (name, end) = match self.expected_end_tag(&expected) {
                         Some(found) => found?,
-                        None => self.end_tag()?,
+                        None => {
+                            // Another name (or none, or an unclosed tag): read it
+                            // for the error.
+                            let (name, _) = self.end_tag()?;
+                            return Err(xml(format!(
+                                "`</{}>` at byte {lt} does not close `<{}>`",
+                                self.name(&name),
+                                self.name(&expected)
+                            )));
+                        }
                     };
-                    let closing = &self.src[name.clone()];
-                    if closing != &self.src[expected.clone()] {
-                        return Err(xml(format!(
-                            "`</{}>` at byte {lt} does not close `<{}>`",
-                            self.name(&name),
-                            self.name(&expected)
-                        )));
-                    }
                     if open.pop().is_none() {
                         break end;
                     }
@@ -373,7 +374,8 @@ impl<'a> Scan<'a> {
 
     /// `</name ws?>` at `self.at` when `name` is `expected` (the element open): a
     /// comparison of the bytes instead of a walk over the name. `None` when the name
-    /// differs, for [`Self::end_tag`] to read it and the caller to report it.
+    /// differs (the bytes differ, or the name goes on past `expected`'s length), for
+    /// [`Self::end_tag`] to read it and the caller to report it.
     fn expected_end_tag(
         &mut self,
         expected: &Range<usize>,
