@@ -12,6 +12,8 @@
 //!
 //! Run: `cargo bench --bench scan`. Besides criterion's report, the bench prints medians
 //! measured side by side in one run (the machine is shared and noisy).
+//! `SCAN_BENCH_ONLY=<contender>` runs one contender a fixed number of times instead,
+//! for callgrind's instruction counts (see [`only`] and docs/performance.md).
 
 mod common;
 use common::interleaved_medians;
