@@ -283,11 +283,14 @@ pub struct Redacted {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Seen {
     values: Vec<(String, String)>,
+    /// The values already in `values`: a hostile answer may carry many thousands of
+    /// distinct codes, and looking each up in the list made that quadratic.
+    known: std::collections::HashSet<String>,
 }
 
 impl Seen {
     fn add(&mut self, value: String, token: &str) {
-        if !self.values.iter().any(|(v, _)| *v == value) {
+        if self.known.insert(value.clone()) {
             self.values.push((value, token.to_string()));
         }
     }
@@ -779,40 +782,72 @@ fn scrub(text: &mut String, seen: &Seen) {
 }
 
 /// [`scrub`] on bytes. "Whole word" (not next to an ASCII letter or digit, or a
-/// non-ASCII byte) keeps a short value such as `7` from shredding `2017`; longer
-/// values go first so a value inside another is not split.
+/// non-ASCII byte) keeps a short value such as `7` from shredding `2017`; where values
+/// start at one place the longest whole-word one wins, so a value inside another is not
+/// split. One pass over `text` for all values (Aho-Corasick), so the cost is linear in
+/// the text and the values, however many there are.
 fn scrub_bytes<'a>(text: &'a [u8], seen: &Seen) -> std::borrow::Cow<'a, [u8]> {
-    let mut out = std::borrow::Cow::Borrowed(text);
-    if seen.values.is_empty() || text.is_empty() {
-        return out;
+    use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
+    let values: Vec<&(String, String)> =
+        seen.values.iter().filter(|(v, _)| !v.is_empty()).collect();
+    if values.is_empty() || text.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
     }
-    let mut values: Vec<&(String, String)> = seen.values.iter().collect();
-    values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    let needles = values.iter().map(|(v, _)| v.as_bytes());
+    // Unanchored to find the next candidate, anchored to try shorter values at the
+    // same place when the longest one is not a whole word there.
+    let Ok(ac) = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .start_kind(StartKind::Both)
+        .build(needles)
+    else {
+        return std::borrow::Cow::Borrowed(text);
+    };
     let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
-    for (value, token) in values {
-        let needle = value.as_bytes();
-        if needle.is_empty() || memchr::memmem::find(&out, needle).is_none() {
-            continue;
-        }
-        let mut result = Vec::with_capacity(out.len());
-        let mut copied = 0;
-        for i in memchr::memmem::find_iter(&out, needle) {
-            if i < copied {
-                continue;
+    let whole = |start: usize, end: usize| {
+        let before = start.checked_sub(1).and_then(|j| text.get(j));
+        !word(before) && !word(text.get(end))
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while at < text.len() {
+        let Some(m) = ac.find(Input::new(text).range(at..)) else {
+            break;
+        };
+        // The longest value starting here that is a whole word, if any.
+        let mut found = whole(m.start(), m.end()).then_some((m.pattern(), m.end()));
+        if found.is_none() {
+            let mut end = m.end();
+            while found.is_none() && end > m.start() + 1 {
+                let anchored = Input::new(text)
+                    .range(m.start()..end - 1)
+                    .anchored(Anchored::Yes);
+                match ac.find(anchored) {
+                    Some(s) if whole(s.start(), s.end()) => found = Some((s.pattern(), s.end())),
+                    Some(s) => end = s.end(),
+                    None => break,
+                }
             }
-            let before = i.checked_sub(1).and_then(|j| out.get(j));
-            let after = out.get(i + needle.len());
-            if word(before) || word(after) {
-                continue;
-            }
-            result.extend_from_slice(&out[copied..i]);
-            result.extend_from_slice(token.as_bytes());
-            copied = i + needle.len();
         }
-        result.extend_from_slice(&out[copied..]);
-        out = std::borrow::Cow::Owned(result);
+        match found {
+            Some((pattern, end)) => {
+                let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+                buf.extend_from_slice(&text[copied..m.start()]);
+                buf.extend_from_slice(values[pattern.as_usize()].1.as_bytes());
+                copied = end;
+                at = end;
+            }
+            None => at = m.start() + 1,
+        }
     }
-    out
+    match out {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(mut buf) => {
+            buf.extend_from_slice(&text[copied..]);
+            std::borrow::Cow::Owned(buf)
+        }
+    }
 }
 
 /// SHA-256 states after the inner and outer padded key (RFC 2104).

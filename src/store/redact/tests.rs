@@ -544,3 +544,48 @@ fn attribute_values_are_unescaped_before_hashing_and_seen_for_diffs() {
     );
     assert!(!d.unified.contains("PS409990010"));
 }
+
+/// Scrubbing a diff with the values seen: whole words only, the longest value first
+/// where two start at one place, a value inside a longer one left to the longer one.
+#[test]
+fn scrubbing_prefers_the_longest_whole_word_value() {
+    let mut seen = Seen::default();
+    for (v, t) in [
+        ("12", "T12"),
+        ("123", "T123"),
+        ("7", "T7"),
+        ("ab c", "TABC"),
+    ] {
+        seen.add(v.to_string(), t);
+    }
+    let got = scrub_bytes(b"123 12 1234 x7 7 2017 ab c ab cd 12-7", &seen);
+    assert_eq!(
+        std::str::from_utf8(&got).unwrap(),
+        "T123 T12 1234 x7 T7 2017 TABC ab cd T12-T7"
+    );
+    // The same value seen twice is kept once.
+    seen.add("12".to_string(), "T12");
+    assert_eq!(seen.values.len(), 4);
+}
+
+/// Many distinct personal codes in one exchange (a hostile or just a big answer):
+/// each is found and replaced — one pass over the text for all of them, not one pass
+/// per value (which made this quadratic).
+#[test]
+fn many_distinct_values_are_scrubbed_in_one_pass() {
+    let mut seen = Seen::default();
+    let mut text = String::new();
+    for i in 0..20_000u32 {
+        let v = format!("PS{:09}", i * 7 + 1);
+        seen.add(v.clone(), &format!("hmac:{i:x}"));
+        text.push_str(&v);
+        text.push(' ');
+    }
+    let got = scrub_bytes(text.as_bytes(), &seen);
+    let got = std::str::from_utf8(&got).unwrap();
+    assert!(!got.contains("PS"), "every code replaced");
+    assert_eq!(
+        got.split(' ').filter(|w| w.starts_with("hmac:")).count(),
+        20_000
+    );
+}
