@@ -15,6 +15,7 @@
 //!   one place from what the pipeline and the shadow copy learned. Pure.
 //! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
 //! - [`report`]: migration reports (readiness per agency × service) from the evidence.
+//! - [`gateway`]: starts everything (store, listeners, admin) and serves until stopped.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod evidence;
+pub mod gateway;
 pub mod mapping;
 pub mod proxy;
 pub mod report;

@@ -235,7 +235,7 @@ fn served(m: &crate::telemetry::metrics::Metrics) -> Vec<(f64, f64)> {
 
 async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
     use crate::config::Settings;
-    use crate::proxy::Gateway;
+    use crate::gateway::Gateway;
     use crate::routing::SwitchScope;
     use crate::sim::{self, SimConfig};
     use std::time::Duration;

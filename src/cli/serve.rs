@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::Settings;
-use crate::proxy::Gateway;
+use crate::gateway::Gateway;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

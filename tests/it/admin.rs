@@ -48,7 +48,7 @@ async fn raw(
 }
 
 /// A gateway with `admin_extra` added to `[admin]`; the stubs live as long as it does.
-async fn gateway(admin_extra: &str) -> (crate::gateway::Env, dualroad::proxy::Gateway) {
+async fn gateway(admin_extra: &str) -> (crate::gateway::Env, dualroad::gateway::Gateway) {
     let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
     let text = config_text(&env, "uxp", "", "", 2000).replace(
         "[admin]\nlisten = \"127.0.0.1:0\"",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dualroad::config::Settings;
-use dualroad::proxy::Gateway;
+use dualroad::gateway::Gateway;
 use dualroad::routing::SwitchScope;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dualroad::evidence::{DiffRecord, ExchangeRecord};
-use dualroad::proxy::Gateway;
+use dualroad::gateway::Gateway;
 use dualroad::sim::{self, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};

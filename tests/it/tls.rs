@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dualroad::config::{ListenerTls, Settings};
-use dualroad::proxy::Gateway;
+use dualroad::gateway::Gateway;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
