@@ -18,7 +18,7 @@ use super::error::ErrorKind;
 use super::file::{
     ClientBindingConfig, Lenient, ListenerTlsConfig, UpstreamTlsConfig, DEFAULT_REQUIRE_CLIENT_CERT,
 };
-use super::settings::{hex, Scheme};
+use super::settings::Scheme;
 use super::source::FieldPath;
 use super::validate::{resolve_path, Checker};
 use crate::routing::Pattern;
@@ -57,7 +57,7 @@ pub struct Fingerprint(pub [u8; 32]);
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&hex::encode(self.0))
     }
 }
 

@@ -305,10 +305,7 @@ fn attachments(d: &Decoded) -> Vec<Attachment> {
             content_id: p.content_id(),
             content_type: p.content_type().map(str::to_string),
             size: p.body.len(),
-            sha256: Sha256::digest(p.body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: hex::encode(Sha256::digest(p.body)),
         })
         .collect()
 }

@@ -37,8 +37,6 @@
 //! directory) protects against both. Changing the key changes every token, so counts
 //! of distinct persons do not carry across a key change.
 
-use std::fmt::Write as _;
-
 use quick_xml::events::Event;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -361,9 +359,7 @@ impl Redactor {
         let mac = self.outer.clone().chain_update(inner).finalize();
         let mut token = String::with_capacity(TOKEN_PREFIX.len() + TOKEN_HEX_DIGITS);
         token.push_str(TOKEN_PREFIX);
-        for b in &mac[..TOKEN_HEX_DIGITS / 2] {
-            let _ = write!(token, "{b:02x}");
-        }
+        token.push_str(&hex::encode(&mac[..TOKEN_HEX_DIGITS / 2]));
         token
     }
 
