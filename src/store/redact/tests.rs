@@ -33,6 +33,11 @@ fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("utf-8")
 }
 
+/// HMAC-SHA256 as [`Redactor::token`] computes it, untruncated.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    ring::hmac::sign(&mac_key(key), message).as_ref().to_vec()
+}
+
 #[test]
 fn hmac_sha256_matches_rfc_4231() {
     let cases: [(Vec<u8>, Vec<u8>, &str); 6] = [
