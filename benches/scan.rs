@@ -12,6 +12,8 @@
 //!
 //! Run: `cargo bench --bench scan`. Besides criterion's report, the bench prints medians
 //! measured side by side in one run (the machine is shared and noisy).
+//! `SCAN_BENCH_ONLY=<contender>` runs one contender a fixed number of times instead,
+//! for callgrind's instruction counts (see [`only`] and docs/performance.md).
 
 mod common;
 use common::interleaved_medians;
@@ -133,7 +135,39 @@ criterion_group! {
     targets = bench
 }
 
+/// `SCAN_BENCH_ONLY=<scan|latin1|quick-xml|memcpy> SCAN_BENCH_ITERS=N`: build the
+/// message, run only that contender N times and exit, without criterion. This is the
+/// driver for deterministic instruction counts (docs/performance.md): under
+/// `valgrind --tool=callgrind`, the count at N minus the count at N = 0 over N is the
+/// cost of one 1 MiB scan.
+fn only(which: &str) {
+    let iters: usize = std::env::var("SCAN_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let (msg, at) = message(1 << 20);
+    let body = &msg[at..scan(&msg, at, Charset::Utf8)];
+    let mut out = vec![0u8; body.len()];
+    let mut sum = 0usize;
+    for _ in 0..iters {
+        sum += match which {
+            "scan" => scan(black_box(&msg), at, Charset::Utf8),
+            "latin1" => scan(black_box(&msg), at, Charset::Latin1),
+            "quick-xml" => quick_xml_scan(black_box(body)),
+            "memcpy" => {
+                out.copy_from_slice(black_box(body));
+                usize::from(black_box(out[out.len() / 2]))
+            }
+            other => panic!("SCAN_BENCH_ONLY={other}: expected scan, latin1, quick-xml or memcpy"),
+        };
+    }
+    println!("{which} x{iters}: {}", black_box(sum));
+}
+
 fn main() {
+    if let Ok(which) = std::env::var("SCAN_BENCH_ONLY") {
+        return only(&which);
+    }
     benches();
     summary();
     Criterion::default().final_summary();

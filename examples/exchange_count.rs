@@ -34,7 +34,7 @@ fn main() -> ExitCode {
                 if r.not_compared_reason.is_some() {
                     not_compared += 1;
                 }
-                *by_outcome.entry(r.outcome).or_default() += 1;
+                *by_outcome.entry(r.outcome.to_string()).or_default() += 1;
             }
             Err(_) => unreadable += 1,
         }

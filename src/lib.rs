@@ -11,13 +11,14 @@
 //!   single error-to-fault rescue.
 //! - [`shadow`]: shadow mode's comparison core: two SOAP answers compared as SOAP
 //!   (canonical trees, volatile fields, ignore rules, noise calibration).
-//! - [`store`]: sled: switch state and the tamper-evident audit log.
+//! - [`evidence`]: the one record of an exchange (and its diff, its capture), built in
+//!   one place from what the pipeline and the shadow copy learned. Pure.
+//! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
 //! - [`report`]: migration reports (readiness per agency × service) from the evidence.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
 //! - [`tls`]: rustls configs for HTTPS listeners and upstreams, certificate facts.
-//! - [`sim`]: legacy and UXP stack simulators (tests, load scripts, the demo).
 //! - [`sim`]: stand-ins for a legacy X-Road and a UXP security server (tests, demos).
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod mapping;
 pub mod proxy;
 pub mod report;

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::evidence::{DiffRecord, ExchangeRecord, RecordKey};
 use crate::shadow::{Date, OutcomeClass};
-use crate::store::{DiffRecord, ExchangeRecord, RecordKey};
 
 /// Diffs listed when `--limit` is not given.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -221,7 +221,7 @@ pub fn render_list(diffs: &[DiffRecord]) -> String {
                 utc(d.at_unix_ms),
                 d.agency.clone(),
                 d.service.clone(),
-                d.outcome.clone(),
+                d.outcome.to_string(),
                 counted.len().to_string(),
                 counted
                     .first()
@@ -269,10 +269,10 @@ pub fn render_show(d: &DiffRecord, e: Option<&ExchangeRecord>, color: bool) -> S
     field("time", &format!("{} UTC", utc(d.at_unix_ms)));
     field("agency", &d.agency);
     field("service", &d.service);
-    field("outcome", &d.outcome);
+    field("outcome", d.outcome.as_str());
     if let Some(e) = e {
-        field("stage", &e.stage);
-        field("served by", &e.served_by);
+        field("stage", e.stage.as_str());
+        field("served by", e.served_by.as_str());
         field("listener", &e.listener);
         if let Some(id) = &e.message_id {
             field("message id", id);
@@ -355,7 +355,7 @@ pub fn render_show(d: &DiffRecord, e: Option<&ExchangeRecord>, color: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DiffPath;
+    use crate::evidence::DiffPath;
 
     fn diff() -> DiffRecord {
         DiffRecord {
@@ -366,7 +366,7 @@ mod tests {
             at_unix_ms: 1_764_186_901_123,
             agency: "10000042".into(),
             service: "moh.getPatientSummary.v2".into(),
-            outcome: "body-diff".into(),
+            outcome: "body-diff".parse().unwrap(),
             paths: vec![
                 DiffPath {
                     path: "Body/r/status".into(),

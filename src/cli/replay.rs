@@ -40,13 +40,14 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{Settings, Upstream, UpstreamUrl};
+use crate::evidence::{Facts, RawBodies};
 use crate::mapping::{Effect, Mappings};
 use crate::proxy::mirror::reason_for;
 use crate::proxy::now_ms;
 use crate::proxy::pipeline::effect_of;
 use crate::proxy::upstream::UpstreamClient;
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer, Meta, RawBodies, ShadowResult};
+use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options, Rules};
 use crate::store::{
     CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, Store,
@@ -562,14 +563,14 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     }
     let fresh = uuid::Uuid::new_v4().to_string();
     let fingerprint = translate::request_fingerprint(&ctx.maps, &d);
-    let mut meta = Meta {
+    let mut meta = Facts {
         at_unix_ms: now_ms(),
         message_id: d.header.id.clone(),
         shadow_message_id: Some(fresh.clone()),
         agency: names.agency.first().cloned().unwrap_or_default(),
         service: names.service.first().cloned().unwrap_or_default(),
-        stage: "replay".into(),
-        served_by: "legacy".into(),
+        stage: crate::evidence::Stage::Replay,
+        served_by: crate::evidence::ServedBy::Legacy,
         listener: "replay".into(),
         lossy_fields: d
             .header
@@ -579,7 +580,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
             .collect(),
         unmapped,
         request_hash: Some(fingerprint.clone()),
-        ..Meta::default()
+        ..Facts::default()
     };
     let request = Answer {
         status: 0,
@@ -713,17 +714,20 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
 
 async fn store(
     ctx: &Ctx,
-    meta: Meta,
+    meta: Facts,
     c: &Comparison,
     shadow_latency: Option<f64>,
     bodies: RawBodies,
     paths: Vec<String>,
     request_mismatch: bool,
 ) -> Result<Done, String> {
-    let event = exchange::event(meta, Some(c), shadow_latency, &ctx.rules, bodies, false);
+    let event = crate::evidence::build(meta, Some(c), shadow_latency, &ctx.rules, bodies, false);
     let done = Done {
-        class: event.record.outcome.clone(),
-        reason: event.record.not_compared_reason.clone(),
+        class: event.record.outcome.as_str().to_string(),
+        reason: event
+            .record
+            .not_compared_reason
+            .map(|r| r.as_str().to_string()),
         paths,
         request_mismatch,
     };

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::evidence::ExchangeRecord;
 use crate::proxy::{now_ms, Shared};
 use crate::routing::gate::{sample_of, GateWindow};
 use crate::routing::SwitchScope;
-use crate::store::exchanges::ExchangeRecord;
 use crate::telemetry::events::AutoRollback;
 
 /// The actor the gate's rollbacks are recorded under.
@@ -50,8 +50,8 @@ pub fn observe(
         return;
     };
     let Some(sample) = sample_of(
-        &record.served_by,
-        &record.outcome,
+        record.served_by.as_str(),
+        record.outcome.as_str(),
         uxp_failed,
         record.primary_fault_code.as_deref(),
     ) else {

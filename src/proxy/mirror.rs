@@ -24,11 +24,12 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::settings::MirrorPolicy;
+use crate::evidence::{Facts, RawBodies};
 use crate::mapping::Effect;
 use crate::proxy::upstream::{UpstreamClient, UpstreamError};
 use crate::proxy::{now_ms, Active, Shared};
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer, Meta, RawBodies, ShadowResult};
+use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::noise::CalibrationAnswer;
 use crate::shadow::{Date, NoiseModel, NotComparedReason, Options};
 use crate::store::{ExchangeStore, ExchangeWriter, Submitted};
@@ -183,7 +184,7 @@ impl ShadowRuntime {
     }
 
     /// Hands an exchange to the writer without waiting; a full queue drops and counts.
-    pub fn submit(&self, shared: &Shared, event: crate::store::ExchangeEvent) {
+    pub fn submit(&self, shared: &Shared, event: crate::evidence::ExchangeEvent) {
         let outcome = match self.writer.submit(event) {
             Submitted::Queued => "queued",
             Submitted::Dropped => "dropped",
@@ -233,7 +234,7 @@ impl ShadowRuntime {
 
 /// What the request path hands the mirror task once the client has its answer.
 pub struct Primary {
-    pub meta: Meta,
+    pub meta: Facts,
     /// `None` when dualroad answered with its own fault (`meta.rejected_code`).
     pub answer: Option<Answer>,
     pub store_bodies: bool,
@@ -501,7 +502,7 @@ async fn finish(
         primary: primary_answer,
         shadow: shadow.into_answer(),
     };
-    let event = exchange::event(
+    let event = crate::evidence::build(
         meta,
         comparison.as_ref(),
         shadow_latency,

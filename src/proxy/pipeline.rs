@@ -13,16 +13,16 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::evidence::{self, CaptureRecord, Facts, RawBodies};
 use crate::proxy::error::{GatewayError, Role};
 use crate::proxy::identity::{self, ConnIdentity};
 use crate::proxy::mirror;
 use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
 use crate::proxy::{Active, Shared};
-use crate::routing::{decide, Decision, RequestKey, Stack, Stage};
-use crate::shadow::exchange::{self, Answer, Meta, RawBodies};
+use crate::routing::{decide, Decision, RequestKey, Stack};
+use crate::shadow::exchange::{self, Answer};
 use crate::shadow::NotComparedReason;
-use crate::store::CaptureRecord;
 use crate::telemetry::events::{
     AnswerMismatched, LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled,
 };
@@ -36,8 +36,8 @@ use crate::wire::message::{Input, Message};
 struct Served {
     agency: String,
     service: String,
-    stage: &'static str,
-    served_by: &'static str,
+    stage: evidence::Stage,
+    served_by: evidence::ServedBy,
     message_id: Option<String>,
     lossy: Vec<String>,
     unmapped: Vec<String>,
@@ -55,16 +55,6 @@ struct Served {
     rule: Option<usize>,
     /// dualroad answered with its own fault because the UXP stack failed.
     uxp_failed: bool,
-}
-
-pub fn stage_name(s: &Stage) -> &'static str {
-    match s {
-        Stage::Legacy => "legacy",
-        Stage::Shadow => "shadow",
-        Stage::Canary { .. } => "canary",
-        Stage::Uxp => "uxp",
-        Stage::UxpShadow => "uxp-shadow",
-    }
 }
 
 /// Entry point for one HTTP request on a SOAP listener.
@@ -85,11 +75,11 @@ pub async fn handle(
     };
     let mut served = Served {
         stage: if r == Role::Provider {
-            "provider"
+            evidence::Stage::Provider
         } else {
-            "unrouted"
+            evidence::Stage::Unrouted
         },
-        served_by: "dualroad",
+        served_by: evidence::ServedBy::Dualroad,
         ..Served::default()
     };
     // Checked before the body is read but answered after: the body says which dialect
@@ -207,8 +197,8 @@ fn finish(
         } else {
             &served.service
         },
-        stage: served.stage,
-        served_by: served.served_by,
+        stage: served.stage.as_str(),
+        served_by: served.served_by.as_str(),
         outcome,
         elapsed,
     }
@@ -258,17 +248,17 @@ fn record(
         };
         crate::telemetry::events::EvidenceQueued { outcome }.emit(&shared.metrics);
     }
-    let meta = Meta {
+    let meta = Facts {
         at_unix_ms,
         message_id: served.message_id,
         shadow_message_id: None,
         agency: served.agency,
         service: served.service,
-        stage: served.stage.to_string(),
+        stage: served.stage,
         served_by: if rejected_code.is_some() {
-            "dualroad".to_string()
+            evidence::ServedBy::Dualroad
         } else {
-            served.served_by.to_string()
+            served.served_by
         },
         listener: listener.to_string(),
         primary_latency_ms: served.primary_latency.unwrap_or(elapsed).as_secs_f64() * 1000.0,
@@ -298,7 +288,7 @@ fn record(
         primary: served.answer,
         shadow: None,
     };
-    let event = exchange::event(
+    let event = evidence::build(
         meta,
         comparison.as_ref(),
         None,
@@ -541,11 +531,11 @@ async fn consumer(
         },
     );
     served.stage = if decision.switched.is_some() {
-        "rollback"
+        evidence::Stage::Rollback
     } else {
-        stage_name(&decision.stage)
+        decision.stage.into()
     };
-    served.served_by = decision.served_by.name();
+    served.served_by = decision.served_by.into();
     let policy = active.settings.shadow.policy(decision.rule);
     served.rule = decision.rule;
     served.store_bodies = policy.store_bodies;
@@ -709,7 +699,7 @@ async fn provider(
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
     served.message_id = d.header.id.clone();
-    served.served_by = "legacy";
+    served.served_by = evidence::ServedBy::Legacy;
     let t = translate::request_to_legacy_decoded(&active.maps, &opts, &d)?;
     let resp = forward(
         shared,

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::store::{DiffRecord, ExchangeRecord};
+use crate::evidence::{
+    DiffRecord, ExchangeOutcome, ExchangeRecord, NotComparedReason, ServedBy, Stage,
+};
 
 use super::model::{Calibration, Counts};
 use super::stats::LatencyHistogram;
@@ -109,18 +111,15 @@ pub struct ExchangeFacts<'a> {
     pub agency: Cow<'a, str>,
     #[serde(borrow)]
     pub service: Cow<'a, str>,
-    #[serde(borrow)]
-    pub stage: Cow<'a, str>,
-    #[serde(borrow)]
-    pub served_by: Cow<'a, str>,
+    pub stage: Stage,
+    pub served_by: ServedBy,
     /// `null` (a non-finite latency) reads as `None`.
     pub primary_latency_ms: Option<f64>,
     #[serde(default)]
     pub shadow_latency_ms: Option<f64>,
-    #[serde(borrow)]
-    pub outcome: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub not_compared_reason: Option<Cow<'a, str>>,
+    pub outcome: ExchangeOutcome,
+    #[serde(default)]
+    pub not_compared_reason: Option<NotComparedReason>,
     #[serde(borrow, default)]
     pub primary_fault_code: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -146,12 +145,12 @@ impl<'a> From<&'a ExchangeRecord> for ExchangeFacts<'a> {
             at_unix_ms: r.at_unix_ms,
             agency: b(&r.agency),
             service: b(&r.service),
-            stage: b(&r.stage),
-            served_by: b(&r.served_by),
+            stage: r.stage,
+            served_by: r.served_by,
             primary_latency_ms: Some(r.primary_latency_ms).filter(|x| x.is_finite()),
             shadow_latency_ms: r.shadow_latency_ms,
-            outcome: b(&r.outcome),
-            not_compared_reason: r.not_compared_reason.as_ref().map(b),
+            outcome: r.outcome,
+            not_compared_reason: r.not_compared_reason,
             primary_fault_code: r.primary_fault_code.as_ref().map(b),
             shadow_fault_code: r.shadow_fault_code.as_ref().map(b),
             lossy_fields: v(&r.lossy_fields),
@@ -321,7 +320,7 @@ impl Aggregator {
         let bucket = self.buckets.index(r.at_unix_ms);
         let mut untracked = 0u64;
         if let Some(stages) = self.stages.get_mut(bucket) {
-            bump(stages, &r.stage, DEFAULT_MAX_LABELS, &mut untracked);
+            bump(stages, r.stage.as_str(), DEFAULT_MAX_LABELS, &mut untracked);
         }
         let known = self
             .cells
@@ -356,23 +355,28 @@ impl Aggregator {
         cell.first_ms = cell.first_ms.min(r.at_unix_ms);
         if r.at_unix_ms >= cell.last_ms {
             cell.last_ms = r.at_unix_ms;
-            if cell.last_stage != r.stage {
+            if cell.last_stage != r.stage.as_str() {
                 cell.last_stage = r.stage.to_string();
             }
         }
         let cap = DEFAULT_MAX_LABELS;
-        bump(&mut cell.by_stage, &r.stage, cap, &mut untracked);
-        bump(&mut cell.by_served_by, &r.served_by, cap, &mut untracked);
-        bump(&mut cell.outcomes, &r.outcome, cap, &mut untracked);
-        if r.outcome == "not-compared" {
-            let reason = r.not_compared_reason.as_deref().unwrap_or("unknown");
+        bump(&mut cell.by_stage, r.stage.as_str(), cap, &mut untracked);
+        bump(
+            &mut cell.by_served_by,
+            r.served_by.as_str(),
+            cap,
+            &mut untracked,
+        );
+        bump(&mut cell.outcomes, r.outcome.as_str(), cap, &mut untracked);
+        if r.outcome == ExchangeOutcome::NotCompared {
+            let reason = r.not_compared_reason.map_or("unknown", |n| n.as_str());
             bump(&mut cell.not_compared, reason, cap, &mut untracked);
         }
-        if r.outcome == "rejected" {
+        if r.outcome == ExchangeOutcome::Rejected {
             let code = r.rejected_code.as_deref().unwrap_or("unknown");
             bump(&mut cell.rejected, code, cap, &mut untracked);
         }
-        let primary_is_uxp = r.served_by == "uxp";
+        let primary_is_uxp = r.served_by == ServedBy::Uxp;
         let (primary_faults, shadow_faults) = if primary_is_uxp {
             (&mut cell.faults_uxp, &mut cell.faults_legacy)
         } else {
@@ -391,7 +395,7 @@ impl Aggregator {
             (&mut cell.latency_legacy, &mut cell.latency_uxp)
         };
         // A rejected request never reached a stack: its time is dualroad's, not one.
-        if r.outcome != "rejected" && !primary_lat.record(primary_ms) {
+        if r.outcome != ExchangeOutcome::Rejected && !primary_lat.record(primary_ms) {
             self.latencies_missing += 1;
         }
         if let Some(ms) = r.shadow_latency_ms {
@@ -405,13 +409,13 @@ impl Aggregator {
         for u in &r.unmapped {
             bump(&mut cell.unmapped, u, cap, &mut untracked);
         }
-        if is_compared(&r.outcome) {
-            if r.outcome == "match" && r.noise_diffs > 0 {
+        if r.outcome.is_compared() {
+            if r.outcome == ExchangeOutcome::Match && r.noise_diffs > 0 {
                 cell.matched_by_noise += 1;
             }
             if let Some(b) = cell.buckets.get_mut(bucket) {
                 b.0 += 1;
-                if r.outcome == "match" {
+                if r.outcome == ExchangeOutcome::Match {
                     b.1 += 1;
                 }
             }
@@ -497,7 +501,7 @@ impl NoneOrEq for Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DiffPath;
+    use crate::evidence::DiffPath;
 
     fn rec(at: u64, agency: &str, service: &str, outcome: &str) -> ExchangeRecord {
         ExchangeRecord {
@@ -506,13 +510,14 @@ mod tests {
             shadow_message_id: None,
             agency: agency.into(),
             service: service.into(),
-            stage: "shadow".into(),
-            served_by: "legacy".into(),
+            stage: "shadow".parse().unwrap(),
+            served_by: "legacy".parse().unwrap(),
             listener: "agencies".into(),
             primary_latency_ms: 10.0,
             shadow_latency_ms: Some(12.0),
-            outcome: outcome.into(),
-            not_compared_reason: (outcome == "not-compared").then(|| "timeout".into()),
+            outcome: outcome.parse().unwrap(),
+            not_compared_reason: (outcome == "not-compared")
+                .then_some(crate::evidence::NotComparedReason::Timeout),
             primary_fault_code: None,
             shadow_fault_code: None,
             lossy_fields: vec![],
@@ -615,11 +620,11 @@ mod tests {
             noise,
         };
         let d = DiffRecord {
-            id: crate::store::RecordKey::first_at(1),
+            id: crate::evidence::RecordKey::first_at(1),
             at_unix_ms: 1,
             agency: "A".into(),
             service: "s".into(),
-            outcome: "body-diff".into(),
+            outcome: "body-diff".parse().unwrap(),
             paths: vec![
                 path("Body/r/item/v", "changed", false),
                 path("Body/r/item/v", "removed", false),

@@ -22,13 +22,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::evidence::{
+    Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeOutcome, ExchangeRecord,
+    NotComparedReason, RecordKey, ServedBy, Stage,
+};
 use crate::mapping::Mappings;
 use crate::shadow::{self, CompareConfig, Date, IgnoreRule, NoiseModel, Outcome, Role, Rules};
 use crate::sim::{self, SimConfig};
 use crate::store::{
-    Attribution, AuditAction, Bodies, Body, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord,
-    ExchangeWriter, RecordKey, RedactionConfig, RetentionPolicy, Store, StoreError, WriterConfig,
-    WriterStats,
+    Attribution, AuditAction, ExchangeWriter, RedactionConfig, RetentionPolicy, Store, StoreError,
+    WriterConfig, WriterStats,
 };
 use crate::translate::{self, Options};
 use crate::wire::message::Input;
@@ -74,9 +77,9 @@ pub fn sample_ignore_rules() -> Vec<IgnoreRule> {
 #[derive(Debug, Clone, Copy)]
 enum Plan {
     /// One stage throughout.
-    Fixed(&'static str),
+    Fixed(Stage),
     /// The first stage until this share of the period, then the second.
-    Switch(&'static str, f64, &'static str),
+    Switch(Stage, f64, Stage),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +136,7 @@ fn scenarios() -> Vec<Scenario> {
             "moh.getPatientSummary.v2",
             HEALTH,
             HEALTH_ID,
-            Plan::Switch("shadow", 0.5, "canary"),
+            Plan::Switch(Stage::Shadow, 0.5, Stage::Canary),
         )
     };
     let pay = Scenario {
@@ -144,7 +147,7 @@ fn scenarios() -> Vec<Scenario> {
             "pay.getPaymentStatus",
             PAY,
             PAY_ID,
-            Plan::Fixed("uxp-shadow"),
+            Plan::Fixed(Stage::UxpShadow),
         )
     };
     let city = Scenario {
@@ -156,7 +159,7 @@ fn scenarios() -> Vec<Scenario> {
             "pop.RR19IsikuElukoht.v1",
             CITY,
             CITY_ID,
-            Plan::Fixed("shadow"),
+            Plan::Fixed(Stage::Shadow),
         )
     };
     let city_write = Scenario {
@@ -166,7 +169,7 @@ fn scenarios() -> Vec<Scenario> {
             "bizreg.fileApplication.v1",
             CITY,
             CITY_ID,
-            Plan::Fixed("shadow"),
+            Plan::Fixed(Stage::Shadow),
         )
     };
     let bank = Scenario {
@@ -178,7 +181,7 @@ fn scenarios() -> Vec<Scenario> {
             "bizreg.getCompany.v1",
             BANK,
             BANK_ID,
-            Plan::Switch("shadow", 0.3, "canary"),
+            Plan::Switch(Stage::Shadow, 0.3, Stage::Canary),
         )
     };
     let unmapped = Scenario {
@@ -188,7 +191,7 @@ fn scenarios() -> Vec<Scenario> {
             "moh.getPatientSummary.v2",
             UNMAPPED,
             "",
-            Plan::Fixed("legacy"),
+            Plan::Fixed(Stage::Legacy),
         )
     };
     vec![
@@ -389,7 +392,7 @@ impl Sample {
         let share = i as f64 / self.total as f64;
         let stage = match sc.plan {
             // The operator's rollback of the bank (see `fill`), until its release.
-            _ if sc.agency == ROLLED_BACK && (0.8..0.85).contains(&share) => "rollback",
+            _ if sc.agency == ROLLED_BACK && (0.8..0.85).contains(&share) => Stage::Rollback,
             Plan::Fixed(st) => st,
             Plan::Switch(a, at_share, b) => {
                 if share < at_share {
@@ -408,12 +411,12 @@ impl Sample {
         let legacy_ms = latency(sc.legacy_ms, 10);
         let uxp_ms = latency(sc.uxp_ms, 20);
         let served_by = match stage {
-            "uxp" | "uxp-shadow" => "uxp",
+            Stage::Uxp | Stage::UxpShadow => ServedBy::Uxp,
             // A canary splits per message id, as `routing::decide` does.
-            "canary" if mix(variant ^ mix(s as u64)) % 100 < 25 => "uxp",
-            _ => "legacy",
+            Stage::Canary if mix(variant ^ mix(s as u64)) % 100 < 25 => ServedBy::Uxp,
+            _ => ServedBy::Legacy,
         };
-        let (primary_ms, shadow_ms) = if served_by == "uxp" {
+        let (primary_ms, shadow_ms) = if served_by == ServedBy::Uxp {
             (uxp_ms, legacy_ms)
         } else {
             (legacy_ms, uxp_ms)
@@ -424,12 +427,12 @@ impl Sample {
             shadow_message_id: None,
             agency: sc.agency.to_string(),
             service: sc.service.to_string(),
-            stage: stage.to_string(),
-            served_by: served_by.to_string(),
+            stage,
+            served_by,
             listener: "agencies".to_string(),
             primary_latency_ms: primary_ms,
             shadow_latency_ms: None,
-            outcome: "served".to_string(),
+            outcome: ExchangeOutcome::Served,
             not_compared_reason: None,
             primary_fault_code: None,
             shadow_fault_code: None,
@@ -443,43 +446,43 @@ impl Sample {
             bodies: None,
         };
         if let Some(code) = sc.rejected {
-            record.outcome = "rejected".to_string();
+            record.outcome = ExchangeOutcome::Rejected;
             record.rejected_code = Some(code.to_string());
             record.unmapped = vec![sc.agency.to_string()];
             record.primary_latency_ms = 0.4;
             return event(record, None);
         }
-        let mirrored = matches!(stage, "shadow" | "canary" | "uxp-shadow");
+        let mirrored = matches!(stage, Stage::Shadow | Stage::Canary | Stage::UxpShadow);
         if !mirrored {
             return event(record, None);
         }
         let not_compared = if sc.write {
-            Some("write-service")
+            Some(NotComparedReason::WriteService)
         } else if ((draw(30) * 1000.0) as u64) < sc.sampled_out_permille {
-            Some("sampled-out")
+            Some(NotComparedReason::SampledOut)
         } else if ((draw(40) * 1000.0) as u64) < sc.timeout_permille {
-            Some("timeout")
+            Some(NotComparedReason::Timeout)
         } else {
             None
         };
         let sim = self.simulate(s, variant);
         record.lossy_fields.clone_from(&sim.lossy);
         if let Some(reason) = not_compared {
-            record.outcome = "not-compared".to_string();
-            record.not_compared_reason = Some(reason.to_string());
+            record.outcome = ExchangeOutcome::NotCompared;
+            record.not_compared_reason = Some(reason);
             return event(record, None);
         }
         record.shadow_message_id = Some(format!("{id}-shadow"));
         record.shadow_latency_ms = Some(shadow_ms);
-        let c = if served_by == "uxp" {
+        let c = if served_by == ServedBy::Uxp {
             &sim.uxp_primary
         } else {
             &sim.legacy_primary
         };
-        record.outcome = c.outcome.class().as_str().to_string();
+        record.outcome = c.outcome.class().into();
         record.noise_diffs = c.noise_count as u64;
         if let Outcome::NotCompared { reason, .. } = &c.outcome {
-            record.not_compared_reason = Some(reason.as_str().to_string());
+            record.not_compared_reason = Some(*reason);
             record.shadow_latency_ms = None;
         }
         match &c.outcome {
@@ -513,7 +516,7 @@ impl Sample {
             at_unix_ms: at,
             agency: sc.agency.to_string(),
             service: sc.service.to_string(),
-            outcome: record.outcome.clone(),
+            outcome: record.outcome,
             paths,
             unified: c.unified.clone().unwrap_or_default(),
         };

@@ -35,12 +35,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 pub use audit::{Attribution, AuditAction, AuditEntry, VerifyReport, GENESIS_HASH};
 pub use error::StoreError;
 pub use exchanges::{
-    Bodies, Body, CaptureFilter, CaptureRecord, DiffId, DiffPath, DiffRecord, ExchangeRecord,
-    ExchangeStore, KindCounts, RecordKey, Records, RetentionPolicy, RetentionReport, Skipped,
+    CaptureFilter, ExchangeStore, KindCounts, Records, RetentionPolicy, RetentionReport, Skipped,
     StoreCounters,
 };
 pub use redact::{RedactError, RedactionConfig, RedactionConfigError, Redactor};
-pub use writer::{Clock, ExchangeEvent, ExchangeWriter, Submitted, WriterConfig, WriterStats};
+pub use writer::{Clock, ExchangeWriter, Submitted, WriterConfig, WriterStats};
 
 use crate::routing::{SwitchEntry, SwitchScope, SwitchState};
 

@@ -43,7 +43,7 @@ use serde::Deserialize;
 
 use crate::wire::multipart::{ContentType, Multipart, MultipartError};
 
-use super::exchanges::{DiffPath, DiffRecord};
+use crate::evidence::{DiffPath, DiffRecord};
 
 /// Header fields that carry a person's identity in the dialects dualroad speaks:
 /// `userId` (X-Road 3.1 onwards, UXP), `isikukood` (2.0 "personal code") and

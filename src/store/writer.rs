@@ -33,10 +33,10 @@ use tokio::task::JoinHandle;
 
 use super::error::StoreError;
 use super::exchanges::{
-    counter, encode, Bodies, Body, CaptureRecord, DiffRecord, Encoded, ExchangeRecord,
-    ExchangeStore, Kind, KindCounts, RecordKey, RetentionPolicy,
+    counter, encode, Encoded, ExchangeStore, Kind, KindCounts, RetentionPolicy,
 };
 use super::redact::{Redactor, Seen};
+use crate::evidence::{Bodies, Body, CaptureRecord, ExchangeEvent, RecordKey};
 
 /// Records the queue holds before `submit` starts dropping. At a few hundred bytes of
 /// metadata each (bodies are shared `Bytes`), a full queue is a few MB.
@@ -81,20 +81,6 @@ impl Default for WriterConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
-}
-
-/// One served exchange as the proxy hands it over.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExchangeEvent {
-    /// `record.bodies` carries the raw, unredacted bodies. They are redacted by the
-    /// writer, used to scrub the diff (which quotes them), and stored only when
-    /// `store_bodies` is true. Pass them whenever there is a diff: without them the
-    /// diff's unified text cannot be checked and is withheld. `record.diff_id` is
-    /// set by the writer.
-    pub record: ExchangeRecord,
-    pub diff: Option<DiffRecord>,
-    /// The rule's `store_bodies`.
-    pub store_bodies: bool,
 }
 
 /// What `submit` did with a record.

@@ -6,8 +6,9 @@
 //! Where it sits: [`crate::wire::envelope`] tokenizes the prolog and the Header with
 //! quick-xml and stops at the Body's first element; it then hands the rest of the
 //! document to [`scan_body`]. Nothing here builds a tree or allocates per element (one
-//! stack of name ranges), so a 1 MiB Body costs about a `memchr` sweep plus UTF-8
-//! validation; the Body is still copied byte for byte by `assemble`, using the ranges
+//! stack of name ranges), so a 1 MiB Body costs about a `memchr` sweep (short runs by a
+//! byte table, where `memchr`'s set-up would cost more) plus UTF-8 validation, less
+//! than quick-xml's event loop over the same bytes (docs/performance.md); the Body is still copied byte for byte by `assemble`, using the ranges
 //! returned here.
 //!
 //! Why a scan of its own and not a text search: markup inside comments, CDATA
@@ -27,7 +28,7 @@
 
 use std::ops::Range;
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3};
 
 use crate::wire::charset::Charset;
 use crate::wire::error::WireError;
@@ -53,19 +54,48 @@ fn is_ws(b: u8) -> bool {
 
 /// Bytes that end an element or attribute name, as a table (names are the scan's most
 /// frequent byte loop).
-const NAME_END: [bool; 256] = {
-    let mut t = [false; 256];
-    let ends = b" \t\r\n>/=<\"'&";
-    let mut i = 0;
-    while i < ends.len() {
-        t[ends[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
+const NAME_END: [bool; 256] = stop_table(b" \t\r\n>/=<\"'&");
 
 fn ends_name(b: u8) -> bool {
     NAME_END[b as usize]
+}
+
+/// A table of the bytes in `stops`.
+const fn stop_table(stops: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Where text ends: markup or a reference.
+const TEXT_STOP: [bool; 256] = stop_table(b"<&");
+/// Where a `"`- or `'`-quoted attribute value stops: its quote, `<`, a reference.
+const DQ_VALUE_STOP: [bool; 256] = stop_table(b"\"<&");
+const SQ_VALUE_STOP: [bool; 256] = stop_table(b"'<&");
+
+/// Bytes looked at one by one before a run is handed to `memchr`: most text runs and
+/// attribute values in a Body are shorter than this, and for them a table lookup per
+/// byte costs less than `memchr`'s set-up per call.
+const NEAR: usize = 16;
+
+/// The first byte of `hay` in `stop`: the first [`NEAR`] bytes by table, the rest by
+/// `far` (a `memchr` over the same bytes).
+#[inline(always)]
+fn find_stop(
+    hay: &[u8],
+    stop: &[bool; 256],
+    far: impl FnOnce(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    let (near, rest) = hay.split_at(hay.len().min(NEAR));
+    match near.iter().position(|b| stop[*b as usize]) {
+        Some(i) => Some(i),
+        None if rest.is_empty() => None,
+        None => far(rest).map(|i| i + NEAR),
+    }
 }
 
 fn is_xml_char(c: u32) -> bool {
@@ -130,7 +160,7 @@ impl<'a> Scan<'a> {
         let body_end = loop {
             // Text up to the next markup: references are checked, and directly in the
             // Body only whitespace is allowed.
-            let Some(i) = memchr2(b'<', b'&', self.rest()) else {
+            let Some(i) = find_stop(self.rest(), &TEXT_STOP, |h| memchr2(b'<', b'&', h)) else {
                 return Err(xml(format!(
                     "document ends inside the Body (`{}` not closed)",
                     self.name(open.last().unwrap_or(&body_name))
@@ -155,16 +185,20 @@ impl<'a> Scan<'a> {
             let lt = self.at;
             match self.byte(lt + 1) {
                 Some(b'/') => {
-                    let (name, end) = self.end_tag()?;
-                    let closing = &self.src[name.clone()];
                     let expected = open.last().unwrap_or(&body_name).clone();
-                    if closing != &self.src[expected.clone()] {
-                        return Err(xml(format!(
-                            "`</{}>` at byte {lt} does not close `<{}>`",
-                            self.name(&name),
-                            self.name(&expected)
-                        )));
-                    }
+                    let (name, end) = match self.expected_end_tag(&expected) {
+                        Some(found) => found?,
+                        None => {
+                            // Another name (or none, or an unclosed tag): read it
+                            // for the error.
+                            let (name, _) = self.end_tag()?;
+                            return Err(xml(format!(
+                                "`</{}>` at byte {lt} does not close `<{}>`",
+                                self.name(&name),
+                                self.name(&expected)
+                            )));
+                        }
+                    };
                     if open.pop().is_none() {
                         break end;
                     }
@@ -277,7 +311,7 @@ impl<'a> Scan<'a> {
     fn comment(&mut self) -> Result<(), WireError> {
         let from = self.at;
         let body = self.src.get(from + 4..).unwrap_or(&[]);
-        let i = memmem::find(body, b"-->")
+        let i = find_closer(body, b"-->")
             .ok_or_else(|| xml(format!("comment at byte {from} is not closed")))?;
         self.at = from + 4 + i + 3;
         Ok(())
@@ -286,7 +320,7 @@ impl<'a> Scan<'a> {
     fn cdata(&mut self) -> Result<(), WireError> {
         let from = self.at;
         let body = self.src.get(from + 9..).unwrap_or(&[]);
-        let i = memmem::find(body, b"]]>")
+        let i = find_closer(body, b"]]>")
             .ok_or_else(|| xml(format!("CDATA section at byte {from} is not closed")))?;
         self.at = from + 9 + i + 3;
         Ok(())
@@ -307,7 +341,7 @@ impl<'a> Scan<'a> {
                 "XML declaration at byte {from}: it is only allowed at the very start"
             )));
         }
-        let i = memmem::find(body, b"?>").ok_or_else(|| {
+        let i = find_closer(body, b"?>").ok_or_else(|| {
             xml(format!(
                 "processing instruction at byte {from} is not closed"
             ))
@@ -337,6 +371,32 @@ impl<'a> Scan<'a> {
             self.at += 1;
         }
         self.at > from
+    }
+
+    /// `</name ws?>` at `self.at` when `name` is `expected` (the element open): a
+    /// comparison of the bytes instead of a walk over the name. `None` when the name
+    /// differs (the bytes differ, or the name goes on past `expected`'s length), for
+    /// [`Self::end_tag`] to read it and the caller to report it.
+    fn expected_end_tag(
+        &mut self,
+        expected: &Range<usize>,
+    ) -> Option<Result<(Range<usize>, usize), WireError>> {
+        let from = self.at + 2;
+        let to = from + expected.len();
+        let same = self.src.get(from..to) == self.src.get(expected.clone());
+        if !same || !self.byte(to).is_some_and(ends_name) {
+            return None;
+        }
+        let lt = self.at;
+        self.at = to;
+        self.skip_ws();
+        if self.byte(self.at) != Some(b'>') {
+            return Some(Err(xml(format!(
+                "end tag at byte {lt} is not closed with `>`"
+            ))));
+        }
+        self.at += 1;
+        Some(Ok((from..to, self.at)))
     }
 
     /// `</name ws?>` at `self.at`: the name and the offset after `>`.
@@ -404,23 +464,32 @@ impl<'a> Scan<'a> {
             _ => return Err(bad(self, "attribute value is not quoted")),
         };
         self.at += 1;
-        let value_start = self.at;
-        let len =
-            memchr(quote, self.rest()).ok_or_else(|| bad(self, "attribute value is not closed"))?;
-        let value_end = value_start + len;
-        // Inside the value only `<` and references matter (`>` is data).
-        while let Some(i) = memchr2(b'<', b'&', &self.src[self.at..value_end]) {
+        // Inside the value only the closing quote, `<` and references matter (`>` is
+        // data): one `memchr3` per stretch instead of finding the quote and then
+        // searching the value again. A valid reference holds no quote, so it cannot
+        // run past the value.
+        let stop = if quote == b'"' {
+            &DQ_VALUE_STOP
+        } else {
+            &SQ_VALUE_STOP
+        };
+        loop {
+            let Some(i) = find_stop(self.rest(), stop, |h| memchr3(quote, b'<', b'&', h)) else {
+                return Err(bad(self, "attribute value is not closed"));
+            };
             self.at += i;
-            if self.src[self.at] == b'<' {
-                return Err(bad(self, "`<` inside an attribute value"));
-            }
-            self.reference()?;
-            if self.at > value_end {
-                return Err(bad(self, "reference runs past the attribute value"));
+            match self.src[self.at] {
+                b'&' => self.reference()?,
+                b'<' if memchr(quote, self.rest()).is_none() => {
+                    return Err(bad(self, "attribute value is not closed"))
+                }
+                b'<' => return Err(bad(self, "`<` inside an attribute value")),
+                _ => {
+                    self.at += 1;
+                    return Ok(());
+                }
             }
         }
-        self.at = value_end + 1;
-        Ok(())
     }
 
     /// `&name;` or `&#N;` / `&#xH;` at `self.at`.
@@ -428,8 +497,11 @@ impl<'a> Scan<'a> {
         let amp = self.at;
         // The longest valid reference is `&#x0010FFFF;`-like; leading zeros are legal,
         // so look for `;` within a generous bound, never past it (linear time).
+        // References are a few bytes long: a plain loop beats `memchr`'s set-up.
         let window = &self.src[amp + 1..self.src.len().min(amp + 1 + 64)];
-        let semi = memchr(b';', window)
+        let semi = window
+            .iter()
+            .position(|b| *b == b';')
             .ok_or_else(|| xml(format!("`&` at byte {amp} does not start a reference")))?;
         let r = &window[..semi];
         let ok = match r {
@@ -453,6 +525,23 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Where `closer` (`-->`, `]]>`, `?>`: ending in `>`) first starts in `hay`. Jumps from
+/// `>` to `>` with `memchr` and looks back, instead of `memmem::find`, whose searcher
+/// set-up per call cost more than the search on the short comments and CDATA sections
+/// of a Body.
+fn find_closer(hay: &[u8], closer: &[u8]) -> Option<usize> {
+    let lead = closer.len() - 1;
+    let mut from = lead;
+    loop {
+        let gt = from + memchr(b'>', hay.get(from..)?)?;
+        let start = gt - lead;
+        if hay.get(start..gt) == closer.get(..lead) {
+            return Some(start);
+        }
+        from = gt + 1;
+    }
+}
+
 /// Whether `digits` in `radix` name a character XML allows.
 fn char_ref(digits: &[u8], radix: u32) -> bool {
     let mut v: u32 = 0;
@@ -467,6 +556,7 @@ fn char_ref(digits: &[u8], radix: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::wire::charset::Charset;
     use crate::wire::envelope::Envelope;
     use crate::wire::error::WireError;
 
@@ -578,6 +668,239 @@ mod tests {
         // The same bytes are fine in a Latin-1 message.
         let latin1 = Some(crate::wire::charset::Charset::Latin1);
         assert!(Envelope::scan(&m, latin1).is_ok());
+    }
+
+    /// `body` (raw bytes, not necessarily UTF-8) in the test envelope, scanned as `cs`.
+    fn scan_raw(body: &[u8], cs: Option<Charset>) -> Result<(), WireError> {
+        let mut m = HEAD.as_bytes().to_vec();
+        m.extend_from_slice(body);
+        m.extend_from_slice(b"</s:Envelope>\n");
+        Envelope::scan(&m, cs).map(|_| ())
+    }
+
+    /// Where a non-ASCII byte can sit in a Body, each place as (before, after) the
+    /// bytes under test: text, after a reference, an element name, an attribute value
+    /// (after a reference too), an end-tag name, a comment, CDATA, a PI, whitespace
+    /// right before the Envelope's end (after the Body) and a split across a tag.
+    const PLACES: [(&[u8], &[u8]); 10] = [
+        (b"<s:Body><x:w>", b"</x:w></s:Body>"),
+        (b"<s:Body><x:w>&amp;", b"</x:w></s:Body>"),
+        (b"<s:Body><x:w", b"/></s:Body>"),
+        (b"<s:Body><x:w a=\"", b"\"/></s:Body>"),
+        (b"<s:Body><x:w a='&lt;", b"'/></s:Body>"),
+        (b"<s:Body><x:w><!-- ", b" --></x:w></s:Body>"),
+        (b"<s:Body><x:w><![CDATA[", b"]]></x:w></s:Body>"),
+        (b"<s:Body><x:w><?pi ", b"?></x:w></s:Body>"),
+        (b"<s:Body><x:w><x:q>", b"<x:r/></x:q></x:w></s:Body>"),
+        (b"<s:Body><x:w/><!--", b"--></s:Body>"),
+    ];
+
+    fn placed(at: (&[u8], &[u8]), bytes: &[u8]) -> Vec<u8> {
+        [at.0, bytes, at.1].concat()
+    }
+
+    #[test]
+    fn valid_multibyte_utf8_is_accepted_everywhere() {
+        // 2-, 3- and 4-byte sequences, and one right against each delimiter.
+        for at in PLACES {
+            for chars in ["\u{e9}", "\u{645}\u{62d}", "\u{2013}x\u{10348}", "\u{ffff}"] {
+                let b = placed(at, chars.as_bytes());
+                if let Err(e) = scan_raw(&b, None) {
+                    panic!("{e}: {}", String::from_utf8_lossy(&b));
+                }
+            }
+        }
+        // In an end-tag name too (the same name as its start tag).
+        assert!(scan_raw("<s:Body><x:\u{e9}>1</x:\u{e9}></s:Body>".as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_everywhere_with_its_offset() {
+        let base = HEAD.len();
+        for at in PLACES {
+            for bad in [
+                &b"\xE9"[..],        // Latin-1 é: a lead byte without continuation
+                b"\x80",             // a lone continuation byte
+                b"\xC3",             // a 2-byte lead cut short by the next delimiter
+                b"\xE2\x80",         // a 3-byte sequence cut short
+                b"\xF0\x90\x8D",     // a 4-byte sequence cut short
+                b"\xC0\xAF",         // overlong `/`
+                b"\xED\xA0\x80",     // a surrogate
+                b"\xF4\x90\x80\x80", // above U+10FFFF
+                b"\xFF",
+            ] {
+                let b = placed(at, bad);
+                let e = match scan_raw(&b, None) {
+                    Ok(()) => panic!("accepted: {}", String::from_utf8_lossy(&b)),
+                    Err(e) => e,
+                };
+                assert_eq!(e.code(), "InvalidXml", "{e}");
+                let want = format!("not valid utf-8 (byte {})", base + at.0.len());
+                assert!(e.to_string().contains(&want), "{want}: {e}");
+            }
+        }
+        // Split across a tag: the lead byte in text, its continuation after the tag.
+        let e = scan_raw(b"<s:Body><x:w>\xC3<x:q/>\xA9</x:w></s:Body>", None).unwrap_err();
+        assert!(e.to_string().contains("utf-8"), "{e}");
+        // Valid text first, the bad byte far into a long run of text.
+        let mut long = b"<s:Body><x:w>".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 5000));
+        long.extend_from_slice("\u{645}".as_bytes());
+        long.extend(std::iter::repeat_n(b'b', 3000));
+        let bad = long.len() - 1500;
+        long[bad] = 0xB0;
+        long.extend_from_slice(b"</x:w></s:Body>");
+        let e = scan_raw(&long, None).unwrap_err();
+        let want = format!("(byte {})", base + bad);
+        assert!(e.to_string().contains(&want), "{want}: {e}");
+    }
+
+    #[test]
+    fn latin1_bodies_take_every_byte() {
+        let latin1 = Some(Charset::Latin1);
+        let high: Vec<u8> = (0x80..=0xFFu8).collect();
+        for at in PLACES {
+            let b = placed(at, &high);
+            if let Err(e) = scan_raw(&b, latin1) {
+                panic!("{e}: {}", String::from_utf8_lossy(&b));
+            }
+        }
+        // Structure is still checked in Latin-1.
+        let e = scan_raw(b"<s:Body><x:w>\xE9</x:q></s:Body>", latin1).unwrap_err();
+        assert_eq!(e.code(), "InvalidXml", "{e}");
+    }
+
+    #[test]
+    fn terminators_need_their_own_bytes() {
+        // `-->`, `]]>` and `?>` must follow their openers, not overlap them.
+        for body in [
+            "<s:Body><x:w><!--></x:w></s:Body>",
+            "<s:Body><x:w><!---></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]]</x:w></s:Body>",
+            "<s:Body><x:w><?pi></x:w></s:Body>",
+            "<s:Body><x:w>&#x41</x:w></s:Body>",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code(), "InvalidXml", "{body}: {e}");
+        }
+        for body in [
+            "<s:Body><x:w><!----></x:w></s:Body>",
+            "<s:Body><x:w><!-- - -- > --></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]]></x:w></s:Body>",
+            "<s:Body><x:w><![CDATA[]>]]]></x:w></s:Body>",
+            "<s:Body><x:w><?pi?></x:w></s:Body>",
+            "<s:Body><x:w><?pi > ? >?></x:w></s:Body>",
+        ] {
+            assert_eq!(accepted(body), "x:w", "{body}");
+        }
+    }
+
+    #[test]
+    fn references_are_bounded_and_checked() {
+        // `;` within the 64 bytes after the `&`, and only there.
+        let long = format!("<s:Body><x:w>&#{}65;</x:w></s:Body>", "0".repeat(60));
+        assert_eq!(accepted(&long), "x:w");
+        let long = format!("<s:Body><x:w>&#{}65;</x:w></s:Body>", "0".repeat(61));
+        assert_eq!(refused(&long).code(), "InvalidXml");
+        for body in [
+            "<s:Body><x:w>&#x;</x:w></s:Body>",
+            "<s:Body><x:w>&#;</x:w></s:Body>",
+            "<s:Body><x:w>&;</x:w></s:Body>",
+            "<s:Body><x:w>&#x110000;</x:w></s:Body>",
+            "<s:Body><x:w>&#xFFFE;</x:w></s:Body>",
+            "<s:Body><x:w>&#99999999999999999999;</x:w></s:Body>",
+            "<s:Body><x:w>&amp</x:w></s:Body>",
+            r#"<s:Body><x:w a="&amp" b=";"/></s:Body>"#,
+            "<s:Body>&amp;<x:w/></s:Body>",
+        ] {
+            let e = refused(body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidBody"),
+                "{body}: {e}"
+            );
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w a='&#x10FFFF;&#9;'>&#xE000;&#x0041;</x:w></s:Body>"),
+            "x:w"
+        );
+    }
+
+    #[test]
+    fn end_tags_match_exactly() {
+        for body in [
+            "<s:Body><x:w><x:ab></x:a></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:ab></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a </x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a/></x:w></s:Body>",
+            "<s:Body><x:w><x:a></></x:w></s:Body>",
+            "<s:Body><x:w><x:a></x:a",
+            "<s:Body><x:w></x:w></s:Bod></s:Body>",
+            "<s:Body><x:w></x:w></s:Body",
+        ] {
+            let m = msg(body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidSoap"),
+                "{body}: {e}"
+            );
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w><x:a\t></x:a \r\n></x:w\n></s:Body \t>"),
+            "x:w"
+        );
+    }
+
+    #[test]
+    fn attribute_syntax_is_checked_at_every_step() {
+        for body in [
+            r#"<s:Body><x:w a=1/></s:Body>"#,
+            r#"<s:Body><x:w a= /></s:Body>"#,
+            r#"<s:Body><x:w ="1"/></s:Body>"#,
+            r#"<s:Body><x:w a="1'/></s:Body>"#,
+            r#"<s:Body><x:w a="1"/ ></s:Body>"#,
+            r#"<s:Body><x:w a="1" / ></s:Body>"#,
+            r#"<s:Body><x:w a="1" b></s:Body>"#,
+            r#"<s:Body><x:w a="x<y"></x:w></s:Body>"#,
+            r#"<s:Body><x:w a="1">"#,
+            r#"<s:Body><x:w a"1"/></s:Body>"#,
+            r#"<s:Body><x:w/ ></s:Body>"#,
+        ] {
+            let m = msg(body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(body);
+            assert_eq!(e.code(), "InvalidXml", "{body}: {e}");
+        }
+        assert_eq!(
+            accepted("<s:Body><x:w a = \"1\"\tb\n=\n'>\"' c=\"'/>&gt;\" /></s:Body>"),
+            "x:w"
+        );
+    }
+
+    #[test]
+    fn long_runs_are_searched_to_their_end() {
+        // Text and attribute values longer than the scan's byte-by-byte look-ahead.
+        let pad = "v".repeat(40);
+        assert_eq!(
+            accepted(&format!(
+                "<s:Body><x:w a='{pad}\"{pad}&amp;{pad}' b=\"{pad}'{pad}&#65;\">{pad}&lt;{pad}<x:q/>{pad}</x:w></s:Body>"
+            )),
+            "x:w"
+        );
+        for body in [
+            format!("<s:Body><x:w a=\"{pad}<{pad}\"/></s:Body>"),
+            format!("<s:Body><x:w a=\"{pad}&bad;\"/></s:Body>"),
+            format!("<s:Body><x:w a='{pad}\"/></s:Body>"),
+            format!("<s:Body><x:w>{pad}&bad;</x:w></s:Body>"),
+            format!("<s:Body><x:w>{pad}<x:q></x:w></s:Body>"),
+            format!("<s:Body> {pad} <x:w/></s:Body>"),
+        ] {
+            let m = msg(&body);
+            let e = Envelope::scan(m.as_bytes(), None).expect_err(&body);
+            assert!(
+                matches!(e.code(), "InvalidXml" | "InvalidBody"),
+                "{body}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use dualroad::evidence::{
+    Bodies, Body, CaptureRecord, DiffPath, DiffRecord, ExchangeEvent, ExchangeRecord,
+    NotComparedReason, RecordKey,
+};
 use dualroad::store::exchanges::RECORD_VERSION;
 use dualroad::store::writer::DEFAULT_FLUSH_INTERVAL;
 use dualroad::store::{
-    Bodies, Body, CaptureFilter, CaptureRecord, Clock, DiffPath, DiffRecord, ExchangeEvent,
-    ExchangeRecord, ExchangeWriter, KindCounts, RecordKey, RedactionConfig, RetentionPolicy,
-    Skipped, Store, Submitted, WriterConfig,
+    CaptureFilter, Clock, ExchangeWriter, KindCounts, RedactionConfig, RetentionPolicy, Skipped,
+    Store, Submitted, WriterConfig,
 };
 
 const CHILD_ENV: &str = "DUALROAD_CRASH_CHILD";
@@ -46,13 +49,15 @@ fn record(at_unix_ms: u64, n: u64) -> ExchangeRecord {
         shadow_message_id: Some(format!("shadow-{n}")),
         agency: format!("PS/GOV/{}", 10000040 + n % 10),
         service: format!("moh.service{}.v1", n % 20),
-        stage: "shadow".into(),
-        served_by: if n % 3 == 0 { "uxp" } else { "legacy" }.into(),
+        stage: "shadow".parse().unwrap(),
+        served_by: if n % 3 == 0 { "uxp" } else { "legacy" }.parse().unwrap(),
         listener: "consumer".into(),
         primary_latency_ms: 5.0 + (n % 50) as f64,
         shadow_latency_ms: Some(6.0 + (n % 70) as f64),
-        outcome: ["match", "match", "match", "body-diff", "not-compared"][(n % 5) as usize].into(),
-        not_compared_reason: (n % 5 == 4).then(|| "timeout".to_string()),
+        outcome: ["match", "match", "match", "body-diff", "not-compared"][(n % 5) as usize]
+            .parse()
+            .unwrap(),
+        not_compared_reason: (n % 5 == 4).then_some(NotComparedReason::Timeout),
         primary_fault_code: None,
         shadow_fault_code: None,
         lossy_fields: if n % 7 == 0 {
@@ -348,7 +353,7 @@ fn diff_for(at_unix_ms: u64) -> DiffRecord {
         at_unix_ms,
         agency: "PS/GOV/10000042".into(),
         service: "moh.getPatientSummary.v2".into(),
-        outcome: "body-diff".into(),
+        outcome: "body-diff".parse().unwrap(),
         paths: vec![DiffPath {
             path: "Body/getPatientSummaryResponse/response/allergy".into(),
             kind: "changed".into(),
@@ -387,7 +392,7 @@ fn the_writer_redacts_links_diffs_and_keeps_bodies_only_when_asked() {
     for (at, store_bodies) in [(100u64, true), (200, false)] {
         let mut rec = record(at, at);
         rec.bodies = Some(bodies.clone());
-        rec.outcome = "body-diff".into();
+        rec.outcome = "body-diff".parse().unwrap();
         writer.submit(ExchangeEvent {
             record: rec,
             diff: Some(diff_for(at)),

@@ -1,30 +1,18 @@
 //! One self-contained HTML file: inline CSS, inline SVG charts ([`super::svg`]), no
 //! script, no external resource, so it can be attached to a ticket and opened
 //! offline. Written as well-formed XHTML (every element closed, everything escaped) so
-//! it parses as XML too.
+//! it parses as XML too. Lays out the [`View`]; what is shown and how numbers read is
+//! decided there.
 
-use std::fmt::Write;
+use std::fmt::{Result, Write};
 
-use super::{counts, interval, ms, pct, ratio, svg, width};
-use crate::report::model::{Counts, Report, ServiceReport, VerdictStatus};
-
-/// Escapes text and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            // Not allowed in XML 1.0 at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => o.push('\u{FFFD}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use super::escape::xml as esc;
+use super::svg;
+use super::view::{
+    joined, AgencyView, Chain, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES,
+    NO_IGNORE_RULES,
+};
+use crate::report::model::{Report, VerdictStatus};
 
 const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#f6f7f9}
@@ -69,18 +57,38 @@ fn code(s: &str) -> String {
     format!("<code>{}</code>", esc(s))
 }
 
-fn counts_html(c: &Counts) -> String {
-    esc(&counts(c))
-}
-
 pub fn html(r: &Report) -> String {
     let mut o = String::with_capacity(64 * 1024);
-    let _ = render(r, &mut o);
+    let _ = render(&View::of(r), &mut o);
     o
 }
 
-fn render(r: &Report, o: &mut String) -> std::fmt::Result {
-    let scope = r.scope.agency.as_deref().unwrap_or("all agencies");
+fn render(v: &View<'_>, o: &mut String) -> Result {
+    header(v, o)?;
+    summary(v, o)?;
+    writeln!(o, r#"<section id="evidence"><h2>Evidence</h2>"#)?;
+    writeln!(o, "<p>{}</p>", esc(&v.evidence.sentence))?;
+    for w in v.evidence.warnings {
+        writeln!(o, r#"<p class="warn">⚠ {}</p>"#, esc(w))?;
+    }
+    writeln!(o, "</section>")?;
+    for (i, a) in v.agencies.iter().enumerate() {
+        agency(v, i, a, o)?;
+    }
+    ignore_rules(v, o)?;
+    coverage(v, o)?;
+    history(v, o)?;
+    writeln!(
+        o,
+        "<footer>dualroad migration report · report_version {} · the JSON form (<code>--format json</code>) carries every number shown here.</footer>",
+        v.header.report_version
+    )?;
+    writeln!(o, "</main></body></html>")
+}
+
+fn header(v: &View<'_>, o: &mut String) -> Result {
+    let h = &v.header;
+    let scope = esc(h.scope);
     o.push_str("<!DOCTYPE html>\n");
     writeln!(
         o,
@@ -88,41 +96,32 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     )?;
     writeln!(
         o,
-        r#"<head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>Migration report: {}</title><style>{CSS}</style></head>"#,
-        esc(scope)
+        r#"<head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>Migration report: {scope}</title><style>{CSS}</style></head>"#
     )?;
     writeln!(o, "<body><main>")?;
-    writeln!(
-        o,
-        r#"<header id="top"><h1>Migration report: {}</h1>"#,
-        esc(scope)
-    )?;
+    writeln!(o, r#"<header id="top"><h1>Migration report: {scope}</h1>"#)?;
     writeln!(
         o,
         r#"<p class="meta">Period <b>{}</b> → <b>{}</b> (UTC{}) · generated {} · report_version {}</p>"#,
-        esc(&r.scope.since),
-        esc(&r.scope.until),
-        if r.scope.since_requested && r.scope.until_requested {
-            ""
-        } else {
-            "; open ends taken from the stored evidence"
-        },
-        esc(&r.generated_at),
-        r.report_version
+        esc(h.since),
+        esc(h.until),
+        h.open_ends,
+        esc(h.generated_at),
+        h.report_version
     )?;
-    let t = &r.thresholds;
     writeln!(
         o,
-        r#"<p class="meta">Verdict thresholds: min_samples <b>{}</b>, min_match_rate <b>{}</b>, max_p99_ratio <b>{}</b>. Match-rate intervals: {:.0} % Wilson score. Latency percentiles within {:.0} %.</p></header>"#,
-        t.min_samples,
-        esc(&pct(Some(t.min_match_rate))),
-        t.max_p99_ratio,
-        t.confidence * 100.0,
-        t.latency_relative_error * 100.0
-    )?;
+        r#"<p class="meta">Verdict thresholds: min_samples <b>{}</b>, min_match_rate <b>{}</b>, max_p99_ratio <b>{}</b>. Match-rate intervals: {} % Wilson score. Latency percentiles within {} %.</p></header>"#,
+        h.min_samples,
+        esc(&h.min_match_rate),
+        esc(&h.max_p99_ratio),
+        esc(&h.confidence),
+        esc(&h.latency_error)
+    )
+}
 
-    // --- summary ---
-    let s = &r.summary;
+fn summary(v: &View<'_>, o: &mut String) -> Result {
+    let s = &v.summary;
     writeln!(
         o,
         r#"<section id="summary"><h2>Summary</h2><div class="cards">"#
@@ -132,7 +131,7 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
         ("agency × service", s.services.to_string()),
         ("exchanges", s.exchanges.to_string()),
         ("compared", s.compared.to_string()),
-        ("match rate", pct(s.match_rate)),
+        ("match rate", s.match_rate.clone()),
         ("ready", s.ready.to_string()),
         ("hold", s.hold.to_string()),
         ("rollback recommended", s.rollback_recommended.to_string()),
@@ -148,17 +147,25 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(
         o,
         "<p>Agencies ready to move: {}</p>",
-        super::joined(&s.agencies_ready, code, "none")
+        joined(s.agencies_ready, code, "none")
     )?;
+    stages_and_blockers(v, o)?;
+    writeln!(o, "{}", svg::stages(v.timeline))?;
+    writeln!(
+        o,
+        r#"<p class="meta">One bar per {}.</p></section>"#,
+        esc(&v.bucket_width)
+    )
+}
+
+/// Agencies by stage, and what keeps the others from being ready.
+fn stages_and_blockers(v: &View<'_>, o: &mut String) -> Result {
+    let s = &v.summary;
     if !s.agencies_by_stage.is_empty() {
         writeln!(o, "<table><tr><th>stage</th><th>agencies</th></tr>")?;
         for (stage, agencies) in &s.agencies_by_stage {
-            writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                esc(stage),
-                super::joined(agencies, code, "")
-            )?;
+            let agencies = joined(agencies, code, "");
+            writeln!(o, "<tr><td>{}</td><td>{agencies}</td></tr>", esc(stage))?;
         }
         writeln!(o, "</table>")?;
     }
@@ -171,247 +178,73 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             writeln!(
                 o,
                 r#"<tr><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
-                esc(b.kind.as_str()),
-                b.count,
-                esc(&b.services.join(", "))
+                esc(b.reason),
+                b.pairs,
+                esc(&b.which)
             )?;
         }
         writeln!(o, "</table>")?;
     }
-    writeln!(o, "{}", svg::stages(&r.timeline.buckets))?;
-    writeln!(
-        o,
-        r#"<p class="meta">One bar per {}.</p></section>"#,
-        esc(&width(r.timeline.bucket_ms))
-    )?;
-
-    // --- evidence ---
-    let e = &r.evidence;
-    writeln!(o, r#"<section id="evidence"><h2>Evidence</h2>"#)?;
-    writeln!(
-        o,
-        "<p>{} exchange records and {} diff records read; {} unreadable. Since the store was created: {} exchanges and {} diffs dropped by the writer queue, {} failed writes, {} records removed by retention, {} bodies and {} unified diffs withheld.</p>",
-        e.exchanges_read, e.diffs_read, e.records_skipped, e.dropped_exchanges, e.dropped_diffs,
-        e.failed_writes, e.retention_removed, e.bodies_withheld, e.unified_withheld
-    )?;
-    for w in &e.warnings {
-        writeln!(o, r#"<p class="warn">⚠ {}</p>"#, esc(w))?;
-    }
-    writeln!(o, "</section>")?;
-
-    // --- agencies ---
-    for (i, a) in r.agencies.iter().enumerate() {
-        writeln!(
-            o,
-            r#"<section id="agency-{i}" class="agency"><h2>Agency {} {}</h2>"#,
-            code(&a.agency),
-            verdict(a.verdict)
-        )?;
-        writeln!(
-            o,
-            r#"<table><tr><th>service</th><th>stage</th><th class="n">requests</th><th class="n">compared</th><th class="n">match rate</th><th>95 % interval</th><th class="n">p99 legacy</th><th class="n">p99 UXP</th><th>verdict</th></tr>"#
-        )?;
-        for sv in &a.services {
-            writeln!(
-                o,
-                r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
-                code(&sv.service),
-                esc(&sv.current_stage),
-                sv.requests,
-                sv.compared,
-                esc(&pct(sv.match_rate)),
-                esc(&interval(sv.match_rate_interval)),
-                esc(&ms(sv.latency.legacy.p99)),
-                esc(&ms(sv.latency.uxp.p99)),
-                verdict(sv.verdict.status)
-            )?;
-        }
-        writeln!(o, "</table>")?;
-        let series: Vec<(String, &[crate::report::model::ServiceBucket])> = a
-            .services
-            .iter()
-            .filter(|s| s.compared > 0)
-            .map(|s| (s.service.clone(), s.timeline.as_slice()))
-            .collect();
-        if series.is_empty() {
-            writeln!(
-                o,
-                r#"<p class="meta">Nothing compared: no match-rate chart.</p>"#
-            )?;
-        } else {
-            writeln!(
-                o,
-                "{}",
-                svg::match_rate(&series, r.thresholds.min_match_rate)
-            )?;
-            if series.len() > svg::MAX_SERIES {
-                writeln!(
-                    o,
-                    r#"<p class="meta">{} more services are in the table but not drawn.</p>"#,
-                    series.len() - svg::MAX_SERIES
-                )?;
-            }
-        }
-        let rows: Vec<(
-            String,
-            &crate::report::model::Latency,
-            &crate::report::model::Latency,
-        )> = a
-            .services
-            .iter()
-            .map(|s| (s.service.clone(), &s.latency.legacy, &s.latency.uxp))
-            .collect();
-        writeln!(o, "{}", svg::latency(&rows))?;
-        for sv in &a.services {
-            service(sv, o)?;
-        }
-        writeln!(o, "</section>")?;
-    }
-
-    // --- ignore rules ---
-    writeln!(o, r#"<section id="ignore-rules"><h2>Ignore rules</h2>"#)?;
-    if r.ignore_rules.is_empty() {
-        writeln!(o, "<p>No ignore rules configured.</p>")?;
-    } else {
-        writeln!(
-            o,
-            r#"<table><tr><th>path</th><th>reason</th><th>expires</th><th class="n">matched in</th><th>status</th></tr>"#
-        )?;
-        for rule in &r.ignore_rules {
-            writeln!(
-                o,
-                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
-                code(&rule.path),
-                esc(&rule.reason),
-                esc(rule.expires.as_deref().unwrap_or("—")),
-                rule.matches,
-                if rule.stale {
-                    r#"<span class="v v-hold">stale: matched nothing</span>"#
-                } else {
-                    "in use"
-                }
-            )?;
-        }
-        writeln!(o, "</table>")?;
-    }
-    writeln!(o, "</section>")?;
-
-    // --- coverage ---
-    let c = &r.coverage;
-    writeln!(o, r#"<section id="coverage"><h2>Coverage</h2>"#)?;
-    match c.mapped_services {
-        Some(n) => writeln!(
-            o,
-            "<p>{n} services in the mappings; {} never seen in traffic in this period.</p>",
-            c.never_seen.len()
-        )?,
-        None => writeln!(
-            o,
-            "<p>Mappings not loaded: services never seen cannot be listed.</p>"
-        )?,
-    }
-    if !c.never_seen.is_empty() {
-        writeln!(
-            o,
-            "<table><tr><th>never seen (legacy)</th><th>UXP</th><th>effect</th></tr>"
-        )?;
-        for m in &c.never_seen {
-            writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                code(&m.legacy),
-                code(&m.uxp),
-                esc(&m.effect)
-            )?;
-        }
-        writeln!(o, "</table>")?;
-    }
-    if c.never_compared.is_empty() {
-        writeln!(o, "<p>Every service seen was compared at least once.</p>")?;
-    } else {
-        writeln!(
-            o,
-            r#"<table><tr><th>seen, never compared: agency</th><th>service</th><th class="n">requests</th><th>why</th></tr>"#
-        )?;
-        for n in &c.never_compared {
-            writeln!(
-                o,
-                r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
-                code(&n.agency),
-                code(&n.service),
-                n.requests,
-                counts_html(&n.why)
-            )?;
-        }
-        writeln!(o, "</table>")?;
-    }
-    writeln!(o, "</section>")?;
-
-    // --- history ---
-    let h = &r.history;
-    writeln!(
-        o,
-        r#"<section id="history"><h2>Stage and switch history</h2>"#
-    )?;
-    if h.verification.ok {
-        writeln!(
-            o,
-            r#"<p class="ok">✔ Audit chain verified: {} entries intact.</p>"#,
-            h.verification.entries_verified
-        )?;
-    } else {
-        writeln!(
-            o,
-            r#"<p class="bad">Audit chain broken at entry {}: {} ({} entries verified before it).</p>"#,
-            h.verification
-                .first_bad
-                .map_or_else(|| "?".to_string(), |n| n.to_string()),
-            esc(h
-                .verification
-                .problem
-                .as_deref()
-                .unwrap_or("unknown problem")),
-            h.verification.entries_verified
-        )?;
-    }
-    if h.entries.is_empty() {
-        writeln!(o, "<p>No audit entries in the period.</p>")?;
-    } else {
-        writeln!(
-            o,
-            r#"<table><tr><th class="n">#</th><th>at</th><th>action</th><th>actor</th><th>reason</th><th>details</th></tr>"#
-        )?;
-        for en in &h.entries {
-            writeln!(
-                o,
-                r#"<tr><td class="n">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>"#,
-                en.seq,
-                esc(&en.at),
-                esc(&en.action),
-                esc(&en.actor),
-                if en.automatic {
-                    " (automatic gate)"
-                } else {
-                    ""
-                },
-                esc(&en.reason),
-                esc(&en.details.join("; "))
-            )?;
-        }
-        writeln!(o, "</table>")?;
-    }
-    writeln!(o, "</section>")?;
-    writeln!(
-        o,
-        "<footer>dualroad migration report · report_version {} · the JSON form (<code>--format json</code>) carries every number shown here.</footer>",
-        r.report_version
-    )?;
-    writeln!(o, "</main></body></html>")?;
     Ok(())
 }
 
-fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
-    let open = if sv.verdict.status == VerdictStatus::Ready {
+fn agency(v: &View<'_>, i: usize, a: &AgencyView<'_>, o: &mut String) -> Result {
+    writeln!(
+        o,
+        r#"<section id="agency-{i}" class="agency"><h2>Agency {} {}</h2>"#,
+        code(a.agency),
+        verdict(a.verdict)
+    )?;
+    writeln!(
+        o,
+        r#"<table><tr><th>service</th><th>stage</th><th class="n">requests</th><th class="n">compared</th><th class="n">match rate</th><th>95 % interval</th><th class="n">p99 legacy</th><th class="n">p99 UXP</th><th>verdict</th></tr>"#
+    )?;
+    for sv in &a.services {
+        writeln!(
+            o,
+            r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            code(sv.service),
+            esc(sv.stage),
+            sv.requests,
+            sv.compared,
+            esc(&sv.match_rate),
+            esc(&sv.interval),
+            esc(&sv.latency[0].p99),
+            esc(&sv.latency[1].p99),
+            verdict(sv.verdict)
+        )?;
+    }
+    writeln!(o, "</table>")?;
+    charts(v, a, o)?;
+    for sv in &a.services {
+        service(sv, o)?;
+    }
+    writeln!(o, "</section>")
+}
+
+fn charts(v: &View<'_>, a: &AgencyView<'_>, o: &mut String) -> Result {
+    let series = &a.match_series;
+    if series.is_empty() {
+        writeln!(
+            o,
+            r#"<p class="meta">Nothing compared: no match-rate chart.</p>"#
+        )?;
+    } else {
+        let threshold = v.header.min_match_rate_fraction;
+        writeln!(o, "{}", svg::match_rate(series, threshold))?;
+        if series.len() > svg::MAX_SERIES {
+            writeln!(
+                o,
+                r#"<p class="meta">{} more services are in the table but not drawn.</p>"#,
+                series.len() - svg::MAX_SERIES
+            )?;
+        }
+    }
+    writeln!(o, "{}", svg::latency(&a.latency_bars))
+}
+
+fn service(sv: &ServiceView<'_>, o: &mut String) -> Result {
+    let open = if sv.verdict == VerdictStatus::Ready {
         ""
     } else {
         r#" open="open""#
@@ -419,69 +252,55 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
     writeln!(
         o,
         r#"<details class="service"{open}><summary>{} {}</summary>"#,
-        code(&sv.service),
-        verdict(sv.verdict.status)
+        code(sv.service),
+        verdict(sv.verdict)
     )?;
-    if !sv.verdict.reasons.is_empty() {
+    if !sv.reasons.is_empty() {
         writeln!(o, r#"<ul class="reasons">"#)?;
-        for reason in &sv.verdict.reasons {
-            writeln!(
-                o,
-                "<li><b>{}</b>: {}</li>",
-                esc(reason.kind.as_str()),
-                esc(&reason.message)
-            )?;
+        for (kind, message) in &sv.reasons {
+            writeln!(o, "<li><b>{}</b>: {}</li>", esc(kind), esc(message))?;
         }
         writeln!(o, "</ul>")?;
     }
+    facts(sv, o)?;
+    paths(sv, o)?;
+    writeln!(o, "</details>")
+}
+
+/// The service's counts and calibration as a two-column table.
+fn facts(sv: &ServiceView<'_>, o: &mut String) -> Result {
     writeln!(o, r#"<table class="kv">"#)?;
-    for (k, v) in [
-        ("seen", format!("{} → {}", sv.first_seen, sv.last_seen)),
-        ("by stage", counts(&sv.by_stage)),
-        ("served by", counts(&sv.by_served_by)),
-        ("outcomes", counts(&sv.outcomes)),
-        ("not compared", counts(&sv.not_compared)),
-        ("rejected by dualroad", counts(&sv.rejected)),
-        ("faults, legacy", counts(&sv.faults.legacy)),
-        ("faults, UXP", counts(&sv.faults.uxp)),
+    let calibration = sv.calibration.as_ref().map(|c| c.sentence(str::to_string));
+    let rows = [
+        ("seen", Some(&sv.seen)),
+        ("by stage", Some(&sv.by_stage)),
+        ("served by", Some(&sv.served_by)),
+        ("outcomes", Some(&sv.outcomes)),
+        ("not compared", Some(&sv.not_compared)),
+        ("rejected by dualroad", Some(&sv.rejected)),
+        ("faults, legacy", Some(&sv.faults_legacy)),
+        ("faults, UXP", Some(&sv.faults_uxp)),
         (
             "legacy-only header fields (dropped on UXP)",
-            counts(&sv.lossy_fields),
+            Some(&sv.lossy_fields),
         ),
-        ("unmapped identifiers", counts(&sv.unmapped)),
-        ("p99 ratio UXP / legacy", ratio(sv.latency.p99_ratio)),
-    ] {
-        writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v))?;
+        ("unmapped identifiers", Some(&sv.unmapped)),
+        ("p99 ratio UXP / legacy", Some(&sv.p99_ratio)),
+        ("calibration", calibration.as_ref()),
+        (
+            "matched only through paths learned as noise",
+            sv.matched_by_noise.as_ref(),
+        ),
+    ];
+    for (k, v) in rows {
+        if let Some(v) = v {
+            writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v))?;
+        }
     }
-    let cal = &sv.calibration;
-    if cal.pairs + cal.errors > 0 {
-        let learned: Vec<String> = cal
-            .top_noise_paths
-            .iter()
-            .map(|p| format!("{} ({})", p.path, p.pairs))
-            .collect();
-        let v = format!(
-            "{} pair(s) learned from, {} path(s) learned as noise{}; {} calibration error(s) (a fault, an answer that is not well-formed, a failing status or a failed call: never learned)",
-            cal.pairs,
-            cal.noise_paths,
-            if learned.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", learned.join(", "))
-            },
-            cal.errors
-        );
-        writeln!(o, "<tr><th>calibration</th><td>{}</td></tr>", esc(&v))?;
-    }
-    if sv.matched_by_noise > 0 {
-        let v = format!("{} of {} matched", sv.matched_by_noise, sv.matched);
-        writeln!(
-            o,
-            "<tr><th>matched only through paths learned as noise</th><td>{}</td></tr>",
-            esc(&v)
-        )?;
-    }
-    writeln!(o, "</table>")?;
+    writeln!(o, "</table>")
+}
+
+fn paths(sv: &ServiceView<'_>, o: &mut String) -> Result {
     if !sv.diff_paths.is_empty() {
         writeln!(
             o,
@@ -489,21 +308,16 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
             sv.diff_paths_total
         )?;
         for p in &sv.diff_paths {
+            let side = |s: Option<&str>| s.map_or_else(|| NONE.to_string(), code);
             writeln!(
                 o,
                 r#"<tr><td>{}</td><td class="n">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-                code(&p.path),
+                code(p.path),
                 p.count,
-                esc(&p.kinds),
-                p.example
-                    .primary
-                    .as_deref()
-                    .map_or_else(|| "—".to_string(), code),
-                p.example
-                    .shadow
-                    .as_deref()
-                    .map_or_else(|| "—".to_string(), code),
-                code(&p.example.diff_id)
+                esc(p.kinds),
+                side(p.primary),
+                side(p.shadow),
+                code(p.diff_id)
             )?;
         }
         writeln!(o, "</table>")?;
@@ -517,13 +331,129 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
             writeln!(
                 o,
                 r#"<tr><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
-                code(&p.path),
+                code(p.path),
                 p.count,
-                esc(&p.kinds)
+                esc(p.kinds)
             )?;
         }
         writeln!(o, "</table>")?;
     }
-    writeln!(o, "</details>")?;
     Ok(())
+}
+
+fn ignore_rules(v: &View<'_>, o: &mut String) -> Result {
+    writeln!(o, r#"<section id="ignore-rules"><h2>Ignore rules</h2>"#)?;
+    if v.ignore_rules.is_empty() {
+        writeln!(o, "<p>{NO_IGNORE_RULES}</p>")?;
+        return writeln!(o, "</section>");
+    }
+    writeln!(
+        o,
+        r#"<table><tr><th>path</th><th>reason</th><th>expires</th><th class="n">matched in</th><th>status</th></tr>"#
+    )?;
+    for rule in &v.ignore_rules {
+        writeln!(
+            o,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            code(rule.path),
+            esc(rule.reason),
+            esc(rule.expires),
+            rule.matches,
+            if rule.stale {
+                r#"<span class="v v-hold">stale: matched nothing</span>"#
+            } else {
+                "in use"
+            }
+        )?;
+    }
+    writeln!(o, "</table>")?;
+    writeln!(o, "</section>")
+}
+
+fn coverage(v: &View<'_>, o: &mut String) -> Result {
+    let c = &v.coverage;
+    writeln!(o, r#"<section id="coverage"><h2>Coverage</h2>"#)?;
+    writeln!(o, "<p>{}</p>", esc(&c.sentence))?;
+    if !c.never_seen.is_empty() {
+        writeln!(
+            o,
+            "<table><tr><th>never seen (legacy)</th><th>UXP</th><th>effect</th></tr>"
+        )?;
+        for (legacy, uxp, effect) in &c.never_seen {
+            writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                code(legacy),
+                code(uxp),
+                esc(effect)
+            )?;
+        }
+        writeln!(o, "</table>")?;
+    }
+    if c.never_compared.is_empty() {
+        writeln!(o, "<p>{ALL_COMPARED}</p>")?;
+        return writeln!(o, "</section>");
+    }
+    writeln!(
+        o,
+        r#"<table><tr><th>seen, never compared: agency</th><th>service</th><th class="n">requests</th><th>why</th></tr>"#
+    )?;
+    for n in &c.never_compared {
+        writeln!(
+            o,
+            r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            code(n.agency),
+            code(n.service),
+            n.requests,
+            esc(&n.why)
+        )?;
+    }
+    writeln!(o, "</table>")?;
+    writeln!(o, "</section>")
+}
+
+fn history(v: &View<'_>, o: &mut String) -> Result {
+    let h = &v.history;
+    writeln!(
+        o,
+        r#"<section id="history"><h2>Stage and switch history</h2>"#
+    )?;
+    match &h.chain {
+        Chain::Verified { entries } => writeln!(
+            o,
+            r#"<p class="ok">✔ Audit chain verified: {entries} entries intact.</p>"#
+        )?,
+        Chain::Broken {
+            at,
+            problem,
+            verified,
+        } => writeln!(
+            o,
+            r#"<p class="bad">Audit chain broken at entry {at}: {} ({verified} entries verified before it).</p>"#,
+            esc(problem)
+        )?,
+    }
+    if h.entries.is_empty() {
+        writeln!(o, "<p>{NO_AUDIT_ENTRIES}</p>")?;
+        return writeln!(o, "</section>");
+    }
+    writeln!(
+        o,
+        r#"<table><tr><th class="n">#</th><th>at</th><th>action</th><th>actor</th><th>reason</th><th>details</th></tr>"#
+    )?;
+    for en in &h.entries {
+        writeln!(
+            o,
+            r#"<tr><td class="n">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>"#,
+            en.seq,
+            esc(en.at),
+            esc(en.action),
+            esc(en.actor),
+            en.automatic,
+            esc(en.reason),
+            esc(&en.details)
+        )?;
+    }
+    writeln!(o, "</table>")?;
+    writeln!(o, "</section>")
 }

@@ -1,41 +1,14 @@
-//! Markdown, for change tickets: summary first, then one section per agency.
+//! Markdown, for change tickets: summary first, then one section per agency. Lays out
+//! the [`View`]; what is shown and how numbers read is decided there.
 
-use std::fmt::Write;
+use std::fmt::{Result, Write};
 
-use super::{counts, interval, ms, pct, ratio, width};
-use crate::report::model::{Report, ServiceReport, VerdictStatus};
-
-/// Table cells: no pipes, no line breaks, no runaway length.
-fn cell(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            c => c,
-        })
-        .collect();
-    if out.chars().count() > 120 {
-        out = out.chars().take(119).collect::<String>() + "…";
-    }
-    out.replace('|', "\\|").replace('`', "'")
-}
-
-/// A list item's text: one line, bounded, but longer than a cell (a verdict reason
-/// states its numbers and what to do).
-fn line(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            '`' => '\'',
-            c => c,
-        })
-        .collect();
-    if out.chars().count() > 1000 {
-        out = out.chars().take(999).collect::<String>() + "…";
-    }
-    out
-}
+use super::escape::{markdown_cell as cell, markdown_line as line};
+use super::view::{
+    joined, AgencyView, Chain, PathRow, ServiceView, View, ALL_COMPARED, NONE, NO_AUDIT_ENTRIES,
+    NO_IGNORE_RULES,
+};
+use crate::report::model::{Report, VerdictStatus};
 
 fn code(s: &str) -> String {
     format!("`{}`", cell(s))
@@ -51,45 +24,55 @@ fn verdict_label(s: VerdictStatus) -> &'static str {
 
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
-    let _ = render(r, &mut o);
+    let _ = render(&View::of(r), &mut o);
     o
 }
 
-fn render(r: &Report, o: &mut String) -> std::fmt::Result {
-    let scope = r.scope.agency.as_deref().unwrap_or("all agencies");
-    writeln!(o, "# Migration report: {}", cell(scope))?;
+fn render(v: &View<'_>, o: &mut String) -> Result {
+    header(v, o)?;
+    summary(v, o)?;
+    writeln!(o, "\n## Evidence\n")?;
+    writeln!(o, "{}", v.evidence.sentence)?;
+    for w in v.evidence.warnings {
+        writeln!(o, "\n> ⚠ {}", line(w))?;
+    }
+    for a in &v.agencies {
+        agency(a, o)?;
+    }
+    ignore_rules(v, o)?;
+    coverage(v, o)?;
+    history(v, o)?;
+    writeln!(
+        o,
+        "\nTime buckets in the JSON and HTML charts: {} each.",
+        v.bucket_width
+    )
+}
+
+fn header(v: &View<'_>, o: &mut String) -> Result {
+    let h = &v.header;
+    writeln!(o, "# Migration report: {}", cell(h.scope))?;
     writeln!(o)?;
     writeln!(
         o,
         "Period {} → {} (UTC{}) · generated {} · report_version {}",
-        r.scope.since,
-        r.scope.until,
-        match (r.scope.since_requested, r.scope.until_requested) {
-            (true, true) => "",
-            _ => "; open ends taken from the stored evidence",
-        },
-        r.generated_at,
-        r.report_version
+        h.since, h.until, h.open_ends, h.generated_at, h.report_version
     )?;
     writeln!(o)?;
-    let t = &r.thresholds;
     writeln!(
         o,
-        "Verdict thresholds: min_samples **{}**, min_match_rate **{}**, max_p99_ratio **{}**; match-rate intervals are {:.0} % Wilson score intervals; latency percentiles are within {:.0} %.",
-        t.min_samples,
-        pct(Some(t.min_match_rate)),
-        t.max_p99_ratio,
-        t.confidence * 100.0,
-        t.latency_relative_error * 100.0
-    )?;
+        "Verdict thresholds: min_samples **{}**, min_match_rate **{}**, max_p99_ratio **{}**; match-rate intervals are {} % Wilson score intervals; latency percentiles are within {} %.",
+        h.min_samples, h.min_match_rate, h.max_p99_ratio, h.confidence, h.latency_error
+    )
+}
 
-    // --- summary ---
-    let s = &r.summary;
+fn summary(v: &View<'_>, o: &mut String) -> Result {
+    let s = &v.summary;
     writeln!(o, "\n## Summary\n")?;
     writeln!(
         o,
         "- **{}** agencies, **{}** agency × service pairs, **{}** exchanges, **{}** compared, match rate **{}**",
-        s.agencies, s.services, s.exchanges, s.compared, pct(s.match_rate)
+        s.agencies, s.services, s.exchanges, s.compared, s.match_rate
     )?;
     writeln!(
         o,
@@ -99,17 +82,12 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(
         o,
         "- Agencies ready to move: {}",
-        super::joined(&s.agencies_ready, code, "none")
+        joined(s.agencies_ready, code, "none")
     )?;
     if !s.agencies_by_stage.is_empty() {
         writeln!(o, "\n| stage | agencies |\n|---|---|")?;
         for (stage, agencies) in &s.agencies_by_stage {
-            writeln!(
-                o,
-                "| {} | {} |",
-                cell(stage),
-                super::joined(agencies, code, "")
-            )?;
+            writeln!(o, "| {} | {} |", cell(stage), joined(agencies, code, ""))?;
         }
     }
     if !s.blockers.is_empty() {
@@ -118,277 +96,91 @@ fn render(r: &Report, o: &mut String) -> std::fmt::Result {
             "\nWhat blocks the rest:\n\n| reason | pairs | which |\n|---|---:|---|"
         )?;
         for b in &s.blockers {
-            writeln!(
-                o,
-                "| {} | {} | {} |",
-                b.kind.as_str(),
-                b.count,
-                cell(&b.services.join(", "))
-            )?;
+            writeln!(o, "| {} | {} | {} |", b.reason, b.pairs, cell(&b.which))?;
         }
     }
-
-    // --- evidence ---
-    let e = &r.evidence;
-    writeln!(o, "\n## Evidence\n")?;
-    writeln!(
-        o,
-        "{} exchange records and {} diff records read; {} unreadable. Since the store was created: {} exchanges and {} diffs dropped by the writer queue, {} failed writes, {} records removed by retention, {} bodies and {} unified diffs withheld.",
-        e.exchanges_read, e.diffs_read, e.records_skipped, e.dropped_exchanges, e.dropped_diffs,
-        e.failed_writes, e.retention_removed, e.bodies_withheld, e.unified_withheld
-    )?;
-    for w in &e.warnings {
-        writeln!(o, "\n> ⚠ {}", line(w))?;
-    }
-
-    // --- agencies ---
-    for a in &r.agencies {
-        writeln!(
-            o,
-            "\n## Agency {} — {}\n",
-            code(&a.agency),
-            verdict_label(a.verdict)
-        )?;
-        writeln!(o, "| service | stage | requests | compared | match rate | 95 % interval | p99 legacy | p99 UXP | verdict |")?;
-        writeln!(o, "|---|---|---:|---:|---:|---|---:|---:|---|")?;
-        for sv in &a.services {
-            writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                code(&sv.service),
-                cell(&sv.current_stage),
-                sv.requests,
-                sv.compared,
-                pct(sv.match_rate),
-                interval(sv.match_rate_interval),
-                ms(sv.latency.legacy.p99),
-                ms(sv.latency.uxp.p99),
-                verdict_label(sv.verdict.status)
-            )?;
-        }
-        for sv in &a.services {
-            service(sv, o)?;
-        }
-    }
-
-    // --- ignore rules ---
-    writeln!(o, "\n## Ignore rules\n")?;
-    if r.ignore_rules.is_empty() {
-        writeln!(o, "No ignore rules configured.")?;
-    } else {
-        writeln!(
-            o,
-            "| path | reason | expires | matched in | |\n|---|---|---|---:|---|"
-        )?;
-        for rule in &r.ignore_rules {
-            writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                code(&rule.path),
-                cell(&rule.reason),
-                rule.expires.as_deref().unwrap_or("—"),
-                rule.matches,
-                if rule.stale {
-                    "**stale**: matched nothing"
-                } else {
-                    ""
-                }
-            )?;
-        }
-    }
-
-    // --- coverage ---
-    let c = &r.coverage;
-    writeln!(o, "\n## Coverage\n")?;
-    match c.mapped_services {
-        Some(n) => writeln!(
-            o,
-            "{n} services in the mappings; {} never seen in traffic in this period.",
-            c.never_seen.len()
-        )?,
-        None => writeln!(
-            o,
-            "Mappings not loaded: services never seen cannot be listed."
-        )?,
-    }
-    if !c.never_seen.is_empty() {
-        writeln!(o, "\n| never seen (legacy) | UXP | effect |\n|---|---|---|")?;
-        for m in &c.never_seen {
-            writeln!(
-                o,
-                "| {} | {} | {} |",
-                code(&m.legacy),
-                code(&m.uxp),
-                m.effect
-            )?;
-        }
-    }
-    if c.never_compared.is_empty() {
-        writeln!(o, "\nEvery service seen was compared at least once.")?;
-    } else {
-        writeln!(
-            o,
-            "\n| seen, never compared: agency | service | requests | why |\n|---|---|---:|---|"
-        )?;
-        for n in &c.never_compared {
-            writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                code(&n.agency),
-                code(&n.service),
-                n.requests,
-                cell(&counts(&n.why))
-            )?;
-        }
-    }
-
-    // --- history ---
-    let h = &r.history;
-    writeln!(o, "\n## Stage and switch history\n")?;
-    if h.verification.ok {
-        writeln!(
-            o,
-            "Audit chain verified: {} entries intact.",
-            h.verification.entries_verified
-        )?;
-    } else {
-        writeln!(
-            o,
-            "> ⚠ **Audit chain broken** at entry {}: {} ({} entries verified before it).",
-            h.verification
-                .first_bad
-                .map_or_else(|| "?".to_string(), |n| n.to_string()),
-            cell(
-                h.verification
-                    .problem
-                    .as_deref()
-                    .unwrap_or("unknown problem")
-            ),
-            h.verification.entries_verified
-        )?;
-    }
-    if h.entries.is_empty() {
-        writeln!(o, "\nNo audit entries in the period.")?;
-    } else {
-        writeln!(
-            o,
-            "\n| # | at | action | actor | reason | details |\n|---:|---|---|---|---|---|"
-        )?;
-        for en in &h.entries {
-            writeln!(
-                o,
-                "| {} | {} | {} | {}{} | {} | {} |",
-                en.seq,
-                en.at,
-                en.action,
-                cell(&en.actor),
-                if en.automatic {
-                    " (automatic gate)"
-                } else {
-                    ""
-                },
-                cell(&en.reason),
-                cell(&en.details.join("; "))
-            )?;
-        }
-    }
-    writeln!(
-        o,
-        "\nTime buckets in the JSON and HTML charts: {} each.",
-        width(r.timeline.bucket_ms)
-    )?;
     Ok(())
 }
 
-fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
-    writeln!(o, "\n### {}\n", code(&sv.service))?;
+fn agency(a: &AgencyView<'_>, o: &mut String) -> Result {
     writeln!(
         o,
-        "**{}**{}",
-        verdict_label(sv.verdict.status),
-        if sv.verdict.reasons.is_empty() {
-            ""
-        } else {
-            ":"
-        }
+        "\n## Agency {} — {}\n",
+        code(a.agency),
+        verdict_label(a.verdict)
     )?;
-    for reason in &sv.verdict.reasons {
-        writeln!(o, "- {}: {}", reason.kind.as_str(), line(&reason.message))?;
+    writeln!(o, "| service | stage | requests | compared | match rate | 95 % interval | p99 legacy | p99 UXP | verdict |")?;
+    writeln!(o, "|---|---|---:|---:|---:|---|---:|---:|---|")?;
+    for sv in &a.services {
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            code(sv.service),
+            cell(sv.stage),
+            sv.requests,
+            sv.compared,
+            sv.match_rate,
+            sv.interval,
+            sv.latency[0].p99,
+            sv.latency[1].p99,
+            verdict_label(sv.verdict)
+        )?;
+    }
+    for sv in &a.services {
+        service(sv, o)?;
+    }
+    Ok(())
+}
+
+fn service(sv: &ServiceView<'_>, o: &mut String) -> Result {
+    writeln!(o, "\n### {}\n", code(sv.service))?;
+    let colon = if sv.reasons.is_empty() { "" } else { ":" };
+    writeln!(o, "**{}**{colon}", verdict_label(sv.verdict))?;
+    for (kind, message) in &sv.reasons {
+        writeln!(o, "- {kind}: {}", line(message))?;
     }
     writeln!(o)?;
-    writeln!(
-        o,
-        "- Seen {} → {}; last stage `{}`",
-        sv.first_seen,
-        sv.last_seen,
-        cell(&sv.current_stage)
-    )?;
+    writeln!(o, "- Seen {}; last stage `{}`", sv.seen, cell(sv.stage))?;
     writeln!(
         o,
         "- By stage: {}; served by: {}",
-        counts(&sv.by_stage),
-        counts(&sv.by_served_by)
+        sv.by_stage, sv.served_by
     )?;
-    writeln!(o, "- Outcomes: {}", counts(&sv.outcomes))?;
-    writeln!(o, "- Not compared: {}", counts(&sv.not_compared))?;
-    if !sv.rejected.is_empty() {
-        writeln!(o, "- Rejected by dualroad: {}", counts(&sv.rejected))?;
+    writeln!(o, "- Outcomes: {}", sv.outcomes)?;
+    writeln!(o, "- Not compared: {}", sv.not_compared)?;
+    if sv.any_rejected {
+        writeln!(o, "- Rejected by dualroad: {}", sv.rejected)?;
     }
     writeln!(
         o,
         "- Faults: legacy {}; UXP {}",
-        counts(&sv.faults.legacy),
-        counts(&sv.faults.uxp)
+        sv.faults_legacy, sv.faults_uxp
     )?;
     writeln!(
         o,
         "- Legacy-only header fields seen (dropped on UXP): {}",
-        counts(&sv.lossy_fields)
+        sv.lossy_fields
     )?;
-    writeln!(o, "- Unmapped identifiers: {}", counts(&sv.unmapped))?;
-    let cal = &sv.calibration;
-    if cal.pairs + cal.errors > 0 {
-        let learned: Vec<String> = cal
-            .top_noise_paths
-            .iter()
-            .map(|p| format!("{} ({})", code(&p.path), p.pairs))
-            .collect();
-        writeln!(
-            o,
-            "- Calibration: {} pair(s) learned from, {} path(s) learned as noise{}; {} calibration error(s) (a fault, an answer that is not well-formed, a failing status or a failed call: never learned)",
-            cal.pairs,
-            cal.noise_paths,
-            if learned.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", learned.join(", "))
-            },
-            cal.errors
-        )?;
+    writeln!(o, "- Unmapped identifiers: {}", sv.unmapped)?;
+    if let Some(cal) = &sv.calibration {
+        writeln!(o, "- Calibration: {}", cal.sentence(code))?;
     }
-    if sv.matched_by_noise > 0 {
-        writeln!(
-            o,
-            "- Matched only through paths learned as noise: {} of {} matched",
-            sv.matched_by_noise, sv.matched
-        )?;
+    if let Some(m) = &sv.matched_by_noise {
+        writeln!(o, "- Matched only through paths learned as noise: {m}")?;
     }
-    let l = &sv.latency;
     writeln!(
         o,
         "\n| latency | samples | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|"
     )?;
-    for (name, x) in [("legacy", &l.legacy), ("UXP", &l.uxp)] {
-        writeln!(
-            o,
-            "| {name} | {} | {} | {} | {} |",
-            x.samples,
-            ms(x.p50),
-            ms(x.p95),
-            ms(x.p99)
-        )?;
+    for x in &sv.latency {
+        let (side, n) = (x.side, x.samples);
+        writeln!(o, "| {side} | {n} | {} | {} | {} |", x.p50, x.p95, x.p99)?;
     }
-    writeln!(o, "\np99 ratio UXP / legacy: {}", ratio(l.p99_ratio))?;
+    writeln!(o, "\np99 ratio UXP / legacy: {}", sv.p99_ratio)?;
+    paths(sv, o)
+}
+
+fn paths(sv: &ServiceView<'_>, o: &mut String) -> Result {
     if !sv.diff_paths.is_empty() {
         writeln!(
             o,
@@ -396,29 +188,124 @@ fn service(sv: &ServiceReport, o: &mut String) -> std::fmt::Result {
             sv.diff_paths_total
         )?;
         for p in &sv.diff_paths {
+            let side = |s: Option<&str>| s.map_or_else(|| NONE.to_string(), code);
             writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} |",
-                code(&p.path),
+                code(p.path),
                 p.count,
                 p.kinds,
-                p.example
-                    .primary
-                    .as_deref()
-                    .map_or_else(|| "—".to_string(), code),
-                p.example
-                    .shadow
-                    .as_deref()
-                    .map_or_else(|| "—".to_string(), code),
-                code(&p.example.diff_id)
+                side(p.primary),
+                side(p.shadow),
+                code(p.diff_id)
             )?;
         }
     }
     if !sv.noise_paths.is_empty() {
         writeln!(o, "\nNoise learned by calibration (not counted against UXP):\n\n| path | count | kind |\n|---|---:|---|")?;
-        for p in &sv.noise_paths {
-            writeln!(o, "| {} | {} | {} |", code(&p.path), p.count, p.kinds)?;
+        for PathRow {
+            path, count, kinds, ..
+        } in &sv.noise_paths
+        {
+            writeln!(o, "| {} | {count} | {kinds} |", code(path))?;
         }
+    }
+    Ok(())
+}
+
+fn ignore_rules(v: &View<'_>, o: &mut String) -> Result {
+    writeln!(o, "\n## Ignore rules\n")?;
+    if v.ignore_rules.is_empty() {
+        return writeln!(o, "{NO_IGNORE_RULES}");
+    }
+    writeln!(
+        o,
+        "| path | reason | expires | matched in | |\n|---|---|---|---:|---|"
+    )?;
+    for rule in &v.ignore_rules {
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            code(rule.path),
+            cell(rule.reason),
+            rule.expires,
+            rule.matches,
+            if rule.stale {
+                "**stale**: matched nothing"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}
+
+fn coverage(v: &View<'_>, o: &mut String) -> Result {
+    let c = &v.coverage;
+    writeln!(o, "\n## Coverage\n")?;
+    writeln!(o, "{}", c.sentence)?;
+    if !c.never_seen.is_empty() {
+        writeln!(o, "\n| never seen (legacy) | UXP | effect |\n|---|---|---|")?;
+        for (legacy, uxp, effect) in &c.never_seen {
+            writeln!(o, "| {} | {} | {effect} |", code(legacy), code(uxp))?;
+        }
+    }
+    if c.never_compared.is_empty() {
+        return writeln!(o, "\n{ALL_COMPARED}");
+    }
+    writeln!(
+        o,
+        "\n| seen, never compared: agency | service | requests | why |\n|---|---|---:|---|"
+    )?;
+    for n in &c.never_compared {
+        writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            code(n.agency),
+            code(n.service),
+            n.requests,
+            cell(&n.why)
+        )?;
+    }
+    Ok(())
+}
+
+fn history(v: &View<'_>, o: &mut String) -> Result {
+    let h = &v.history;
+    writeln!(o, "\n## Stage and switch history\n")?;
+    match &h.chain {
+        Chain::Verified { entries } => {
+            writeln!(o, "Audit chain verified: {entries} entries intact.")?
+        }
+        Chain::Broken {
+            at,
+            problem,
+            verified,
+        } => writeln!(
+            o,
+            "> ⚠ **Audit chain broken** at entry {at}: {} ({verified} entries verified before it).",
+            cell(problem)
+        )?,
+    }
+    if h.entries.is_empty() {
+        return writeln!(o, "\n{NO_AUDIT_ENTRIES}");
+    }
+    writeln!(
+        o,
+        "\n| # | at | action | actor | reason | details |\n|---:|---|---|---|---|---|"
+    )?;
+    for en in &h.entries {
+        writeln!(
+            o,
+            "| {} | {} | {} | {}{} | {} | {} |",
+            en.seq,
+            en.at,
+            en.action,
+            cell(en.actor),
+            en.automatic,
+            cell(en.reason),
+            cell(&en.details)
+        )?;
     }
     Ok(())
 }

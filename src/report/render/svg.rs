@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::html::esc;
+use super::escape::xml as esc;
 use crate::report::model::{Latency, ServiceBucket, StageBucket};
 use crate::report::time::utc;
 
@@ -123,27 +123,10 @@ pub fn stages(buckets: &[StageBucket]) -> String {
     let plot_h = bottom - TOP;
     let step = (W - LEFT - RIGHT) / buckets.len().max(1) as f64;
     y_ticks(&mut o, bottom, plot_h, max as f64, |v| format!("{v:.0}"));
+    let height = |n: u64| n as f64 / max as f64 * plot_h;
     for (i, b) in buckets.iter().enumerate() {
-        let mut y = bottom;
-        for s in &stage_names {
-            let n = b.by_stage.get(*s).copied().unwrap_or(0);
-            if n == 0 {
-                continue;
-            }
-            let bh = n as f64 / max as f64 * plot_h;
-            y -= bh;
-            let _ = write!(
-                o,
-                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} {}: {n}</title></rect>"#,
-                f(LEFT + step * i as f64 + step * 0.1),
-                f(y),
-                f(step * 0.8),
-                f(bh),
-                stage_colour(s),
-                esc(&short_time(b.start_unix_ms)),
-                esc(s)
-            );
-        }
+        let x = LEFT + step * i as f64 + step * 0.1;
+        stage_bar(&mut o, b, &stage_names, x, step, bottom, &height);
     }
     let starts: Vec<u64> = buckets.iter().map(|b| b.start_unix_ms).collect();
     x_axis(&mut o, &starts, LEFT, step, bottom);
@@ -161,6 +144,39 @@ pub fn stages(buckets: &[StageBucket]) -> String {
     }
     o.push_str("</svg>");
     o
+}
+
+/// One bucket's bar at `x`, its stages stacked up from `bottom` in `names` order,
+/// each `height(requests)` high.
+fn stage_bar(
+    o: &mut String,
+    b: &StageBucket,
+    names: &[&str],
+    x: f64,
+    step: f64,
+    bottom: f64,
+    height: &dyn Fn(u64) -> f64,
+) {
+    let mut y = bottom;
+    for s in names {
+        let n = b.by_stage.get(*s).copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let bh = height(n);
+        y -= bh;
+        let _ = write!(
+            o,
+            r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} {}: {n}</title></rect>"#,
+            f(x),
+            f(y),
+            f(step * 0.8),
+            f(bh),
+            stage_colour(s),
+            esc(&short_time(b.start_unix_ms)),
+            esc(s)
+        );
+    }
 }
 
 fn stage_order(s: &str) -> usize {
@@ -194,7 +210,7 @@ fn y_ticks(o: &mut String, bottom: f64, plot_h: f64, max: f64, label: impl Fn(f6
 }
 
 /// Lines: match rate per time bucket, one per service; a dashed line at the threshold.
-pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> String {
+pub fn match_rate(series: &[(&str, &[ServiceBucket])], threshold: f64) -> String {
     let shown = &series[..series.len().min(MAX_SERIES)];
     let legend_rows = shown.len().div_ceil(2);
     let h = 230.0 + 16.0 * legend_rows as f64;
@@ -218,80 +234,17 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
         .map(|b| b.matched as f64 / b.compared as f64)
         .fold(threshold, f64::min);
     let floor = ((lowest * 10.0).floor() / 10.0).clamp(0.0, 0.9);
-    let plot_h = bottom - TOP;
+    let scale = RateScale {
+        floor,
+        bottom,
+        plot_h: bottom - TOP,
+    };
     let n = shown.first().map_or(0, |(_, b)| b.len()).max(1);
     let step = (W - LEFT - RIGHT) / n as f64;
-    let y_of = |rate: f64| bottom - (rate - floor) / (1.0 - floor) * plot_h;
-    for k in 0..=4 {
-        let v = floor + (1.0 - floor) * f64::from(k) / 4.0;
-        let y = y_of(v);
-        let _ = write!(
-            o,
-            r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e3e3e3"/>"##,
-            f(LEFT),
-            f(y),
-            f(W - RIGHT),
-            f(y)
-        );
-        let label = if (v * 100.0).fract().abs() < 1e-9 {
-            format!("{:.0} %", v * 100.0)
-        } else {
-            format!("{:.1} %", v * 100.0)
-        };
-        text(&mut o, LEFT - 6.0, y + 4.0, "end", "tick", &label);
-    }
-    let ty = y_of(threshold);
-    let _ = write!(
-        o,
-        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e15759" stroke-dasharray="5 4"/>"##,
-        f(LEFT),
-        f(ty),
-        f(W - RIGHT),
-        f(ty)
-    );
-    text(
-        &mut o,
-        W - RIGHT,
-        ty + 13.0,
-        "end",
-        "tick",
-        &format!("min_match_rate {:.2} %", threshold * 100.0),
-    );
+    rate_axis(&mut o, &scale, threshold);
     for (si, (name, buckets)) in shown.iter().enumerate() {
         let colour = SERIES[si % SERIES.len()];
-        // Buckets without comparisons break the line: no data is not 0 %.
-        let mut segment: Vec<String> = Vec::new();
-        let flush = |seg: &mut Vec<String>, o: &mut String| {
-            if seg.len() > 1 {
-                let _ = write!(
-                    o,
-                    r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
-                    seg.join(" ")
-                );
-            }
-            seg.clear();
-        };
-        for (i, b) in buckets.iter().enumerate() {
-            if b.compared == 0 {
-                flush(&mut segment, &mut o);
-                continue;
-            }
-            let rate = b.matched as f64 / b.compared as f64;
-            let x = LEFT + step * (i as f64 + 0.5);
-            let y = y_of(rate);
-            segment.push(format!("{},{}", f(x), f(y)));
-            let _ = write!(
-                o,
-                r#"<circle cx="{}" cy="{}" r="2.5" fill="{colour}"><title>{} {}: {:.2} % of {}</title></circle>"#,
-                f(x),
-                f(y),
-                esc(name),
-                esc(&short_time(b.start_unix_ms)),
-                rate * 100.0,
-                b.compared
-            );
-        }
-        flush(&mut segment, &mut o);
+        rate_line(&mut o, colour, name, buckets, step, &scale);
     }
     let starts: Vec<u64> = shown
         .first()
@@ -314,11 +267,106 @@ pub fn match_rate(series: &[(String, &[ServiceBucket])], threshold: f64) -> Stri
     o
 }
 
+/// The match-rate chart's vertical scale: `floor` at `bottom`, 100 % `plot_h` above.
+struct RateScale {
+    floor: f64,
+    bottom: f64,
+    plot_h: f64,
+}
+
+impl RateScale {
+    fn y(&self, rate: f64) -> f64 {
+        self.bottom - (rate - self.floor) / (1.0 - self.floor) * self.plot_h
+    }
+}
+
+/// Five grid lines labelled in percent, and the threshold as a dashed line.
+fn rate_axis(o: &mut String, scale: &RateScale, threshold: f64) {
+    for k in 0..=4 {
+        let v = scale.floor + (1.0 - scale.floor) * f64::from(k) / 4.0;
+        let y = scale.y(v);
+        let _ = write!(
+            o,
+            r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e3e3e3"/>"##,
+            f(LEFT),
+            f(y),
+            f(W - RIGHT),
+            f(y)
+        );
+        let label = if (v * 100.0).fract().abs() < 1e-9 {
+            format!("{:.0} %", v * 100.0)
+        } else {
+            format!("{:.1} %", v * 100.0)
+        };
+        text(o, LEFT - 6.0, y + 4.0, "end", "tick", &label);
+    }
+    let ty = scale.y(threshold);
+    let _ = write!(
+        o,
+        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e15759" stroke-dasharray="5 4"/>"##,
+        f(LEFT),
+        f(ty),
+        f(W - RIGHT),
+        f(ty)
+    );
+    text(
+        o,
+        W - RIGHT,
+        ty + 13.0,
+        "end",
+        "tick",
+        &format!("min_match_rate {:.2} %", threshold * 100.0),
+    );
+}
+
+/// One service's line, with a dot per bucket.
+fn rate_line(
+    o: &mut String,
+    colour: &str,
+    name: &str,
+    buckets: &[ServiceBucket],
+    step: f64,
+    scale: &RateScale,
+) {
+    // Buckets without comparisons break the line: no data is not 0 %.
+    let mut segment: Vec<String> = Vec::new();
+    let flush = |seg: &mut Vec<String>, o: &mut String| {
+        if seg.len() > 1 {
+            let _ = write!(
+                o,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                seg.join(" ")
+            );
+        }
+        seg.clear();
+    };
+    for (i, b) in buckets.iter().enumerate() {
+        if b.compared == 0 {
+            flush(&mut segment, o);
+            continue;
+        }
+        let rate = b.matched as f64 / b.compared as f64;
+        let x = LEFT + step * (i as f64 + 0.5);
+        let y = scale.y(rate);
+        segment.push(format!("{},{}", f(x), f(y)));
+        let _ = write!(
+            o,
+            r#"<circle cx="{}" cy="{}" r="2.5" fill="{colour}"><title>{} {}: {:.2} % of {}</title></circle>"#,
+            f(x),
+            f(y),
+            esc(name),
+            esc(&short_time(b.start_unix_ms)),
+            rate * 100.0,
+            b.compared
+        );
+    }
+    flush(&mut segment, o);
+}
+
 /// Horizontal bars per service: the service's name, then legacy and UXP, each drawn
 /// to p99 (light), p95 (medium) and p50 (dark), with the three numbers beside them.
-pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
+pub fn latency(rows: &[(&str, &Latency, &Latency)]) -> String {
     let row_h = 62.0;
-    let bar_x = 64.0;
     let h = TOP + 12.0 + row_h * rows.len() as f64;
     let mut o = String::new();
     open(&mut o, h, "Latency, legacy vs UXP");
@@ -336,7 +384,6 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
         .flatten()
         .fold(0.0, f64::max)
         .max(1e-9);
-    let bar_w = W - bar_x - 250.0;
     for (i, (name, legacy, uxp)) in rows.iter().enumerate() {
         let y0 = TOP + 8.0 + row_h * i as f64;
         text(&mut o, 8.0, y0 + 10.0, "start", "legend", name);
@@ -348,34 +395,36 @@ pub fn latency(rows: &[(String, &Latency, &Latency)]) -> String {
         .enumerate()
         {
             let y = y0 + 16.0 + 18.0 * j as f64;
-            text(&mut o, bar_x - 6.0, y + 11.0, "end", "tick", side);
-            for (q, c) in [lat.p99, lat.p95, lat.p50].iter().zip(colours) {
-                if let Some(v) = q {
-                    let _ = write!(
-                        o,
-                        r#"<rect x="{}" y="{}" width="{}" height="14" fill="{c}"/>"#,
-                        f(bar_x),
-                        f(y),
-                        f((v / max * bar_w).max(1.0))
-                    );
-                }
-            }
-            let label = match (lat.p50, lat.p95, lat.p99) {
-                (Some(a), Some(b), Some(c)) => {
-                    format!("{a:.1} / {b:.1} / {c:.1} ms · n = {}", lat.samples)
-                }
-                _ => "no samples".to_string(),
-            };
-            text(
-                &mut o,
-                bar_x + bar_w + 8.0,
-                y + 11.0,
-                "start",
-                "tick",
-                &label,
-            );
+            latency_bar(&mut o, y, side, lat, colours, max);
         }
     }
     o.push_str("</svg>");
     o
+}
+
+const BAR_X: f64 = 64.0;
+const BAR_W: f64 = W - BAR_X - 250.0;
+
+/// One side's bar at height `y`: p99, p95 and p50 drawn over each other in
+/// `colours`, scaled so that `max` fills the bar width.
+fn latency_bar(o: &mut String, y: f64, side: &str, lat: &Latency, colours: &[&str; 3], max: f64) {
+    text(o, BAR_X - 6.0, y + 11.0, "end", "tick", side);
+    for (q, c) in [lat.p99, lat.p95, lat.p50].iter().zip(colours) {
+        if let Some(v) = q {
+            let _ = write!(
+                o,
+                r#"<rect x="{}" y="{}" width="{}" height="14" fill="{c}"/>"#,
+                f(BAR_X),
+                f(y),
+                f((v / max * BAR_W).max(1.0))
+            );
+        }
+    }
+    let label = match (lat.p50, lat.p95, lat.p99) {
+        (Some(a), Some(b), Some(c)) => {
+            format!("{a:.1} / {b:.1} / {c:.1} ms · n = {}", lat.samples)
+        }
+        _ => "no samples".to_string(),
+    };
+    text(o, BAR_X + BAR_W + 8.0, y + 11.0, "start", "tick", &label);
 }

@@ -2,7 +2,9 @@
 //! cannot be read, retention, counters and the redaction key.
 
 use super::*;
+use crate::evidence::{CaptureRecord, DiffPath, DiffRecord, ExchangeRecord, RecordKey};
 use crate::store::Store;
+use bytes::Bytes;
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -18,12 +20,12 @@ pub(crate) fn record(at_unix_ms: u64, agency: &str, outcome: &str) -> ExchangeRe
         shadow_message_id: None,
         agency: agency.into(),
         service: "moh.getPatientSummary.v2".into(),
-        stage: "shadow".into(),
-        served_by: "legacy".into(),
+        stage: "shadow".parse().unwrap(),
+        served_by: "legacy".parse().unwrap(),
         listener: "consumer".into(),
         primary_latency_ms: 12.5,
         shadow_latency_ms: Some(14.0),
-        outcome: outcome.into(),
+        outcome: outcome.parse().unwrap(),
         not_compared_reason: None,
         primary_fault_code: None,
         shadow_fault_code: None,
@@ -44,7 +46,7 @@ fn diff(at_unix_ms: u64, agency: &str, outcome: &str) -> DiffRecord {
         at_unix_ms,
         agency: agency.into(),
         service: "moh.getPatientSummary.v2".into(),
-        outcome: outcome.into(),
+        outcome: outcome.parse().unwrap(),
         paths: vec![DiffPath {
             path: "Body/getPatientSummaryResponse/response/allergy".into(),
             kind: "changed".into(),
@@ -212,12 +214,15 @@ fn bodies_are_text_when_utf8_and_base64_otherwise() {
     }
     for len in 0..20 {
         let data: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
-        assert_eq!(base64::decode(&base64::encode(&data)), Some(data));
+        assert_eq!(
+            crate::evidence::base64::decode(&crate::evidence::base64::encode(&data)),
+            Some(data)
+        );
     }
-    assert_eq!(base64::encode(b"foobar"), "Zm9vYmFy");
-    assert_eq!(base64::encode(b"fo"), "Zm8=");
+    assert_eq!(crate::evidence::base64::encode(b"foobar"), "Zm9vYmFy");
+    assert_eq!(crate::evidence::base64::encode(b"fo"), "Zm8=");
     for bad in ["Zm9", "Zm=v", "Z===", "Zm8=Zm8=", "Zm9v!A=="] {
-        assert_eq!(base64::decode(bad), None, "{bad}");
+        assert_eq!(crate::evidence::base64::decode(bad), None, "{bad}");
     }
     for bad in [
         "====",
@@ -228,13 +233,16 @@ fn bodies_are_text_when_utf8_and_base64_otherwise() {
         "Zg=",
         "Zm9v-_==",
     ] {
-        assert_eq!(base64::decode(bad), None, "{bad:?}");
+        assert_eq!(crate::evidence::base64::decode(bad), None, "{bad:?}");
     }
     // Bits past the last whole byte are dropped, not refused: records written by any
     // encoder of the past still read back.
-    assert_eq!(base64::decode("Zm9="), Some(b"fo".to_vec()));
-    assert_eq!(base64::decode("Zh=="), Some(b"f".to_vec()));
-    assert_eq!(base64::decode(""), Some(Vec::new()));
+    assert_eq!(
+        crate::evidence::base64::decode("Zm9="),
+        Some(b"fo".to_vec())
+    );
+    assert_eq!(crate::evidence::base64::decode("Zh=="), Some(b"f".to_vec()));
+    assert_eq!(crate::evidence::base64::decode(""), Some(Vec::new()));
 }
 
 #[test]

@@ -359,11 +359,11 @@ fn config_deserializes_with_default_headers() {
 
 fn diff(paths: Vec<DiffPath>, unified: &str) -> DiffRecord {
     DiffRecord {
-        id: crate::store::RecordKey::first_at(0),
+        id: crate::evidence::RecordKey::first_at(0),
         at_unix_ms: 0,
         agency: "a".into(),
         service: "s".into(),
-        outcome: "body-diff".into(),
+        outcome: "body-diff".parse().unwrap(),
         paths,
         unified: unified.into(),
     }
