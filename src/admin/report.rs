@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
+use percent_encoding::percent_decode_str;
 
 use crate::proxy::server::text;
 use crate::proxy::{now_ms, Shared};
@@ -23,25 +24,24 @@ pub struct ReportQuery {
     pub until_ms: Option<u64>,
 }
 
-/// `%XX` and `+` decoding of one query component; `None` on a bad escape or
+/// `%XX` and `+` decoding of one query component; `None` on a bad escape (a `%`
+/// without two hex digits, which `percent_decode_str` would keep as written) or a
 /// non-UTF-8 result.
 fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
+    let whole_escapes = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !whole_escapes {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Parses `agency=…&since=…&until=…`; the error names the parameter.
@@ -121,5 +121,32 @@ mod tests {
             .expect_err("typo")
             .contains("unknown parameter `agnecy`"));
         assert!(parse_query(Some("agency=%zz")).is_err());
+    }
+
+    #[test]
+    fn query_values_decode_plus_and_whole_escapes_only() {
+        let agency = |q: &str| parse_query(Some(q)).map(|q| q.agency);
+        assert_eq!(agency("agency=a+b%20c"), Ok(Some("a b c".into())));
+        assert_eq!(agency("agency=%2B%2b"), Ok(Some("++".into())));
+        assert_eq!(agency("agency=%25zz"), Ok(Some("%zz".into())));
+        assert_eq!(agency("agency=%C3%BC"), Ok(Some("\u{fc}".into())));
+        assert_eq!(agency("agency=%252F"), Ok(Some("%2F".into())));
+        for bad in [
+            "agency=%",
+            "agency=100%",
+            "agency=%4",
+            "agency=%41%4",
+            "agency=%%41",
+            "agency=%FF",
+            "agency=%C3",
+            // A sign is not a hex digit (`u8::from_str_radix` would take `+f`).
+            "agency=%+f",
+        ] {
+            assert_eq!(
+                parse_query(Some(bad)),
+                Err("agency: not a valid query value".into()),
+                "{bad}"
+            );
+        }
     }
 }

@@ -12,13 +12,14 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::error::ErrorKind;
 use super::file::{
     ClientBindingConfig, Lenient, ListenerTlsConfig, UpstreamTlsConfig, DEFAULT_REQUIRE_CLIENT_CERT,
 };
-use super::settings::{hex, Scheme};
+use super::settings::Scheme;
 use super::source::FieldPath;
 use super::validate::{resolve_path, Checker};
 use crate::routing::Pattern;
@@ -57,7 +58,7 @@ pub struct Fingerprint(pub [u8; 32]);
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -67,12 +68,10 @@ impl Serialize for Fingerprint {
     }
 }
 
-/// An address range: `10.1.0.0/16`, `2001:db8::/32`, or one address.
+/// An address range: `10.1.0.0/16`, `2001:db8::/32`, or one address. Host bits are
+/// kept as written (shown back in `config show`) and ignored when matching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     pub fn parse(text: &str) -> Result<Cidr, String> {
@@ -84,41 +83,25 @@ impl Cidr {
             None => (text.trim(), None),
         };
         let addr: IpAddr = ip.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => match p.parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => return Err(bad()),
-            },
-        };
-        Ok(Cidr { addr, prefix })
+        match prefix {
+            None => Ok(Cidr(IpNet::from(addr))),
+            Some(p) => {
+                let prefix = p.parse::<u8>().map_err(|_| bad())?;
+                IpNet::new(addr, prefix).map(Cidr).map_err(|_| bad())
+            }
+        }
     }
 
     /// Whether `ip` is in the range. An IPv4 peer seen on an IPv6 socket
     /// (`::ffff:10.1.2.3`) counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -451,6 +434,54 @@ mod tests {
             "1.2.3.4/x",
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidr_edges_host_bits_and_ipv6() {
+        let ip = |s: &str| -> IpAddr { s.parse().expect("address") };
+        // Host bits are kept as written and ignored when matching.
+        let host = Cidr::parse("10.1.2.3/16").expect("valid");
+        assert_eq!(host.to_string(), "10.1.2.3/16");
+        assert!(host.contains(ip("10.1.9.9")));
+        assert!(!host.contains(ip("10.2.2.3")));
+        let v6 = Cidr::parse(" 2001:db8::1/64 ").expect("trimmed");
+        assert_eq!(v6.to_string(), "2001:db8::1/64");
+        assert!(v6.contains(ip("2001:db8::ffff:1")));
+        assert!(!v6.contains(ip("2001:db8:0:1::1")));
+        let all6 = Cidr::parse("::/0").expect("valid");
+        assert!(all6.contains(ip("2001:db8::1")));
+        assert!(
+            !all6.contains(ip("10.0.0.1")),
+            "an IPv4 peer is not in an IPv6 range"
+        );
+        assert!(
+            !all6.contains(ip("::ffff:10.0.0.1")),
+            "nor is a v4-mapped one"
+        );
+        let all4 = Cidr::parse("0.0.0.0/0").expect("valid");
+        assert!(all4.contains(ip("::ffff:8.8.8.8")));
+        assert!(!all4.contains(ip("2001:db8::1")));
+        let loop6 = Cidr::parse("::1").expect("one address");
+        assert_eq!(loop6.to_string(), "::1/128");
+        assert!(loop6.contains(ip("::1")));
+        assert!(!loop6.contains(ip("::2")));
+        assert!(!loop6.contains(ip("127.0.0.1")));
+        let one4 = Cidr::parse("192.0.2.7/32").expect("valid");
+        assert!(one4.contains(ip("192.0.2.7")));
+        assert!(!one4.contains(ip("192.0.2.6")));
+        for bad in [
+            "",
+            "10.1.0.0/",
+            "/8",
+            "10.1.0.0/8/8",
+            "10.1.0.0 /8",
+            "[::1]/128",
+            "2001:db8::/-1",
+            "10.0.0.0/8 10.0.0.0/9",
+        ] {
+            let e = Cidr::parse(bad).expect_err(bad);
+            assert!(e.contains("is not an address range"), "{e}");
         }
     }
 }

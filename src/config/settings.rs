@@ -330,7 +330,7 @@ impl Settings {
             // total without a panic path.
             Err(_) => hasher.update(format!("{self:?}").as_bytes()),
         }
-        hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
 
     /// The upstream a consumer listener sends legacy-stack traffic to.
@@ -346,16 +346,6 @@ impl Settings {
             .as_ref()
             .and_then(|s| self.upstreams.get(&s.uxp))
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -96,10 +96,7 @@ pub fn import_identifier_mapping(
     let target = uxp_instance.unwrap_or(&source_instance).to_string();
 
     let mut out = String::new();
-    let digest: String = Sha256::digest(xml.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(Sha256::digest(xml.as_bytes()));
     // `write!` into a String cannot fail; the results are ignored on purpose.
     let _ = writeln!(
         out,

@@ -651,8 +651,7 @@ fn fingerprint_of(
         text.push_str(&r);
         text.push('\n');
     }
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// XML 1.0 (5th ed.) `NCName`: a `Name` without `:`. A `wrapper` becomes an element

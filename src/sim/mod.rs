@@ -20,7 +20,6 @@
 //! conventions) ← [`service`] (what each service answers) ← [`data`] (deterministic
 //! names, places, dates) → [`xml`] (writes the answer tree).
 
-mod base64;
 mod body;
 mod data;
 pub mod echo;

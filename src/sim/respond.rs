@@ -27,7 +27,7 @@ use super::body::{compose, compose_fault, BodyScan, Convention};
 use super::data::{decide, Rng};
 use super::error::SimError;
 use super::service::{answer, diverge, Attachment, Service};
-use super::{base64, SimConfig, SimKind, REQUEST_HASH_ALGORITHM};
+use super::{SimConfig, SimKind, REQUEST_HASH_ALGORITHM};
 
 /// An HTTP request as the simulator sees it.
 #[derive(Debug, Clone)]
@@ -90,7 +90,8 @@ pub struct SimResponse {
 /// `requestHash` value for a request SOAP message: base64 of its SHA-512. For
 /// multipart requests pass the SOAP part only (X-Road hashes the first MIME part).
 pub fn request_hash(soap: &[u8]) -> String {
-    base64::encode(&Sha512::digest(soap))
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Sha512::digest(soap))
 }
 
 /// A UUID derived from `bytes`, for ids that must be unique per message yet stable.
@@ -305,10 +306,7 @@ fn attachments(d: &Decoded) -> Vec<Attachment> {
             content_id: p.content_id(),
             content_type: p.content_type().map(str::to_string),
             size: p.body.len(),
-            sha256: Sha256::digest(p.body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: hex::encode(Sha256::digest(p.body)),
         })
         .collect()
 }
@@ -508,6 +506,30 @@ mod tests {
         ));
         // Pure and deterministic.
         assert_eq!(post(&SimConfig::legacy(), V31).body, r.body);
+    }
+
+    #[test]
+    fn request_hash_is_standard_padded_base64() {
+        use base64::Engine as _;
+        let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, b64) in cases {
+            assert_eq!(encode(plain.as_bytes()), b64, "{plain:?}");
+        }
+        assert_eq!(encode(&[0xff, 0xfe, 0xfd]), "//79");
+        // Python: base64.b64encode(hashlib.sha512(b"").digest())
+        assert_eq!(
+            request_hash(b""),
+            "z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
+        );
     }
 
     #[test]

@@ -140,18 +140,8 @@ impl AuditEntry {
         body.insert("seq".into(), Value::from(self.seq));
         let mut canonical = String::new();
         write_canonical(&Value::Object(body), &mut canonical);
-        hex(&Sha256::digest(canonical.as_bytes()))
+        hex::encode(Sha256::digest(canonical.as_bytes()))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 /// Compact JSON with object keys sorted, independent of serde_json's `preserve_order`

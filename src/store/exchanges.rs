@@ -897,7 +897,7 @@ impl<T: DeserializeOwned> Records<T> {
         let Some(key) = RecordKey::from_bytes(&k) else {
             self.skip(
                 &DecodeError::Corrupt(format!("a {}-byte key", k.len())),
-                &hex(&k),
+                &hex::encode(&k),
             );
             return None;
         };
@@ -951,10 +951,6 @@ impl<T: DeserializeOwned> DoubleEndedIterator for Records<T> {
             }
         }
     }
-}
-
-fn hex(raw: &[u8]) -> String {
-    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -758,7 +758,7 @@ fn require_attribution(by: &Attribution, reason_required: bool) -> Result<(), St
 fn key_label(key: &[u8]) -> String {
     match <[u8; 8]>::try_from(key) {
         Ok(b) => u64::from_be_bytes(b).to_string(),
-        Err(_) => key.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => hex::encode(key),
     }
 }
 

@@ -37,11 +37,9 @@
 //! directory) protects against both. Changing the key changes every token, so counts
 //! of distinct persons do not carry across a key change.
 
-use std::fmt::Write as _;
-
 use quick_xml::events::Event;
+use ring::hmac;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::wire::multipart::{ContentType, Multipart, MultipartError};
 
@@ -300,10 +298,9 @@ impl Seen {
 /// (share one per writer).
 #[derive(Clone)]
 pub struct Redactor {
-    /// SHA-256 states after absorbing the inner and outer padded key: each token then
-    /// costs two short hashes, not four.
-    inner: Sha256,
-    outer: Sha256,
+    /// ring keeps the SHA-256 states after the inner and outer padded key, so each
+    /// token costs two short hashes, not four.
+    key: hmac::Key,
     paths: Vec<PathPattern>,
     headers: Vec<Box<[u8]>>,
 }
@@ -348,10 +345,8 @@ impl Redactor {
             }
             headers.push(name.as_bytes().into());
         }
-        let (inner, outer) = hmac_states(key);
         Ok(Redactor {
-            inner,
-            outer,
+            key: mac_key(key),
             paths,
             headers,
         })
@@ -360,13 +355,10 @@ impl Redactor {
     /// The token for `value`: `hmac:` and the first 16 hex digits of
     /// HMAC-SHA256(key, value).
     pub fn token(&self, value: &[u8]) -> String {
-        let inner = self.inner.clone().chain_update(value).finalize();
-        let mac = self.outer.clone().chain_update(inner).finalize();
+        let mac = hmac::sign(&self.key, value);
         let mut token = String::with_capacity(TOKEN_PREFIX.len() + TOKEN_HEX_DIGITS);
         token.push_str(TOKEN_PREFIX);
-        for b in &mac[..TOKEN_HEX_DIGITS / 2] {
-            let _ = write!(token, "{b:02x}");
-        }
+        token.push_str(&hex::encode(&mac.as_ref()[..TOKEN_HEX_DIGITS / 2]));
         token
     }
 
@@ -850,28 +842,9 @@ fn scrub_bytes<'a>(text: &'a [u8], seen: &Seen) -> std::borrow::Cow<'a, [u8]> {
     }
 }
 
-/// SHA-256 states after the inner and outer padded key (RFC 2104).
-fn hmac_states(key: &[u8]) -> (Sha256, Sha256) {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    (
-        Sha256::new().chain_update(ipad),
-        Sha256::new().chain_update(opad),
-    )
-}
-
-/// HMAC-SHA256 (RFC 2104) over `sha2`, checked against RFC 4231's vectors.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let (inner, outer) = hmac_states(key);
-    let inner = inner.chain_update(message).finalize();
-    outer.chain_update(inner).finalize().into()
+/// The HMAC-SHA256 key (RFC 2104) tokens are made with; checked against RFC 4231.
+fn mac_key(key: &[u8]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, key)
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ pub fn client_config(t: &UpstreamTls) -> Result<Arc<ClientConfig>, TlsError> {
 pub fn cert_fingerprint_hex(path: &Path) -> Option<String> {
     let certs = load_certs(path).ok()?;
     let fp = x509::fingerprint(certs.first()?);
-    Some(crate::config::settings::hex(&fp))
+    Some(hex::encode(fp))
 }
 
 /// `(what, sha256)` of every certificate the settings name (listener certificates and

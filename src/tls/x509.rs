@@ -140,21 +140,17 @@ pub fn fingerprint(der: &[u8]) -> [u8; 32] {
 
 /// Parses a fingerprint as tools print it: hex, any case, colons or spaces optional.
 pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
-    let hex: String = text
+    let digits: String = text
         .chars()
         .filter(|c| !matches!(c, ':' | ' ' | '\t'))
         .collect();
-    let hex = hex.strip_prefix("sha256=").unwrap_or(&hex);
-    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "`{text}` is not a SHA-256 fingerprint (64 hex digits, colons optional; `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints one)"
-        ));
-    }
+    let digits = digits.strip_prefix("sha256=").unwrap_or(&digits);
     let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
-            .map_err(|e| e.to_string())?;
-    }
+    hex::decode_to_slice(digits, &mut out).map_err(|_| {
+        format!(
+            "`{text}` is not a SHA-256 fingerprint (64 hex digits, colons optional; `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints one)"
+        )
+    })?;
     Ok(out)
 }
 
@@ -322,7 +318,7 @@ mod tests {
     fn fingerprints_parse_in_the_usual_spellings() {
         let der = fixture_der("client-moh.pem");
         let fp = fingerprint(&der);
-        let hex: String = fp.iter().map(|b| format!("{b:02X}")).collect();
+        let hex = hex::encode_upper(fp);
         let colons = fp
             .iter()
             .map(|b| format!("{b:02X}"))

@@ -96,5 +96,5 @@ pub fn request_fingerprint(maps: &Mappings, d: &Decoded) -> String {
         }),
     };
     field("body", inner.unwrap_or(&[]));
-    crate::config::settings::hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }

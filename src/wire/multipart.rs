@@ -31,6 +31,8 @@
 
 use std::ops::Range;
 
+use percent_encoding::percent_decode_str;
+
 /// Why a `Content-Type` or a multipart body could not be used. Part indexes are
 /// 0-based, in the order the parts appear on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -378,8 +380,12 @@ impl<'a> Multipart<'a> {
     pub fn find_content_id(&self, reference: &str) -> Option<usize> {
         let trimmed = reference.trim();
         let id = match trimmed.get(..4) {
+            // A `%` without two hex digits stays as written; bytes that are not
+            // UTF-8 become U+FFFD (a Content-ID is text).
             Some(scheme) if scheme.eq_ignore_ascii_case("cid:") => {
-                percent_decode(trimmed.get(4..).unwrap_or_default())
+                percent_decode_str(trimmed.get(4..).unwrap_or_default())
+                    .decode_utf8_lossy()
+                    .into_owned()
             }
             _ => trimmed.to_string(),
         };
@@ -574,30 +580,6 @@ fn push_param(out: &mut String, name: &str, value: &str) {
         }
     }
     out.push('"');
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            // from_str_radix accepts a leading `+`; a real escape is two hex digits.
-            (b'%', Some(v)) if bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A delimiter line: `start` is where `--boundary` begins, `line_end` is just past
@@ -1514,6 +1496,49 @@ Content-ID: <nothing@dualroad.test>
         let inner = Multipart::parse(bundle.body, "dr-outer-inner").unwrap();
         assert_eq!(inner.parts().len(), 2);
         assert_eq!(inner.parts()[1].body, b"inner two");
+    }
+
+    #[test]
+    fn cid_references_decode_only_whole_escapes() {
+        let ids = [
+            "<soap@t>",
+            "<a%zz@t>",
+            "<p%4@t>",
+            "<x%+f@t>",
+            "<100%@t>",
+            "<a/b c@t>",
+            "<\u{fc}@t>",
+            "<\u{fffd}@t>",
+            "<q+r@t>",
+        ];
+        let mut body = String::new();
+        for id in ids {
+            body.push_str(&format!("--b\r\nContent-ID: {id}\r\n\r\nx\r\n"));
+        }
+        body.push_str("--b--\r\n");
+        let m = Multipart::parse(body.as_bytes(), "b").expect("multipart");
+        assert_eq!(m.parts().len(), ids.len());
+        for (reference, want) in [
+            // Not two hex digits after `%`: kept as written.
+            ("cid:a%zz@t", Some(1)),
+            ("cid:p%4@t", Some(2)),
+            ("cid:x%+f@t", Some(3)),
+            ("cid:100%@t", Some(4)),
+            ("cid:100%25@t", Some(4)),
+            // Either case of hex digits; escapes decoded once, not twice.
+            ("cid:a%2Fb%20c@t", Some(5)),
+            ("cid:a%2fb%20c@t", Some(5)),
+            ("cid:a%252Fb@t", None),
+            // UTF-8 escapes; bytes that are not UTF-8 become U+FFFD.
+            ("cid:%C3%BC@t", Some(6)),
+            ("cid:%FF@t", Some(7)),
+            ("cid:%C3@t", Some(7)),
+            // `+` is not a space in a URL path.
+            ("cid:q+r@t", Some(8)),
+            ("cid:q%2Br@t", Some(8)),
+        ] {
+            assert_eq!(m.find_content_id(reference), want, "{reference}");
+        }
     }
 
     #[test]
