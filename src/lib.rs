@@ -15,6 +15,7 @@
 //!   one place from what the pipeline and the shadow copy learned. Pure.
 //! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
 //! - [`report`]: migration reports (readiness per agency × service) from the evidence.
+//! - [`net`]: network building blocks shared by the listeners (authority parsing).
 //! - [`gateway`]: starts everything (store, listeners, admin) and serves until stopped.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod evidence;
 pub mod gateway;
 pub mod mapping;
+pub mod net;
 pub mod proxy;
 pub mod report;
 pub mod routing;

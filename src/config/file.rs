@@ -101,11 +101,11 @@ pub const DEFAULT_STORE_CACHE_BYTES: u64 = crate::store::DEFAULT_CACHE_CAPACITY;
 /// `store.max_body_bytes`: larger bodies are withheld from the store (and counted).
 pub const DEFAULT_STORE_MAX_BODY_BYTES: u64 = 1 << 20;
 /// `report.min_samples`: compared exchanges before a service can be called ready.
-pub const DEFAULT_MIN_SAMPLES: u64 = 200;
+pub const DEFAULT_MIN_SAMPLES: u64 = crate::report::DEFAULT_MIN_SAMPLES;
 /// `report.min_match_rate`: share of compared exchanges that must match.
-pub const DEFAULT_MIN_MATCH_RATE: f64 = 0.99;
+pub const DEFAULT_MIN_MATCH_RATE: f64 = crate::report::DEFAULT_MIN_MATCH_RATE;
 /// `report.max_p99_ratio`: most UXP's p99 latency may be, as a multiple of legacy's.
-pub const DEFAULT_MAX_P99_RATIO: f64 = 1.5;
+pub const DEFAULT_MAX_P99_RATIO: f64 = crate::report::DEFAULT_MAX_P99_RATIO;
 
 /// The whole file. Required: `data_dir`, `[rollout]` with `fallback`, one listener.
 #[derive(Debug, Default, Deserialize)]

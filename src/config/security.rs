@@ -24,33 +24,7 @@ use super::source::FieldPath;
 use super::validate::{resolve_path, Checker};
 use crate::routing::Pattern;
 use crate::tls::x509::{parse_fingerprint, Subject};
-
-/// `listeners.*.tls`: serve HTTPS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListenerTls {
-    #[serde(serialize_with = "ser_path")]
-    pub cert: PathBuf,
-    #[serde(serialize_with = "ser_path")]
-    pub key: PathBuf,
-    /// Set: client certificates are verified against these CAs (mutual TLS).
-    #[serde(serialize_with = "ser_opt_path")]
-    pub client_ca: Option<PathBuf>,
-    /// With `client_ca`: a connection without a certificate is refused at handshake.
-    pub require_client_cert: bool,
-}
-
-/// `upstreams.*.tls`: how to call an `https://` upstream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UpstreamTls {
-    #[serde(serialize_with = "ser_path")]
-    pub ca: PathBuf,
-    #[serde(serialize_with = "ser_opt_path")]
-    pub client_cert: Option<PathBuf>,
-    #[serde(serialize_with = "ser_opt_path")]
-    pub client_key: Option<PathBuf>,
-    /// Overrides the URL's host as the name verified and sent as SNI.
-    pub server_name: Option<String>,
-}
+pub use crate::tls::{ListenerTls, UpstreamTls};
 
 /// A SHA-256 certificate fingerprint; serializes as lowercase hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,17 +96,6 @@ pub struct ClientBinding {
     pub source: Vec<Cidr>,
     /// Legacy consumer names and/or UXP client ids, as patterns.
     pub clients: Vec<Pattern>,
-}
-
-fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
-}
-
-fn ser_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    match p {
-        Some(p) => s.serialize_some(&p.to_string_lossy()),
-        None => s.serialize_none(),
-    }
 }
 
 /// A path-valued key: required or optional, resolved, and loaded with `load` so a

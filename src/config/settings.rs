@@ -118,7 +118,7 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Admin {
     pub listen: SocketAddr,
-    /// `[admin] allowed_hosts`, lowercase (see [`crate::admin::host`]).
+    /// `[admin] allowed_hosts`, lowercase (see [`crate::net::Authority`]).
     pub allowed_hosts: Vec<String>,
 }
 

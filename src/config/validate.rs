@@ -25,7 +25,7 @@ use super::settings::{
     Admin, Limits, Listener, ListenerRole, Settings, Stacks, Upstream, UpstreamUrl,
 };
 use super::source::{FieldPath, SourceMap};
-use crate::admin::host::Authority;
+use crate::net::Authority;
 use crate::routing::{Pattern, RolloutPolicy, Rule, Stage};
 use crate::wire::envelope::ScanLimits;
 use crate::wire::{Dialect, SoapVersion};

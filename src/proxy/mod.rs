@@ -17,7 +17,7 @@ pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,7 +69,7 @@ impl Active {
                 tls.insert(l.name.clone(), config);
             }
         }
-        let cert_facts = crate::tls::cert_facts(&settings);
+        let cert_facts = cert_facts(&settings);
         let mut upstreams = HashMap::new();
         let mut mirror_upstreams = HashMap::new();
         for (name, u) in &settings.upstreams {
@@ -129,6 +129,36 @@ pub enum StartError {
     },
     #[error("{0}")]
     Upstream(String),
+}
+
+/// `(what, sha256)` of every certificate the settings name (listener certificates and
+/// client CAs, upstream CAs and client certificates), so a reload can say which
+/// certificate changed even when the paths stayed the same.
+fn cert_facts(settings: &Settings) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |what: String, path: &Path| {
+        out.push((
+            what,
+            crate::tls::cert_fingerprint_hex(path).unwrap_or_else(|| "unreadable".into()),
+        ));
+    };
+    for l in &settings.listeners {
+        if let Some(t) = &l.tls {
+            add(format!("listener {}: tls cert", l.name), &t.cert);
+            if let Some(ca) = &t.client_ca {
+                add(format!("listener {}: tls client_ca", l.name), ca);
+            }
+        }
+    }
+    for (name, u) in &settings.upstreams {
+        if let Some(t) = &u.tls {
+            add(format!("upstream {name}: tls ca"), &t.ca);
+            if let Some(c) = &t.client_cert {
+                add(format!("upstream {name}: tls client_cert"), c);
+            }
+        }
+    }
+    out
 }
 
 /// Shared by every connection.

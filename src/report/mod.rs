@@ -27,7 +27,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::config::file::{DEFAULT_MAX_P99_RATIO, DEFAULT_MIN_MATCH_RATE, DEFAULT_MIN_SAMPLES};
+/// Compared exchanges before a service can be called ready (`[report] min_samples`).
+pub const DEFAULT_MIN_SAMPLES: u64 = 200;
+/// Share of compared exchanges that must match (`[report] min_match_rate`).
+pub const DEFAULT_MIN_MATCH_RATE: f64 = 0.99;
+/// Most UXP's p99 latency may be, as a multiple of legacy's (`[report] max_p99_ratio`).
+pub const DEFAULT_MAX_P99_RATIO: f64 = 1.5;
 use crate::mapping::Mappings;
 use crate::shadow::{IgnoreRule, NoiseModel};
 use crate::store::exchanges::decode_borrowed;

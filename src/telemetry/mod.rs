@@ -7,7 +7,14 @@ pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for collectors.
+    Json,
+}
 
 /// Installs the global subscriber once; later calls are no-ops (tests call it freely).
 /// `default_level` applies when `RUST_LOG` is not set.

@@ -9,7 +9,10 @@
 //! turn verification off.
 
 pub mod connector;
+mod files;
 pub mod x509;
+
+pub use files::{ListenerTls, UpstreamTls};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +22,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-
-use crate::config::{ListenerTls, UpstreamTls};
 
 /// Why TLS material or a TLS config could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,36 +151,6 @@ pub fn cert_fingerprint_hex(path: &Path) -> Option<String> {
     let certs = load_certs(path).ok()?;
     let fp = x509::fingerprint(certs.first()?);
     Some(hex::encode(fp))
-}
-
-/// `(what, sha256)` of every certificate the settings name (listener certificates and
-/// client CAs, upstream CAs and client certificates), so a reload can say which
-/// certificate changed even when the paths stayed the same.
-pub fn cert_facts(settings: &crate::config::Settings) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut add = |what: String, path: &Path| {
-        out.push((
-            what,
-            cert_fingerprint_hex(path).unwrap_or_else(|| "unreadable".into()),
-        ));
-    };
-    for l in &settings.listeners {
-        if let Some(t) = &l.tls {
-            add(format!("listener {}: tls cert", l.name), &t.cert);
-            if let Some(ca) = &t.client_ca {
-                add(format!("listener {}: tls client_ca", l.name), ca);
-            }
-        }
-    }
-    for (name, u) in &settings.upstreams {
-        if let Some(t) = &u.tls {
-            add(format!("upstream {name}: tls ca"), &t.ca);
-            if let Some(c) = &t.client_cert {
-                add(format!("upstream {name}: tls client_cert"), c);
-            }
-        }
-    }
-    out
 }
 
 /// Diff lines for certificates whose content changed: `listener a: tls cert sha256
