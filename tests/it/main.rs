@@ -12,6 +12,7 @@ mod fuzz_regressions;
 mod gateway;
 mod header_fidelity;
 mod identifiers;
+mod layering;
 mod limits;
 
 mod replay;
