@@ -10,6 +10,7 @@ pub fn interleaved_medians(fs: &mut [&mut dyn FnMut()], iters: u32, rounds: usiz
     let mut samples = vec![Vec::with_capacity(rounds); fs.len()];
     for _ in 0..rounds {
         for (k, f) in fs.iter_mut().enumerate() {
+            #[allow(clippy::disallowed_methods)] // a bench measures real time
             let t = Instant::now();
             for _ in 0..iters {
                 f();

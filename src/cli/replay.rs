@@ -43,7 +43,6 @@ use crate::config::{Settings, Upstream, UpstreamUrl};
 use crate::evidence::{Facts, RawBodies};
 use crate::mapping::{Effect, Mappings};
 use crate::proxy::mirror::reason_for;
-use crate::proxy::now_ms;
 use crate::proxy::pipeline::effect_of;
 use crate::proxy::upstream::UpstreamClient;
 use crate::routing::Stack;
@@ -540,6 +539,7 @@ struct Ctx {
     uxp: UpstreamClient,
     writer: ExchangeWriter,
     writes: bool,
+    clock: crate::clock::Clock,
 }
 
 /// The fault code of a SOAP answer, when it is a fault.
@@ -564,7 +564,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     let fresh = uuid::Uuid::new_v4().to_string();
     let fingerprint = translate::request_fingerprint(&ctx.maps, &d);
     let mut meta = Facts {
-        at_unix_ms: now_ms(),
+        at_unix_ms: (ctx.clock)(),
         message_id: d.header.id.clone(),
         shadow_message_id: Some(fresh.clone()),
         agency: names.agency.first().cloned().unwrap_or_default(),
@@ -682,7 +682,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
                 body: resp.body,
             };
             meta.primary_fault_code = fault_code(&p, ctx.opts.max_message_bytes);
-            let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+            let today = Date::from_unix_seconds(((ctx.clock)() / 1000) as i64);
             let opts = Options::new(&ctx.rules, today).with_noise(ctx.noise.get(&meta.service));
             (exchange::judge(&p, &shadow, &opts), Some(p))
         }
@@ -767,7 +767,7 @@ fn upstream(
     })
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings: Option<Settings> = match &args.config {
         Some(path) => match super::serve::load(path) {
             Ok(s) => Some(s),
@@ -922,7 +922,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                     }),
                 ..WriterConfig::default()
             },
-            Arc::new(now_ms),
+            clock.clone(),
         );
         let ctx = Arc::new(Ctx {
             legacy: UpstreamClient::new(&legacy_up, max_message_bytes)
@@ -935,6 +935,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             noise,
             writer,
             writes: args.writes,
+            clock: clock.clone(),
         });
         let tally = dispatch(
             ctx.clone(),

@@ -27,7 +27,7 @@ use crate::config::settings::MirrorPolicy;
 use crate::evidence::{Facts, RawBodies};
 use crate::mapping::Effect;
 use crate::proxy::upstream::{UpstreamClient, UpstreamError};
-use crate::proxy::{now_ms, Active, Shared};
+use crate::proxy::{Active, Shared};
 use crate::routing::Stack;
 use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::noise::CalibrationAnswer;
@@ -463,7 +463,7 @@ async fn finish(
         }
         .emit(&shared.metrics);
     }
-    let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+    let today = Date::from_unix_seconds((shared.now_ms() / 1000) as i64);
     // The noise model's key is the record's service, which the report groups by.
     let service = meta.service.clone();
     if let Some(again) = &copy.calibration {

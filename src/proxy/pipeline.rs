@@ -226,7 +226,7 @@ fn record(
     request: Option<(Answer, Option<String>)>,
     rejected_code: Option<String>,
 ) {
-    let at_unix_ms = crate::proxy::now_ms();
+    let at_unix_ms = shared.now_ms();
     let Some((request, soap_action)) = request else {
         // The body never arrived (wrong method, too large, too slow): nothing to link a
         // record to but the connection; the fault metric counts it.

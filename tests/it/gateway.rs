@@ -103,7 +103,7 @@ pub async fn env_with(legacy: Behaviour, uxp: Behaviour) -> Env {
 
 pub async fn start(text: &str) -> Gateway {
     let settings = Settings::from_str("test.toml", text).unwrap_or_else(|e| panic!("config: {e}"));
-    Gateway::start(settings, None, None)
+    Gateway::start(settings, None, None, dualroad::clock::system())
         .await
         .unwrap_or_else(|e| panic!("start: {e}"))
 }
@@ -318,9 +318,14 @@ async fn reload_with_bad_file_keeps_old_rules() {
     let good = config_text(&env, "legacy", "", "", 2000);
     std::fs::write(&path, &good).unwrap();
     let settings = Settings::from_file(&path).unwrap();
-    let gw = Gateway::start(settings, None, Some(path.clone()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        settings,
+        None,
+        Some(path.clone()),
+        dualroad::clock::system(),
+    )
+    .await
+    .unwrap();
     // A bad file: no fallback.
     std::fs::write(&path, good.replace("fallback = \"legacy\"", "")).unwrap();
     let err = gw.shared.reload("tester").await.unwrap_err();
@@ -491,7 +496,7 @@ async fn data_dir_that_is_not_a_store_is_refused() {
     std::fs::write(env.data.join("garbage.txt"), "not a database").unwrap();
     let settings =
         Settings::from_str("t.toml", &config_text(&env, "legacy", "", "", 2000)).unwrap();
-    let err = Gateway::start(settings, None, None)
+    let err = Gateway::start(settings, None, None, dualroad::clock::system())
         .await
         .err()
         .expect("refused");
