@@ -42,11 +42,11 @@ use tokio::time::Instant;
 use crate::config::{Settings, Upstream, UpstreamUrl};
 use crate::evidence::{Facts, RawBodies};
 use crate::mapping::{Effect, Mappings};
-use crate::proxy::mirror::reason_for;
+use crate::proxy::copy;
 use crate::proxy::pipeline::effect_of;
 use crate::proxy::upstream::UpstreamClient;
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer, ShadowResult};
+use crate::shadow::exchange::{self, Answer};
 use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options, Rules};
 use crate::store::{
     CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, Store,
@@ -596,79 +596,36 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     }
     let legacy_req = translate::reissue(&d, &fresh)
         .map_err(|e| format!("{}: cannot be re-issued: {e}", r.origin))?;
-    let uxp_req = translate::request_to_uxp_as(&ctx.maps, &ctx.opts, &d, Some(fresh.clone()));
-    let mismatch = match &uxp_req {
-        Ok(t) => {
-            let input = Input::new(&t.bytes).with_content_type(Some(&t.content_type));
-            match translate::decode(
-                input,
-                Family::Uxp,
-                Kind::Request,
-                crate::error::Side::Internal,
-                &ctx.opts,
-            ) {
-                Ok(sent) => translate::request_fingerprint(&ctx.maps, &sent) != fingerprint,
-                Err(_) => true,
-            }
-        }
-        Err(_) => false,
-    };
-    let timed = |c: &UpstreamClient, t: &translate::Translation| {
-        let body = Bytes::from(t.bytes.clone());
-        let ct = t.content_type.clone();
-        let action = t.soap_action.clone();
-        let c = c.clone();
-        async move {
-            let started = Instant::now();
-            let r = c.call(body, &ct, action.as_deref()).await;
-            (r, started.elapsed().as_secs_f64() * 1000.0)
-        }
-    };
-    let uxp_call = async {
-        match &uxp_req {
-            Ok(t) => Some(timed(&ctx.uxp, t).await),
-            Err(_) => None,
-        }
-    };
-    let ((legacy_res, legacy_ms), uxp_res) =
-        tokio::join!(timed(&ctx.legacy, &legacy_req), uxp_call);
-    meta.primary_latency_ms = legacy_ms;
-    let shadow = match (uxp_res, &uxp_req) {
-        (_, Err(e)) => ShadowResult::NotCompared {
-            reason: NotComparedReason::UpstreamError,
-            detail: Some(format!("request does not translate for the uxp stack: {e}")),
-            latency_ms: None,
-        },
-        (Some((Ok(resp), ms)), _) => ShadowResult::Answered {
-            answer: Answer {
-                status: resp.status,
-                content_type: resp.content_type,
-                body: resp.body,
-            },
-            latency_ms: ms,
-        },
-        (Some((Err(e), ms)), _) => ShadowResult::NotCompared {
-            reason: reason_for(&e),
-            detail: Some(e.to_string()),
-            latency_ms: Some(ms),
-        },
-        (None, Ok(_)) => ShadowResult::NotCompared {
-            reason: NotComparedReason::UpstreamError,
-            detail: Some("the uxp call did not run".into()),
-            latency_ms: None,
-        },
-    };
     // The answers echo the request each stack got: the re-issued one, as the client.
     let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
     let client_req = decode(&ctx.opts, sent).unwrap_or(d);
-    let shadow = exchange::shadow_to_client_dialect(
+    let legacy_call = async {
+        let body = Bytes::from(legacy_req.bytes.clone());
+        let started = Instant::now();
+        let r = ctx
+            .legacy
+            .call(
+                body,
+                &legacy_req.content_type,
+                legacy_req.soap_action.as_deref(),
+            )
+            .await;
+        (r, started.elapsed().as_secs_f64() * 1000.0)
+    };
+    // The UXP leg is a shadow copy like the live mirror's, by the same driver.
+    let uxp_copy = copy::send(
         &ctx.maps,
         &ctx.opts,
         &client_req,
         Stack::Uxp,
         &fresh,
-        shadow,
+        Some(&ctx.uxp),
+        |_| true,
     );
+    let ((legacy_res, legacy_ms), uxp) = tokio::join!(legacy_call, uxp_copy);
+    meta.primary_latency_ms = legacy_ms;
+    let mismatch = uxp.same_request == Some(false);
+    let shadow = uxp.result;
     let shadow_latency = shadow.latency_ms();
     let shadow_body = shadow.clone().into_answer();
     let (comparison, primary) = match legacy_res {

@@ -6,6 +6,7 @@
 //! ([`Active`], swapped atomically on reload) and the rollback switch state (swapped
 //! the moment a rollback is durably stored).
 
+pub mod copy;
 pub mod error;
 pub mod gate;
 pub mod identity;
