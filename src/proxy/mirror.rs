@@ -181,8 +181,21 @@ impl ShadowRuntime {
         Ok(r)
     }
 
+    /// The one ending of every exchange, mirrored or not: the automatic gate sees its
+    /// record (`rule`: the rollout rule that routed it), then the writer gets it.
+    pub fn conclude(
+        &self,
+        shared: &Arc<Shared>,
+        event: crate::evidence::ExchangeEvent,
+        rule: Option<usize>,
+        uxp_failed: bool,
+    ) {
+        crate::proxy::gate::observe(shared, rule, &event.record, uxp_failed);
+        self.submit(shared, event);
+    }
+
     /// Hands an exchange to the writer without waiting; a full queue drops and counts.
-    pub fn submit(&self, shared: &Shared, event: crate::evidence::ExchangeEvent) {
+    fn submit(&self, shared: &Shared, event: crate::evidence::ExchangeEvent) {
         let outcome = match self.writer.submit(event) {
             Submitted::Queued => "queued",
             Submitted::Dropped => "dropped",
@@ -449,8 +462,7 @@ async fn finish(
         bodies,
         primary.store_bodies,
     );
-    crate::proxy::gate::observe(shared, primary.rule, &event.record, primary.uxp_failed);
-    rt.submit(shared, event);
+    rt.conclude(shared, event, primary.rule, primary.uxp_failed);
 }
 
 fn answer(a: &Answer) -> CalibrationAnswer<'_> {

@@ -296,8 +296,9 @@ fn record(
         bodies,
         served.store_bodies,
     );
-    crate::proxy::gate::observe(shared, served.rule, &event.record, served.uxp_failed);
-    shared.shadow.submit(shared, event);
+    shared
+        .shadow
+        .conclude(shared, event, served.rule, served.uxp_failed);
 }
 
 /// The header section against `[limits] max_headers` and `max_header_bytes`, counted
