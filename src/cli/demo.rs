@@ -16,7 +16,7 @@ use crate::wire::codec::Family;
 use crate::wire::message::Input;
 
 /// The worked mappings shipped in `mappings/`, embedded.
-pub fn embedded_mappings() -> anyhow::Result<Mappings> {
+pub(super) fn embedded_mappings() -> anyhow::Result<Mappings> {
     let sources = vec![
         (
             PathBuf::from("mappings/agencies.toml"),
@@ -403,7 +403,7 @@ async fn gateway_story(maps: Mappings, clock: crate::clock::Clock) -> anyhow::Re
     Ok(())
 }
 
-pub fn run(clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
+pub(super) fn run(clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let maps = embedded_mappings()?;
     translation_tour(&maps);
     let rt = tokio::runtime::Builder::new_multi_thread()

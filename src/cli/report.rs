@@ -89,7 +89,7 @@ fn configured_ignore_rules(settings: Option<&Settings>) -> Vec<IgnoreRule> {
         .unwrap_or_default()
 }
 
-pub fn run(args: ReportArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ReportArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings = match &args.config {
         Some(path) => match super::serve::load(path) {
             Ok(s) => Some(s),

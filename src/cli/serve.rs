@@ -19,7 +19,7 @@ pub struct ServeArgs {
     pub show_settings: bool,
 }
 
-pub fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
+pub(super) fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
     Settings::from_file(config).map_err(|e| {
         eprintln!("{e}");
         eprintln!(
@@ -30,7 +30,7 @@ pub fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
     })
 }
 
-pub fn run(args: ServeArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ServeArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings = match load(&args.config) {
         Ok(s) => s,
         Err(code) => return Ok(code),

@@ -63,7 +63,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn switch(cmd: SwitchCommand, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
+pub(super) fn switch(cmd: SwitchCommand, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let (target, change) = match &cmd {
         SwitchCommand::Rollback(c) | SwitchCommand::Release(c) => (&c.target, Some(c)),
         SwitchCommand::Status(t) => (t, None),
@@ -139,7 +139,7 @@ pub fn switch(cmd: SwitchCommand, clock: crate::clock::Clock) -> anyhow::Result<
     }
 }
 
-pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let (target, verify) = match &cmd {
         AuditCommand::List(t) => (t, false),
         AuditCommand::Verify(t) => (t, true),

@@ -5,6 +5,8 @@
 // for hang-guard deadlines and unique names (never in an assertion), which the
 // crate itself may not (clippy.toml).
 #![allow(clippy::disallowed_methods)]
+// Test helpers (not only #[test] functions) may unwrap: a failed set-up is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
 mod answers;
