@@ -23,7 +23,6 @@ pub mod host;
 pub mod report;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,10 +108,6 @@ struct Admin {
 }
 
 impl net::Connections for Admin {
-    fn refusal(&self, _why: net::Refused, _peer: SocketAddr) -> Vec<u8> {
-        net::plain_503("the admin listener is at its connection limit; retry shortly\n")
-    }
-
     async fn serve(self: Arc<Self>, conn: net::Accepted) {
         let svc = service_fn(move |req| {
             let shared = self.shared.clone();

@@ -69,7 +69,14 @@ pub trait Connections: Send + Sync + 'static {
     /// The complete answer written to a connection a limit refused (an HTTP response
     /// with `connection: close`), after which it is closed: a client sees why, not a
     /// reset. Called once per refused connection, so it is also where to count them.
-    fn refusal(&self, why: Refused, peer: SocketAddr) -> Vec<u8>;
+    /// By default a plain-text 503 ([`plain_503`]).
+    fn refusal(&self, why: Refused, peer: SocketAddr) -> Vec<u8> {
+        let _ = peer;
+        plain_503(match why {
+            Refused::Total => "at the listener's connection limit; retry shortly\n",
+            Refused::PerSource => "too many open connections from this address; retry shortly\n",
+        })
+    }
 
     /// Serves one accepted connection to its end. Serve the HTTP connection through
     /// [`Accepted::drain`] so that shutdown can finish it gracefully.
@@ -406,6 +413,38 @@ mod tests {
             .await
             .expect("the loop returns although the request never finishes")
             .unwrap();
+    }
+
+    /// Holds every connection, unserved, until told; refuses with the default.
+    struct Quiet(Arc<Notify>);
+
+    impl Connections for Quiet {
+        async fn serve(self: Arc<Self>, conn: Accepted) {
+            self.0.notified().await;
+            drop(conn);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_refusal_is_a_plain_503() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut opts = Options::new("quiet", GUARD);
+        opts.max_connections = Some(1);
+        let release = Arc::new(Notify::new());
+        let conns = Arc::new(Quiet(release.clone()));
+        tokio::spawn(serve(listener, opts, conns, std::future::pending()));
+        // Accepted in order: the first takes the only slot.
+        let _first = TcpStream::connect(addr).await.unwrap();
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        let r = read_all(&mut second).await;
+        assert!(
+            r.starts_with("HTTP/1.1 503")
+                && r.contains("text/plain")
+                && r.contains("connection limit"),
+            "{r}"
+        );
+        release.notify_waiters();
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,10 +33,6 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
 struct Echo;
 
 impl net::Connections for Echo {
-    fn refusal(&self, _why: net::Refused, _peer: SocketAddr) -> Vec<u8> {
-        net::plain_503("the echo responder is at its connection limit; retry shortly\n")
-    }
-
     async fn serve(self: Arc<Self>, conn: net::Accepted) {
         let http = http1::Builder::new()
             .keep_alive(true)

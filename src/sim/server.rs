@@ -10,7 +10,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,10 +41,6 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig, shutdown: impl Future<
 struct Sim(Arc<SimConfig>);
 
 impl net::Connections for Sim {
-    fn refusal(&self, _why: net::Refused, _peer: SocketAddr) -> Vec<u8> {
-        net::plain_503("the simulator is at its connection limit; retry shortly\n")
-    }
-
     async fn serve(self: Arc<Self>, conn: net::Accepted) {
         let cfg = Arc::clone(&self.0);
         let svc = service_fn(move |req| handle(Arc::clone(&cfg), req));
