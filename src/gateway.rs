@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
@@ -107,7 +107,6 @@ impl Gateway {
         let mut tasks = JoinSet::new();
         let mut bound = Vec::new();
         for l in &settings.listeners {
-            let conn_slots = Arc::new(Semaphore::new(settings.limits.max_connections));
             let listener = tokio::net::TcpListener::bind(l.listen)
                 .await
                 .map_err(|source| StartError::Bind {
@@ -133,7 +132,7 @@ impl Gateway {
                 shared.clone(),
                 l.name.clone(),
                 kind,
-                conn_slots.clone(),
+                settings.limits.max_connections,
                 rx.clone(),
             ));
         }

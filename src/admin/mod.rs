@@ -37,12 +37,15 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::net;
 use crate::proxy::server::text;
-use crate::proxy::Shared;
+use crate::proxy::{Shared, DEFAULT_SHUTDOWN_GRACE};
 use crate::routing::SwitchScope;
 
 /// Largest admin request body.
 pub const DEFAULT_ADMIN_BODY_BYTES: usize = 64 * 1024;
+/// How long a client may take to send a request head.
+pub const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long readiness waits for each upstream's TCP handshake.
 pub const DEFAULT_READY_PROBE: Duration = Duration::from_millis(500);
 
@@ -89,29 +92,33 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         bound,
         &shared.active().settings.admin.allowed_hosts,
     ));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                let policy = policy.clone();
-                let svc = service_fn(move |req| {
-                    let shared = shared.clone();
-                    let policy = policy.clone();
-                    async move { Ok::<_, Infallible>(guarded(shared, &policy, req).await) }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() { break; }
-            }
-        }
+    // An operator's tool: no connection limits (it listens on loopback by default).
+    let opts = net::Options::new("admin", DEFAULT_SHUTDOWN_GRACE);
+    let admin = Arc::new(Admin { shared, policy });
+    net::serve(listener, opts, admin, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await;
+}
+
+/// The admin listener, as the accept loop sees it.
+struct Admin {
+    shared: Arc<Shared>,
+    policy: Arc<host::HostPolicy>,
+}
+
+impl net::Connections for Admin {
+    async fn serve(self: Arc<Self>, conn: net::Accepted) {
+        let svc = service_fn(move |req| {
+            let shared = self.shared.clone();
+            let policy = self.policy.clone();
+            async move { Ok::<_, Infallible>(guarded(shared, &policy, req).await) }
+        });
+        let http = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(ADMIN_HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(conn.stream), svc);
+        let _ = conn.drain.serve(http).await;
     }
 }
 

@@ -51,6 +51,10 @@ pub enum GatewayError {
     /// Client identity binding refused the request (`proxy::identity`).
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// A connection limit refused the connection before any request was read
+    /// (`proxy::server`); the text names the limit's key.
+    #[error("{0}")]
+    OutOfCapacity(&'static str),
 }
 
 fn stack_side(s: Stack) -> Side {
@@ -73,7 +77,7 @@ impl GatewayError {
             | GatewayError::Method(_)
             | GatewayError::Path(_)
             | GatewayError::AccessDenied(_) => Side::Client,
-            GatewayError::Config(_) => Side::Internal,
+            GatewayError::Config(_) | GatewayError::OutOfCapacity(_) => Side::Internal,
         }
     }
 
@@ -101,6 +105,9 @@ impl GatewayError {
             GatewayError::Path(_) => FaultCode::for_side(Side::Client, "InvalidRequest"),
             GatewayError::Config(_) => FaultCode::for_side(Side::Internal, "InternalError"),
             GatewayError::AccessDenied(_) => FaultCode::for_side(Side::Client, "AccessDenied"),
+            // Refused before a request was read, so before any role applies: the
+            // gateway speaks as the client's proxy, whichever listener it is.
+            GatewayError::OutOfCapacity(_) => FaultCode("Server.ClientProxy.OutOfCapacity".into()),
         }
     }
 
@@ -114,6 +121,7 @@ impl GatewayError {
             GatewayError::HeaderLimit { .. } => 431,
             GatewayError::BodyTimeout { .. } => 408,
             GatewayError::AccessDenied(_) => 403,
+            GatewayError::OutOfCapacity(_) => 503,
             _ => 500,
         }
     }

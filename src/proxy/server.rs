@@ -1,28 +1,28 @@
-//! Accept loops: HTTP/1.1 (over TLS when the listener has `tls`) with keep-alive, a
-//! header read timeout (slowloris; it also bounds the TLS handshake), header size and
-//! count limits, a per-listener connection limit with a clear refusal, an optional
-//! limit per source address checked before it (so that one client cannot take the
-//! listener's whole budget), and graceful shutdown that lets in-flight requests finish. Each connection's identity (source
-//! address, verified client certificate) travels with its requests for
+//! The SOAP listeners on the one accept loop ([`crate::net::serve`]): HTTP/1.1 (over
+//! TLS when the listener has `tls`) with keep-alive, a header read timeout (slowloris;
+//! it also bounds the TLS handshake), header size and count limits, a per-listener
+//! connection limit with a clear refusal, an optional limit per source address checked
+//! before it (so that one client cannot take the listener's whole budget), and
+//! graceful shutdown that lets in-flight requests finish. Each connection's identity
+//! (source address, verified client certificate) travels with its requests for
 //! `proxy::identity`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::config::Limits;
+use crate::net::{self, Accepted, Drain, HandshakeError, Refused};
 use crate::proxy::identity::{ConnIdentity, PeerCert};
 use crate::proxy::pipeline::{handle, ListenerKind};
+use crate::proxy::respond::connection_refusal;
 use crate::proxy::{Shared, DEFAULT_SHUTDOWN_GRACE};
 use crate::telemetry::events::{names, TlsHandshakeFailed};
 
@@ -32,206 +32,110 @@ use crate::telemetry::events::{names, TlsHandshakeFailed};
 /// bounds the memory a hostile head can take (4 × 64 KiB by default).
 pub const HARD_HEADER_FACTOR: usize = 4;
 
-/// The answer for a connection refused by a connection limit (`limit` names the key):
-/// a complete HTTP response with a SOAP fault, then close — a client sees why, not a
-/// reset.
-fn refusal(reason: &str) -> Vec<u8> {
-    let body = crate::wire::fault::Rescue::bare().fault_message(
-        &crate::error::FaultCode("Server.ClientProxy.OutOfCapacity".into()),
-        reason,
-        "-",
-    );
-    let mut out = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/xml; charset=utf-8\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
-}
-
 const AT_LISTENER_LIMIT: &str =
     "dualroad is at its connection limit (max_connections); retry shortly";
 const AT_SOURCE_LIMIT: &str = "too many open connections from this address \
      (max_connections_per_source); close idle connections or retry shortly";
 
-/// Writes a refusal on `stream` and closes it, off the accept loop. The answer is
-/// smaller than any socket send buffer, so the write does not wait on the client.
-fn refuse(mut stream: tokio::net::TcpStream, reason: &'static str) {
-    tokio::spawn(async move {
-        let _ = stream.write_all(&refusal(reason)).await;
-        let _ = stream.shutdown().await;
-    });
-}
-
-/// Open connections per source IP address on one listener, for `[limits]
-/// max_connections_per_source`. Counted even while the limit is off, so that a reload
-/// that turns it on sees the connections already open. An address leaves the map with
-/// its last connection: the map never holds more entries than there are connections.
-#[derive(Debug, Default)]
-pub struct SourceCounts {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl SourceCounts {
-    /// A slot for one more connection from `ip`, or `None` when `limit` (non-zero) are
-    /// already open from it. `limit == 0` is no limit.
-    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<SourceSlot> {
-        // A v4 client on a dual-stack listener arrives as ::ffff:a.b.c.d: one address.
-        let ip = ip.to_canonical();
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(ip).or_insert(0);
-        if limit != 0 && *n >= limit {
-            return None;
-        }
-        *n += 1;
-        Some(SourceSlot {
-            counts: self.clone(),
-            ip,
-        })
-    }
-
-    /// Connections open from `ip` (0 when none).
-    #[cfg(test)]
-    fn open(&self, ip: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.get(&ip.to_canonical()).copied().unwrap_or(0)
-    }
-
-    /// Addresses with at least one open connection.
-    #[cfg(test)]
-    fn sources(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
-/// One connection's place in [`SourceCounts`]; given back when dropped, however the
-/// connection ends.
-#[derive(Debug)]
-pub struct SourceSlot {
-    counts: Arc<SourceCounts>,
-    ip: IpAddr,
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .counts
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Serves one SOAP listener until `stop` turns true, then drains its connections.
+/// `max_connections` is fixed for the listener's life; the per-source limit, the
+/// header limits and the TLS configuration are read at each accept, so a reload
+/// applies to the next connection.
 pub async fn serve_soap(
     listener: TcpListener,
     shared: Arc<Shared>,
     name: String,
     kind: ListenerKind,
-    slots: Arc<Semaphore>,
+    max_connections: usize,
     mut stop: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let sources = Arc::new(SourceCounts::default());
-    let name: Arc<str> = Arc::from(name.as_str());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let active = shared.active();
-                let limits = active.settings.limits.clone();
-                let tls = active.tls.get(&*name).cloned();
-                drop(active);
-                // The source's own limit first: a connection it refuses never holds
-                // one of the listener's slots, so one client holding idle connections
-                // cannot make the listener refuse everyone else.
-                let Some(source) = sources.try_acquire(peer.ip(), limits.max_connections_per_source) else {
-                    shared.metrics.inc(names::CONNECTIONS_REFUSED_PER_SOURCE, &[("listener", &name)]);
-                    refuse(stream, AT_SOURCE_LIMIT);
-                    continue;
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    shared.metrics.inc(names::CONNECTIONS_REFUSED, &[("listener", &name)]);
-                    refuse(stream, AT_LISTENER_LIMIT);
-                    continue;
-                };
-                let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let metrics = shared.metrics.clone();
-                    let conn = Conn { shared, name: name.clone(), kind, limits, peer, watcher };
-                    match tls {
-                        None => {
-                            let id = conn.identity(None);
-                            conn.serve(stream, id).await;
-                        }
-                        Some(config) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                            let handshake = tokio::time::timeout(
-                                conn.limits.header_read_timeout,
-                                acceptor.accept(stream),
-                            );
-                            let reason = match handshake.await {
-                                Ok(Ok(tls)) => {
-                                    let cert = tls
-                                        .get_ref()
-                                        .1
-                                        .peer_certificates()
-                                        .and_then(|c| c.first())
-                                        .map(|der| PeerCert::from_der(der));
-                                    let id = conn.identity(cert);
-                                    conn.serve(tls, id).await;
-                                    None
-                                }
-                                Ok(Err(e)) => Some(e.to_string()),
-                                Err(_) => Some("handshake not finished within header_read_timeout_ms".to_string()),
-                            };
-                            if let Some(reason) = reason {
-                                TlsHandshakeFailed {
-                                    listener: &name,
-                                    peer: &peer.to_string(),
-                                    reason: &reason,
-                                }
-                                .emit(&metrics);
-                            }
-                        }
-                    }
-                    drop(permit);
-                    drop(source);
-                });
+    let mut opts = net::Options::new(&name, DEFAULT_SHUTDOWN_GRACE);
+    opts.max_connections = Some(max_connections);
+    let soap = Arc::new(Soap {
+        shared,
+        name: Arc::from(name.as_str()),
+        kind,
+    });
+    net::serve(listener, opts, soap, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await;
+}
+
+/// One SOAP listener, as the accept loop sees it.
+struct Soap {
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    kind: ListenerKind,
+}
+
+impl net::Connections for Soap {
+    fn per_source_limit(&self) -> usize {
+        self.shared
+            .active()
+            .settings
+            .limits
+            .max_connections_per_source
+    }
+
+    fn refusal(&self, why: Refused, _peer: SocketAddr) -> Vec<u8> {
+        let (metric, reason) = match why {
+            Refused::PerSource => (names::CONNECTIONS_REFUSED_PER_SOURCE, AT_SOURCE_LIMIT),
+            Refused::Total => (names::CONNECTIONS_REFUSED, AT_LISTENER_LIMIT),
+        };
+        self.shared.metrics.inc(metric, &[("listener", &self.name)]);
+        connection_refusal(reason)
+    }
+
+    async fn serve(self: Arc<Self>, accepted: Accepted) {
+        let Accepted {
+            stream,
+            peer,
+            drain,
+        } = accepted;
+        let active = self.shared.active();
+        let limits = active.settings.limits.clone();
+        let tls = active.tls.get(&*self.name).cloned();
+        drop(active);
+        let conn = Conn {
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            limits,
+            peer,
+            drain,
+        };
+        let Some(config) = tls else {
+            let id = conn.identity(None);
+            return conn.serve(stream, id).await;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        match net::tls_handshake(&acceptor, stream, conn.limits.header_read_timeout).await {
+            Ok(tls) => {
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|der| PeerCert::from_der(der));
+                let id = conn.identity(cert);
+                conn.serve(tls, id).await;
             }
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
+            Err(e) => {
+                let reason = match e {
+                    HandshakeError::Failed(e) => e.to_string(),
+                    HandshakeError::TimedOut(_) => {
+                        "handshake not finished within header_read_timeout_ms".to_string()
+                    }
+                };
+                TlsHandshakeFailed {
+                    listener: &self.name,
+                    peer: &peer.to_string(),
+                    reason: &reason,
                 }
+                .emit(&self.shared.metrics);
             }
         }
-    }
-    drop(listener);
-    if tokio::time::timeout(DEFAULT_SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(listener = %name, "connections still open after the grace period");
     }
 }
 
@@ -242,7 +146,7 @@ struct Conn {
     kind: ListenerKind,
     limits: Limits,
     peer: std::net::SocketAddr,
-    watcher: hyper_util::server::graceful::Watcher,
+    drain: Drain,
 }
 
 impl Conn {
@@ -266,7 +170,7 @@ impl Conn {
             kind,
             limits,
             peer,
-            watcher,
+            drain,
         } = self;
         let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             let (shared, name, kind) = (shared.clone(), name.clone(), kind.clone());
@@ -295,7 +199,7 @@ impl Conn {
             )
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), svc);
-        if let Err(e) = watcher.watch(conn).await {
+        if let Err(e) = drain.serve(conn).await {
             tracing::debug!(%peer, "connection ended: {e}");
         }
     }
@@ -314,64 +218,4 @@ pub fn text(
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn a_source_gets_its_limit_and_its_slots_back_when_they_drop() {
-        let counts = Arc::new(SourceCounts::default());
-        let (a, b) = (ip("127.0.0.2"), ip("127.0.0.1"));
-        let mut held: Vec<_> = (0..3).map(|_| counts.try_acquire(a, 3).unwrap()).collect();
-        assert!(
-            counts.try_acquire(a, 3).is_none(),
-            "a fourth is over the limit"
-        );
-        assert_eq!(counts.open(a), 3, "a refused attempt is not counted");
-        let other = counts
-            .try_acquire(b, 3)
-            .expect("another address has its own count");
-        drop(held.pop());
-        assert_eq!(counts.open(a), 2);
-        let again = counts
-            .try_acquire(a, 3)
-            .expect("a dropped slot is given back");
-        drop(again);
-        drop(other);
-        assert_eq!((counts.open(a), counts.open(b)), (2, 0));
-        assert_eq!(
-            counts.sources(),
-            1,
-            "an address leaves with its last connection"
-        );
-    }
-
-    #[test]
-    fn zero_is_no_limit_but_connections_are_still_counted() {
-        let counts = Arc::new(SourceCounts::default());
-        let a = ip("10.0.0.1");
-        let held: Vec<_> = (0..100)
-            .map(|_| counts.try_acquire(a, 0).unwrap())
-            .collect();
-        assert_eq!(counts.open(a), 100);
-        // Turned on by a reload: the connections already open count against it.
-        assert!(counts.try_acquire(a, 50).is_none());
-        drop(held);
-        assert_eq!(counts.sources(), 0);
-    }
-
-    #[test]
-    fn a_v4_client_on_a_dual_stack_listener_is_one_address() {
-        let counts = Arc::new(SourceCounts::default());
-        let _v4 = counts.try_acquire(ip("192.0.2.7"), 2).unwrap();
-        let _mapped = counts.try_acquire(ip("::ffff:192.0.2.7"), 2).unwrap();
-        assert!(counts.try_acquire(ip("192.0.2.7"), 2).is_none());
-        assert_eq!(counts.open(ip("::ffff:192.0.2.7")), 2);
-    }
 }

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,42 +16,28 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::net;
 use crate::wire::message::DEFAULT_MAX_MESSAGE_BYTES;
 
-use super::server::{DEFAULT_ACCEPT_BACKOFF, DEFAULT_SHUTDOWN_GRACE};
+use super::server::DEFAULT_SHUTDOWN_GRACE;
 
 /// Serves the echo responder on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let conn = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(echo));
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "echo accept failed");
-                    tokio::time::sleep(DEFAULT_ACCEPT_BACKOFF).await;
-                }
-            }
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DEFAULT_SHUTDOWN_GRACE) => {}
+    let opts = net::Options::new("echo responder", DEFAULT_SHUTDOWN_GRACE);
+    net::serve(listener, opts, Arc::new(Echo), shutdown).await;
+}
+
+/// The echo responder, as the accept loop sees it.
+struct Echo;
+
+impl net::Connections for Echo {
+    async fn serve(self: Arc<Self>, conn: net::Accepted) {
+        let http = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(conn.stream), service_fn(echo));
+        let _ = conn.drain.serve(http).await;
     }
 }
 

@@ -1,4 +1,5 @@
-//! The thin I/O shell around [`respond`]: an HTTP/1.1 server (hyper, keep-alive) that
+//! The thin I/O shell around [`respond`]: an HTTP/1.1 server (hyper, keep-alive, on
+//! the shared accept loop [`crate::net::serve`]) that
 //! reads each request body (up to the wire layer's size limit), waits `latency`,
 //! and writes what the pure core answered. Any path is served (`/`,
 //! `/cgi-bin/consumer_proxy`, …), as a security server's consumer port would.
@@ -19,9 +20,9 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::net;
 use crate::wire::message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wire::WireError;
 
@@ -30,45 +31,24 @@ use super::{SimConfig, SimError, SimKind, UXP_TRANSACTION_ID_HEADER};
 
 /// How long in-flight requests may take to finish after shutdown is requested.
 pub(super) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-pub(super) const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Serves `cfg` on `listener` until `shutdown` completes.
+/// Serves `cfg` on `listener` until `shutdown` completes (no connection limits).
 pub async fn serve(listener: TcpListener, cfg: SimConfig, shutdown: impl Future<Output = ()>) {
-    let cfg = Arc::new(cfg);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Answers are written in one piece; don't let Nagle hold them back.
-                    let _ = stream.set_nodelay(true);
-                    let cfg = Arc::clone(&cfg);
-                    let svc = service_fn(move |req| handle(Arc::clone(&cfg), req));
-                    let conn = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "simulator connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "simulator accept failed");
-                    tokio::time::sleep(DEFAULT_ACCEPT_BACKOFF).await;
-                }
-            }
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DEFAULT_SHUTDOWN_GRACE) => {
-            tracing::warn!("simulator shutdown grace period over; dropping open connections");
+    let opts = net::Options::new(&format!("{} simulator", cfg.kind), DEFAULT_SHUTDOWN_GRACE);
+    net::serve(listener, opts, Arc::new(Sim(Arc::new(cfg))), shutdown).await;
+}
+
+/// One simulator, as the accept loop sees it.
+struct Sim(Arc<SimConfig>);
+
+impl net::Connections for Sim {
+    async fn serve(self: Arc<Self>, conn: net::Accepted) {
+        let cfg = Arc::clone(&self.0);
+        let svc = service_fn(move |req| handle(Arc::clone(&cfg), req));
+        let http = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(conn.stream), svc);
+        if let Err(e) = conn.drain.serve(http).await {
+            tracing::debug!(peer = %conn.peer, error = %e, "simulator connection ended with an error");
         }
     }
 }

@@ -186,3 +186,27 @@ fn the_scanner_finds_a_cycle_when_there_is_one() {
         BTreeSet::from(["proxy".to_string(), "wire".to_string()])
     );
 }
+
+#[test]
+fn the_net_module_imports_nothing_else_from_the_crate() {
+    // It is to become a crate of its own (the accept loop under the shell's listeners
+    // and the simulators), so not even its tests may reach into the rest of dualroad.
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/net"), &mut files);
+    assert!(files.len() > 2, "net's files: {files:?}");
+    let mut problems = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("source file");
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for to in crate_paths(&code) {
+            if to != "net" {
+                problems.push(format!("{} uses crate::{to}", f.display()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
