@@ -724,39 +724,38 @@ fn upstream(
     })
 }
 
-pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
-    let settings: Option<Settings> = match &args.config {
-        Some(path) => match super::serve::load(path) {
-            Ok(s) => Some(s),
-            Err(code) => return Ok(code),
-        },
-        None => None,
-    };
+/// What `run` resolves once from the flags and the optional config, before anything is
+/// read or sent.
+struct Prepared {
+    maps: Mappings,
+    opts: TranslateOptions,
+    rules: Rules,
+    legacy_up: Upstream,
+    uxp_up: Upstream,
+    max_message_bytes: u64,
+}
+
+fn prepare(args: &ReplayArgs, settings: Option<&Settings>) -> anyhow::Result<Prepared> {
     let mappings_dir = args
         .mappings
         .clone()
-        .or_else(|| settings.as_ref().map(|s| s.mappings.clone()))
+        .or_else(|| settings.map(|s| s.mappings.clone()))
         .unwrap_or_else(|| PathBuf::from(crate::config::file::DEFAULT_MAPPINGS_DIR));
     let maps = Mappings::load_dir(&mappings_dir)
         .map_err(|e| anyhow!("--mappings {}: {e}", mappings_dir.display()))?;
-    let max_message_bytes = settings
-        .as_ref()
-        .map_or(crate::config::file::DEFAULT_MAX_MESSAGE_BYTES, |s| {
-            s.limits.max_message_bytes
-        });
+    let max_message_bytes = settings.map_or(crate::config::file::DEFAULT_MAX_MESSAGE_BYTES, |s| {
+        s.limits.max_message_bytes
+    });
     let uxp_soap = settings
-        .as_ref()
         .and_then(|s| s.uxp_stack())
         .map_or(SoapVersion::Soap11, |u| u.soap_version);
     let opts = TranslateOptions {
         uxp_soap,
         max_message_bytes: max_message_bytes as usize,
         legacy_dialect: None,
-        scan: settings
-            .as_ref()
-            .map_or_else(Default::default, |s| s.limits.scan),
+        scan: settings.map_or_else(Default::default, |s| s.limits.scan),
     };
-    let rules = match &settings {
+    let rules = match settings {
         Some(s) => s
             .compare
             .compile()
@@ -768,18 +767,27 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
         &args.legacy,
         maps.legacy_dialect(),
         SoapVersion::Soap11,
-        settings.as_ref().and_then(|s| s.legacy_stack()),
+        settings.and_then(|s| s.legacy_stack()),
     )?;
     let uxp_up = upstream(
         "uxp",
         &args.uxp,
         Dialect::Uxp,
         uxp_soap,
-        settings.as_ref().and_then(|s| s.uxp_stack()),
+        settings.and_then(|s| s.uxp_stack()),
     )?;
+    Ok(Prepared {
+        maps,
+        opts,
+        rules,
+        legacy_up,
+        uxp_up,
+        max_message_bytes,
+    })
+}
 
-    // The source, and where results go.
-    let from = &args.from;
+/// The source of requests: a data directory's captures, or a directory of files.
+fn open_source(from: &Path) -> anyhow::Result<(Option<Store>, Source)> {
     let meta = std::fs::metadata(from).with_context(|| format!("--from {}", from.display()))?;
     if !meta.is_dir() {
         bail!(
@@ -795,16 +803,22 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
         Some(f) => Source::Captures(f.exchanges()),
         None => Source::Files(read_files(from)?),
     };
+    Ok((from_store, source))
+}
 
-    // Pass 1: count what will be sent; skip what cannot be.
-    let filter = Filter {
-        agency: args.agency.clone(),
-        service: args.service.clone(),
-    };
+/// Pass 1: counts what will be sent and skips (with a reason) what cannot be; refuses
+/// a source with nothing to send.
+fn first_pass(
+    p: &Prepared,
+    filter: &Filter,
+    source: &Source,
+    from: &Path,
+    captures: bool,
+) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     source
         .visit(|r| {
-            match select(&maps, &opts, &filter, &r) {
+            match select(&p.maps, &p.opts, filter, &r) {
                 Ok(()) => tally.total += 1,
                 Err(s) => tally.skip(&r.origin, s),
             }
@@ -813,7 +827,7 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
         .with_context(|| format!("--from {}: reading captures", from.display()))?;
     if tally.total == 0 {
         eprint!("{}", tally.summary(Duration::ZERO));
-        let what = if from_store.is_some() {
+        let what = if captures {
             "no captured requests (rules with `capture = true` record them)"
         } else {
             "no legacy request files (*.xml, *.mime)"
@@ -825,27 +839,58 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
         };
         bail!("--from {}: {what}{filtered}", from.display());
     }
+    Ok(tally)
+}
 
-    // Where results go: the same database when it is the source's.
+/// Where results go: the same database when it is the source's, else `--data` (or
+/// the config's `data_dir`). Returns the directory, the store opened for it (when it is
+/// not the source's) and the exchange store to write to.
+fn results_store(
+    args: &ReplayArgs,
+    settings: Option<&Settings>,
+    from: &Path,
+    from_store: Option<&Store>,
+) -> anyhow::Result<(PathBuf, Option<Store>, ExchangeStore)> {
     let out_dir = args
         .data
         .clone()
-        .or_else(|| settings.as_ref().map(|s| s.data_dir.clone()))
-        .or_else(|| from_store.as_ref().map(|_| from.clone()))
+        .or_else(|| settings.map(|s| s.data_dir.clone()))
+        .or_else(|| from_store.map(|_| from.to_path_buf()))
         .ok_or_else(|| {
             anyhow!(
                 "say where to store the results: --data OUT_DATA_DIR (or --config with a data_dir)"
             )
         })?;
-    let out_store = match &from_store {
+    let out_store = match from_store {
         Some(_) if same_dir(from, &out_dir) => None,
         _ => Some(open_store(&out_dir, "--data", true)?),
     };
-    let results = match (&out_store, &from_store) {
+    let results = match (&out_store, from_store) {
         (Some(o), _) => o.exchanges(),
         (None, Some(f)) => f.exchanges(),
         (None, None) => bail!("--data: no data directory to store results in"),
     };
+    Ok((out_dir, out_store, results))
+}
+
+pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
+    let settings: Option<Settings> = match &args.config {
+        Some(path) => match super::serve::load(path) {
+            Ok(s) => Some(s),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let p = prepare(&args, settings.as_ref())?;
+    let from = &args.from;
+    let (from_store, source) = open_source(from)?;
+    let filter = Filter {
+        agency: args.agency.clone(),
+        service: args.service.clone(),
+    };
+    let tally = first_pass(&p, &filter, &source, from, from_store.is_some())?;
+    let (out_dir, _out_store, results) =
+        results_store(&args, settings.as_ref(), from, from_store.as_ref())?;
     // Noise learned by the gateway's calibration, where the captures come from.
     let noise = from_store
         .as_ref()
@@ -853,16 +898,19 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
         .unwrap_or_else(|| results.clone())
         .noise_models()
         .unwrap_or_default();
-
     let redaction = settings
         .as_ref()
         .map_or_else(RedactionConfig::default, |s| s.store.redaction.clone());
+    let max_body_bytes = settings
+        .as_ref()
+        .map_or(crate::store::writer::DEFAULT_MAX_BODY_BYTES, |s| {
+            s.store.max_body_bytes
+        });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let rt_result = rt.block_on(async {
         let redactor = results.redactor(&redaction)?;
-        let store_cfg = settings.as_ref().map(|s| &s.store);
         let writer = ExchangeWriter::start(
             results.clone(),
             redactor,
@@ -873,22 +921,19 @@ pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Resul
                     max_age: None,
                     max_bytes: None,
                 },
-                max_body_bytes: store_cfg
-                    .map_or(crate::store::writer::DEFAULT_MAX_BODY_BYTES, |s| {
-                        s.max_body_bytes
-                    }),
+                max_body_bytes,
                 ..WriterConfig::default()
             },
             clock.clone(),
         );
         let ctx = Arc::new(Ctx {
-            legacy: UpstreamClient::new(&legacy_up, max_message_bytes)
+            legacy: UpstreamClient::new(&p.legacy_up, p.max_message_bytes)
                 .map_err(|e| anyhow!("--legacy: {e}"))?,
-            uxp: UpstreamClient::new(&uxp_up, max_message_bytes)
+            uxp: UpstreamClient::new(&p.uxp_up, p.max_message_bytes)
                 .map_err(|e| anyhow!("--uxp: {e}"))?,
-            maps,
-            opts,
-            rules,
+            maps: p.maps,
+            opts: p.opts,
+            rules: p.rules,
             noise,
             writer,
             writes: args.writes,
