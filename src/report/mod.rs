@@ -419,20 +419,11 @@ fn service_report(
     }
 }
 
-/// Turns the aggregation into the report model. Pure.
-pub fn assemble(
-    agg: Aggregator,
-    period: &Period,
-    opts: &ReportOptions<'_>,
-    evidence: Evidence,
-    history: History,
-) -> Report {
-    let t = opts.thresholds;
-    let buckets = agg.buckets;
-    let timeline = Timeline {
+/// The stage timeline from the aggregator's per-bucket stage counts.
+fn timeline_of(stages: &[Counts], buckets: &Buckets) -> Timeline {
+    Timeline {
         bucket_ms: buckets.width_ms,
-        buckets: agg
-            .stages
+        buckets: stages
             .iter()
             .enumerate()
             .map(|(i, s)| StageBucket {
@@ -440,22 +431,18 @@ pub fn assemble(
                 by_stage: s.clone(),
             })
             .collect(),
-    };
-    // Services seen, by both names a mapping gives them.
-    let mut seen_services: BTreeSet<String> = BTreeSet::new();
-    let mut agencies: BTreeMap<String, Vec<ServiceReport>> = BTreeMap::new();
-    let rule_matches = agg.rule_matches.clone();
-    for (agency, services) in agg.cells {
-        for (service, cell) in services {
-            seen_services.insert(service.clone());
-            // Looked up by the cell's key: the mirror learns under the record's service.
-            let calibration = agg.calibration.get(&service).cloned().unwrap_or_default();
-            agencies
-                .entry(agency.clone())
-                .or_default()
-                .push(service_report(&service, cell, &t, &buckets, calibration));
-        }
     }
+}
+
+/// The totals, stage lists and blockers over every service, the per-agency reports,
+/// and the services never compared.
+struct Rollup {
+    summary: Summary,
+    agencies: Vec<AgencyReport>,
+    never_compared: Vec<NeverCompared>,
+}
+
+fn roll_up(agencies: BTreeMap<String, Vec<ServiceReport>>) -> Rollup {
     let mut summary = Summary {
         agencies: agencies.len() as u64,
         services: 0,
@@ -477,24 +464,9 @@ pub fn assemble(
         let mut status = VerdictStatus::Ready;
         let mut exchanges = 0;
         for s in &services {
-            summary.services += 1;
-            summary.exchanges += s.requests;
-            summary.compared += s.compared;
-            summary.matched += s.matched;
             exchanges += s.requests;
             status = status.max(s.verdict.status);
-            match s.verdict.status {
-                VerdictStatus::Ready => summary.ready += 1,
-                VerdictStatus::Hold => summary.hold += 1,
-                VerdictStatus::RollbackRecommended => summary.rollback_recommended += 1,
-            }
-            let stages = summary
-                .agencies_by_stage
-                .entry(s.current_stage.clone())
-                .or_default();
-            if !stages.contains(&agency) {
-                stages.push(agency.clone());
-            }
+            count_service(&mut summary, &agency, s);
             for r in &s.verdict.reasons {
                 let b = blockers.entry(r.kind).or_default();
                 b.0 += 1;
@@ -503,18 +475,7 @@ pub fn assemble(
                 }
             }
             if s.compared == 0 {
-                let mut why = s.not_compared.clone();
-                for k in ["served", "rejected"] {
-                    if let Some(n) = s.outcomes.get(k) {
-                        why.insert(k.to_string(), *n);
-                    }
-                }
-                never_compared.push(NeverCompared {
-                    agency: agency.clone(),
-                    service: s.service.clone(),
-                    requests: s.requests,
-                    why,
-                });
+                never_compared.push(never_compared_of(&agency, s));
             }
         }
         if status == VerdictStatus::Ready {
@@ -538,12 +499,57 @@ pub fn assemble(
         .collect();
     blockers.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
     summary.blockers = blockers;
+    Rollup {
+        summary,
+        agencies: agency_reports,
+        never_compared,
+    }
+}
 
-    let ignore_rules = opts
-        .ignore_rules
+/// One service's share of the summary.
+fn count_service(summary: &mut Summary, agency: &str, s: &ServiceReport) {
+    summary.services += 1;
+    summary.exchanges += s.requests;
+    summary.compared += s.compared;
+    summary.matched += s.matched;
+    match s.verdict.status {
+        VerdictStatus::Ready => summary.ready += 1,
+        VerdictStatus::Hold => summary.hold += 1,
+        VerdictStatus::RollbackRecommended => summary.rollback_recommended += 1,
+    }
+    let stages = summary
+        .agencies_by_stage
+        .entry(s.current_stage.clone())
+        .or_default();
+    if !stages.iter().any(|a| a == agency) {
+        stages.push(agency.to_string());
+    }
+}
+
+/// Why a service was never compared: its not-compared reasons, and how many were only
+/// served or rejected.
+fn never_compared_of(agency: &str, s: &ServiceReport) -> NeverCompared {
+    let mut why = s.not_compared.clone();
+    for k in ["served", "rejected"] {
+        if let Some(n) = s.outcomes.get(k) {
+            why.insert(k.to_string(), *n);
+        }
+    }
+    NeverCompared {
+        agency: agency.to_string(),
+        service: s.service.clone(),
+        requests: s.requests,
+        why,
+    }
+}
+
+/// Each configured ignore rule with how often it matched; a rule that never matched
+/// is stale.
+fn ignore_rule_uses(opts: &ReportOptions<'_>, matches: &Counts) -> Vec<IgnoreRuleUse> {
+    opts.ignore_rules
         .iter()
         .map(|r| {
-            let matches = rule_matches.get(&r.path).copied().unwrap_or(0);
+            let matches = matches.get(&r.path).copied().unwrap_or(0);
             IgnoreRuleUse {
                 path: r.path.clone(),
                 reason: r.reason.clone(),
@@ -552,16 +558,23 @@ pub fn assemble(
                 stale: matches == 0,
             }
         })
-        .collect();
-    let coverage = Coverage {
+        .collect()
+}
+
+/// Mapped services the period never saw (by either name), and services never compared.
+fn coverage_of(
+    opts: &ReportOptions<'_>,
+    seen: &BTreeSet<String>,
+    never_compared: Vec<NeverCompared>,
+) -> Coverage {
+    Coverage {
         mapped_services: opts.mappings.map(|m| m.services().count() as u64),
         never_seen: opts
             .mappings
             .map(|m| {
                 m.services()
                     .filter(|s| {
-                        !seen_services.contains(&s.legacy.to_string())
-                            && !seen_services.contains(&s.uxp.to_string())
+                        !seen.contains(&s.legacy.to_string()) && !seen.contains(&s.uxp.to_string())
                     })
                     .map(|s| MappedService {
                         legacy: s.legacy.to_string(),
@@ -572,7 +585,35 @@ pub fn assemble(
             })
             .unwrap_or_default(),
         never_compared,
-    };
+    }
+}
+
+/// Turns the aggregation into the report model. Pure.
+pub fn assemble(
+    agg: Aggregator,
+    period: &Period,
+    opts: &ReportOptions<'_>,
+    evidence: Evidence,
+    history: History,
+) -> Report {
+    let t = opts.thresholds;
+    let buckets = agg.buckets;
+    let timeline = timeline_of(&agg.stages, &buckets);
+    // Services seen, by both names a mapping gives them.
+    let mut seen_services: BTreeSet<String> = BTreeSet::new();
+    let mut agencies: BTreeMap<String, Vec<ServiceReport>> = BTreeMap::new();
+    for (agency, services) in agg.cells {
+        for (service, cell) in services {
+            seen_services.insert(service.clone());
+            // Looked up by the cell's key: the mirror learns under the record's service.
+            let calibration = agg.calibration.get(&service).cloned().unwrap_or_default();
+            agencies
+                .entry(agency.clone())
+                .or_default()
+                .push(service_report(&service, cell, &t, &buckets, calibration));
+        }
+    }
+    let rollup = roll_up(agencies);
     Report {
         report_version: REPORT_VERSION,
         generated_at: utc(opts.now_ms),
@@ -593,11 +634,11 @@ pub fn assemble(
             confidence: 0.95,
             latency_relative_error: HISTOGRAM_RELATIVE_ERROR,
         },
-        summary,
+        summary: rollup.summary,
         evidence,
-        agencies: agency_reports,
-        ignore_rules,
-        coverage,
+        agencies: rollup.agencies,
+        ignore_rules: ignore_rule_uses(opts, &agg.rule_matches),
+        coverage: coverage_of(opts, &seen_services, rollup.never_compared),
         history,
         timeline,
     }
