@@ -441,3 +441,22 @@ mod tests {
         );
     }
 }
+
+/// How `utc` prints, written against the hand-written calendar code before it was
+/// replaced by the `time` crate.
+#[cfg(test)]
+mod utc_table {
+    #[test]
+    fn list_times_print_as_utc_with_milliseconds() {
+        for (ms, text) in [
+            (0, "1970-01-01 00:00:00.000"),
+            (86_399_999, "1970-01-01 23:59:59.999"),
+            (86_400_000, "1970-01-02 00:00:00.000"),
+            (951_782_400_001, "2000-02-29 00:00:00.001"),
+            (1_772_323_199_999, "2026-02-28 23:59:59.999"),
+            (253_402_300_799_999, "9999-12-31 23:59:59.999"),
+        ] {
+            assert_eq!(super::utc(ms), text, "{ms}");
+        }
+    }
+}
