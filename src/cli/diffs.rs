@@ -17,7 +17,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::evidence::{DiffRecord, ExchangeRecord, RecordKey};
-use crate::shadow::{Date, OutcomeClass};
+use crate::shadow::OutcomeClass;
 
 /// Diffs listed when `--limit` is not given.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -188,14 +188,15 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
 pub fn utc(at_unix_ms: u64) -> String {
-    let secs = at_unix_ms / 1000;
-    let date = Date::from_unix_seconds(secs as i64);
-    let day = secs % 86_400;
+    let t = crate::report::time::Utc(at_unix_ms).datetime();
     format!(
-        "{date} {:02}:{:02}:{:02}.{:03}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
         at_unix_ms % 1000
     )
 }
