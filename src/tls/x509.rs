@@ -314,6 +314,244 @@ mod tests {
         );
     }
 
+    /// A DER builder for test certificates, so each subject edge can be written exactly.
+    mod der {
+        pub fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+            let content: Vec<u8> = parts.concat();
+            let mut out = vec![tag];
+            let len = content.len();
+            if len < 0x80 {
+                out.push(len as u8);
+            } else {
+                let bytes: Vec<u8> = len
+                    .to_be_bytes()
+                    .into_iter()
+                    .skip_while(|b| *b == 0)
+                    .collect();
+                out.push(0x80 | bytes.len() as u8);
+                out.extend(bytes);
+            }
+            out.extend(content);
+            out
+        }
+
+        pub const CN: &[u8] = &[0x55, 0x04, 0x03];
+        pub const C: &[u8] = &[0x55, 0x04, 0x06];
+        pub const L: &[u8] = &[0x55, 0x04, 0x07];
+        pub const O: &[u8] = &[0x55, 0x04, 0x0A];
+        pub const OU: &[u8] = &[0x55, 0x04, 0x0B];
+        pub const EMAIL: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
+        /// 1.3.6.1.4.1.99999.1, an attribute with no short name.
+        pub const PRIVATE: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8D, 0x1F, 0x01];
+
+        pub const UTF8: u8 = 0x0C;
+        pub const PRINTABLE: u8 = 0x13;
+        pub const T61: u8 = 0x14;
+        pub const IA5: u8 = 0x16;
+        pub const BMP: u8 = 0x1E;
+
+        /// One attribute: `(oid, string tag, value bytes)`.
+        pub type Atv<'a> = (&'a [u8], u8, &'a [u8]);
+
+        /// A Name: a sequence of RDNs, each a SET of attributes (more than one makes a
+        /// multi-valued RDN).
+        pub fn name(rdns: &[&[Atv]]) -> Vec<u8> {
+            let sets: Vec<Vec<u8>> = rdns
+                .iter()
+                .map(|atvs| {
+                    let seqs: Vec<Vec<u8>> = atvs
+                        .iter()
+                        .map(|(oid, tag, v)| tlv(0x30, &[&tlv(0x06, &[oid]), &tlv(*tag, &[v])]))
+                        .collect();
+                    let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+                    tlv(0x31, &refs)
+                })
+                .collect();
+            let refs: Vec<&[u8]> = sets.iter().map(Vec::as_slice).collect();
+            tlv(0x30, &refs)
+        }
+
+        /// A structurally complete v3 certificate (never verified: the signature is
+        /// zeros) with the given subject.
+        pub fn cert(subject: &[u8]) -> Vec<u8> {
+            // sha256WithRSAEncryption, NULL parameters.
+            let alg = tlv(
+                0x30,
+                &[
+                    &tlv(
+                        0x06,
+                        &[&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B]],
+                    ),
+                    &[0x05, 0x00],
+                ],
+            );
+            let issuer = name(&[&[(CN, UTF8, b"Test CA")]]);
+            let time = tlv(0x17, &[b"250101000000Z"]);
+            let validity = tlv(0x30, &[&time, &time]);
+            // An Ed25519 key of zeros.
+            let spki = tlv(
+                0x30,
+                &[
+                    &tlv(0x30, &[&tlv(0x06, &[&[0x2B, 0x65, 0x70]])]),
+                    &tlv(0x03, &[&[0], &[0; 32]]),
+                ],
+            );
+            let tbs = tlv(
+                0x30,
+                &[
+                    &tlv(0xA0, &[&tlv(0x02, &[&[2]])]),
+                    &tlv(0x02, &[&[1]]),
+                    &alg,
+                    &issuer,
+                    &validity,
+                    subject,
+                    &spki,
+                ],
+            );
+            tlv(0x30, &[&tbs, &alg, &tlv(0x03, &[&[0], &[0; 64]])])
+        }
+    }
+
+    fn subject_of(rdns: &[&[der::Atv]]) -> Subject {
+        let cert = der::cert(&der::name(rdns));
+        Subject::from_cert_der(&cert).expect("subject")
+    }
+
+    fn pairs(s: &Subject) -> Vec<(&str, &str)> {
+        s.attrs()
+            .iter()
+            .map(|(a, v)| (a.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn the_test_builder_matches_the_openssl_fixture() {
+        // The builder's own check: the fixture's subject, rebuilt, reads the same.
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::O, der::UTF8, b"Ministry of Health")],
+            &[(der::CN, der::UTF8, b"moh-portal")],
+        ]);
+        let fixture = Subject::from_cert_der(&fixture_der("client-moh.pem")).expect("subject");
+        assert_eq!(s, fixture);
+        assert_eq!(s.to_string(), fixture.to_string());
+    }
+
+    #[test]
+    fn a_multi_valued_rdn_gives_every_attribute() {
+        // CN and OU in one RDN (`CN=ab+OU=cd`), in DER order (CN's OID sorts first).
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::CN, der::UTF8, b"ab"), (der::OU, der::UTF8, b"cd")],
+        ]);
+        assert_eq!(pairs(&s), [("C", "EE"), ("CN", "ab"), ("OU", "cd")]);
+        assert_eq!(Subject::parse("OU=cd, CN=ab, C=EE"), Ok(s.clone()));
+        assert_ne!(Subject::parse("CN=ab, C=EE"), Ok(s));
+        // Written out of DER order, the same attributes still match the same binding.
+        let unsorted = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::OU, der::UTF8, b"cd"), (der::CN, der::UTF8, b"ab")],
+        ]);
+        assert_eq!(Subject::parse("C=EE, CN=ab, OU=cd"), Ok(unsorted));
+    }
+
+    #[test]
+    fn string_types_all_read_as_text() {
+        let bmp: Vec<u8> = "Üks€".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::O, der::UTF8, "Terviseamet ÄÖ".as_bytes())],
+            &[(der::OU, der::BMP, &bmp)],
+            &[(der::L, der::T61, b"J\xF5geva")],
+            &[(der::EMAIL, der::IA5, b"ops@example.ee")],
+            &[(der::CN, der::PRINTABLE, b"portal")],
+        ]);
+        assert_eq!(
+            pairs(&s),
+            [
+                ("C", "EE"),
+                ("O", "Terviseamet ÄÖ"),
+                ("OU", "Üks€"),
+                ("L", "Jõgeva"),
+                ("EMAILADDRESS", "ops@example.ee"),
+                ("CN", "portal"),
+            ]
+        );
+        // UTF8String and PrintableString of the same text are the same subject.
+        let utf8 = subject_of(&[
+            &[(der::C, der::UTF8, b"EE")],
+            &[(der::CN, der::UTF8, b"portal")],
+        ]);
+        let printable = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::CN, der::PRINTABLE, b"portal")],
+        ]);
+        assert_eq!(utf8, printable);
+    }
+
+    #[test]
+    fn an_attribute_twice_is_kept_twice() {
+        let s = subject_of(&[
+            &[(der::O, der::UTF8, b"A")],
+            &[(der::O, der::UTF8, b"B")],
+            &[(der::PRIVATE, der::UTF8, b"x")],
+        ]);
+        assert_eq!(
+            pairs(&s),
+            [("O", "A"), ("O", "B"), ("1.3.6.1.4.1.99999.1", "x")]
+        );
+        assert_eq!(
+            Subject::parse("O=B, O=A, 1.3.6.1.4.1.99999.1=x"),
+            Ok(s.clone())
+        );
+        assert_ne!(Subject::parse("O=A, 1.3.6.1.4.1.99999.1=x"), Ok(s.clone()));
+        assert_ne!(Subject::parse("O=A, O=A, 1.3.6.1.4.1.99999.1=x"), Ok(s));
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_has_no_subject() {
+        for der in [
+            fixture_der("client-moh.pem"),
+            der::cert(&der::name(&[&[
+                (der::CN, der::UTF8, b"ab"),
+                (der::OU, der::UTF8, b"cd"),
+            ]])),
+        ] {
+            for cut in 0..der.len() {
+                assert_eq!(Subject::from_cert_der(&der[..cut]), None, "cut at {cut}");
+            }
+            // A long-form length claiming gigabytes, at every position: never a panic,
+            // and where it hits a structure's length, no subject.
+            let mut refused = 0;
+            for at in 0..der.len() {
+                let mut bad = der.clone();
+                bad[at] = 0x84;
+                refused += usize::from(Subject::from_cert_der(&bad).is_none());
+            }
+            let mut outer = der.clone();
+            outer[1] = 0x84;
+            assert_eq!(Subject::from_cert_der(&outer), None);
+            assert!(refused > 0);
+        }
+        // A subject that is not a Name: an RDN that is a SEQUENCE, not a SET.
+        let not_a_set = der::tlv(0x30, &[&der::tlv(0x30, &[&der::tlv(0x30, &[])])]);
+        assert_eq!(Subject::from_cert_der(&der::cert(&not_a_set)), None);
+        // An attribute whose type is not an OID.
+        let not_an_oid = der::tlv(
+            0x30,
+            &[&der::tlv(
+                0x31,
+                &[&der::tlv(
+                    0x30,
+                    &[&der::tlv(0x02, &[&[1]]), &der::tlv(0x0C, &[b"x"])],
+                )],
+            )],
+        );
+        assert_eq!(Subject::from_cert_der(&der::cert(&not_an_oid)), None);
+        assert_eq!(Subject::from_cert_der(&[]), None);
+        assert_eq!(Subject::from_cert_der(b"-----BEGIN CERTIFICATE-----"), None);
+    }
+
     #[test]
     fn fingerprints_parse_in_the_usual_spellings() {
         let der = fixture_der("client-moh.pem");
