@@ -2,13 +2,20 @@
 //! fingerprint and its subject name.
 //!
 //! rustls has already verified the certificate (chain, validity, key usage) by the time
-//! this runs; this module only reads the subject out of the DER with a minimal,
-//! non-recursive reader that returns `None` on anything it does not understand, so a
-//! strange certificate can at worst match no subject binding, never panic.
+//! this runs; this module only reads the subject, with the `x509-cert` crate's DER
+//! decoder. A certificate it cannot decode has no subject (an error naming what is wrong),
+//! so a strange certificate can at worst match no subject binding, never panic.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
+use x509_cert::der::{Decode, Tag, Tagged};
+use x509_cert::Certificate;
+
+/// Why the subject of a certificate could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the certificate is not DER X.509: {0}")]
+pub struct BadCertificate(String);
 
 /// A distinguished name as a list of `(attribute, value)` pairs in certificate order,
 /// attributes by their short names (`CN`, `O`, `C`, …) or dotted OID. Two subjects are
@@ -87,31 +94,27 @@ impl Subject {
         Ok(Subject(attrs))
     }
 
-    /// The subject of a DER certificate; `None` if the DER is not the shape expected.
+    /// The subject of a DER certificate, attributes in certificate order (within a
+    /// multi-valued RDN, in DER order).
+    pub fn read_cert_der(der: &[u8]) -> Result<Subject, BadCertificate> {
+        let cert = Certificate::from_der(der).map_err(|e| BadCertificate(e.to_string()))?;
+        let attrs = cert
+            .tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .map(|atv| {
+                let name = oid_name(&atv.oid.to_string());
+                (name, string_value(atv.value.tag(), atv.value.value()))
+            })
+            .collect();
+        Ok(Subject(attrs))
+    }
+
+    /// [`Subject::read_cert_der`], for callers to whom an unreadable subject is no subject.
     pub fn from_cert_der(der: &[u8]) -> Option<Subject> {
-        let (cert, _) = tlv(der, 0x30)?;
-        let (mut tbs, _) = tlv(cert, 0x30)?;
-        if tbs.first() == Some(&0xA0) {
-            tbs = any(tbs)?.2; // [0] version
-        }
-        let tbs = expect(tbs, 0x02)?; // serialNumber
-        let tbs = expect(tbs, 0x30)?; // signature algorithm
-        let tbs = expect(tbs, 0x30)?; // issuer
-        let tbs = expect(tbs, 0x30)?; // validity
-        let (mut name, _) = tlv(tbs, 0x30)?; // subject
-        let mut attrs = Vec::new();
-        while !name.is_empty() {
-            let (mut set, rest) = tlv(name, 0x31)?;
-            name = rest;
-            while !set.is_empty() {
-                let (atv, rest) = tlv(set, 0x30)?;
-                set = rest;
-                let (oid, rest) = tlv(atv, 0x06)?;
-                let (tag, value, _) = any(rest)?;
-                attrs.push((oid_name(oid)?, string_value(tag, value)));
-            }
-        }
-        Some(Subject(attrs))
+        Subject::read_cert_der(der).ok()
     }
 }
 
@@ -170,31 +173,9 @@ fn short_name(k: &str) -> String {
     .to_string()
 }
 
-fn oid_name(oid: &[u8]) -> Option<String> {
-    // Dotted form first; short names for the attributes subjects actually use.
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut acc: u64 = 0;
-    for (i, b) in oid.iter().enumerate() {
-        acc = acc.checked_mul(128)?.checked_add(u64::from(b & 0x7f))?;
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = if acc < 80 { acc / 40 } else { 2 };
-                arcs.push(first);
-                arcs.push(acc - first * 40);
-            } else {
-                arcs.push(acc);
-            }
-            acc = 0;
-        } else if i + 1 == oid.len() {
-            return None;
-        }
-    }
-    let dotted = arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
-    let short = match dotted.as_str() {
+/// Short names for the attributes subjects actually use; any other by its dotted OID.
+fn oid_name(dotted: &str) -> String {
+    let short = match dotted {
         "2.5.4.3" => "CN",
         "2.5.4.4" => "SURNAME",
         "2.5.4.5" => "SERIALNUMBER",
@@ -210,57 +191,31 @@ fn oid_name(oid: &[u8]) -> Option<String> {
         "0.9.2342.19200300.100.1.1" => "UID",
         "0.9.2342.19200300.100.1.25" => "DC",
         "1.2.840.113549.1.9.1" => "EMAILADDRESS",
-        _ => return Some(dotted),
+        _ => dotted,
     };
-    Some(short.to_string())
+    short.to_string()
 }
 
-fn string_value(tag: u8, v: &[u8]) -> String {
+/// The text of an attribute value. Lenient on purpose (a name is compared, not
+/// validated): bytes that are not valid in their string type become U+FFFD.
+fn string_value(tag: Tag, v: &[u8]) -> String {
     match tag {
         // BMPString: UTF-16BE.
-        0x1E => {
+        Tag::BmpString => {
             let units: Vec<u16> = v
                 .chunks(2)
-                .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
+                .map(|c| match c {
+                    [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                    [hi] => u16::from_be_bytes([*hi, 0]),
+                    _ => 0xFFFD,
+                })
                 .collect();
             String::from_utf16_lossy(&units)
         }
         // T61String is close enough to Latin-1 for names.
-        0x14 => v.iter().map(|&b| char::from(b)).collect(),
+        Tag::TeletexString => v.iter().map(|&b| char::from(b)).collect(),
         _ => String::from_utf8_lossy(v).into_owned(),
     }
-}
-
-/// One TLV: (tag, content, rest).
-fn any(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *buf.first()?;
-    let first = *buf.get(1)?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | usize::from(*buf.get(2 + i)?);
-        }
-        (len, 2 + n)
-    };
-    let end = header.checked_add(len)?;
-    Some((tag, buf.get(header..end)?, buf.get(end..)?))
-}
-
-fn tlv(buf: &[u8], want: u8) -> Option<(&[u8], &[u8])> {
-    match any(buf)? {
-        (tag, content, rest) if tag == want => Some((content, rest)),
-        _ => None,
-    }
-}
-
-fn expect(buf: &[u8], want: u8) -> Option<&[u8]> {
-    tlv(buf, want).map(|(_, rest)| rest)
 }
 
 #[cfg(test)]
@@ -550,6 +505,30 @@ mod tests {
         assert_eq!(Subject::from_cert_der(&der::cert(&not_an_oid)), None);
         assert_eq!(Subject::from_cert_der(&[]), None);
         assert_eq!(Subject::from_cert_der(b"-----BEGIN CERTIFICATE-----"), None);
+    }
+
+    #[test]
+    fn a_malformed_certificate_is_a_clear_error() {
+        let der = fixture_der("client-moh.pem");
+        for bad in [
+            &[][..],
+            &der[..der.len() / 2],
+            b"-----BEGIN CERTIFICATE-----",
+        ] {
+            let e = Subject::read_cert_der(bad).expect_err("malformed");
+            assert!(
+                e.to_string()
+                    .starts_with("the certificate is not DER X.509: "),
+                "{e}"
+            );
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(Subject::read_cert_der(&trailing).is_err());
+        assert_eq!(
+            Subject::read_cert_der(&der).map(|s| s.to_string()),
+            Ok("C=EE, O=Ministry of Health, CN=moh-portal".to_string())
+        );
     }
 
     #[test]
