@@ -14,6 +14,9 @@
 //! Run: `cargo bench --bench compare`. Besides criterion's report, the bench prints
 //! medians measured side by side in one run (the machine is shared and noisy).
 
+// A bench is a measuring harness: a failure to set it up may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::interleaved_medians;
 use std::hint::black_box;

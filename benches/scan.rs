@@ -15,6 +15,9 @@
 //! `SCAN_BENCH_ONLY=<contender>` runs one contender a fixed number of times instead,
 //! for callgrind's instruction counts (see [`only`] and docs/performance.md).
 
+// A bench is a measuring harness: a failure to set it up may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::interleaved_medians;
 use std::hint::black_box;

@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench --bench tls`.
 
+// A bench is a measuring harness: a failure to set it up may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

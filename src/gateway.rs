@@ -10,12 +10,13 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::clock::Clock;
 use crate::config::{ListenerRole, Settings};
 use crate::mapping::Mappings;
 use std::time::Duration;
 
 use crate::proxy::pipeline::ListenerKind;
-use crate::proxy::{mirror, now_ms, server, Active, Shared, StartError, DEFAULT_SHUTDOWN_GRACE};
+use crate::proxy::{mirror, server, Active, Shared, StartError, DEFAULT_SHUTDOWN_GRACE};
 use crate::store::{
     Attribution, AuditAction, ExchangeWriter, RetentionPolicy, Store, WriterConfig,
 };
@@ -33,11 +34,14 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Opens the store, builds the runtime state and binds every listener.
+    /// Opens the store, builds the runtime state and binds every listener. `clock` is
+    /// the one wall clock every timestamp comes from (`crate::clock::system()` in
+    /// production).
     pub async fn start(
         settings: Settings,
         maps: Option<Mappings>,
         config_path: Option<PathBuf>,
+        clock: Clock,
     ) -> Result<Gateway, StartError> {
         let store = Store::open_with_cache(&settings.data_dir, settings.store.cache_bytes)?;
         let switch = store.switch_state()?;
@@ -53,7 +57,7 @@ impl Gateway {
         let by = Attribution {
             actor: "dualroad-serve".into(),
             reason: "gateway started".into(),
-            at_unix_ms: now_ms(),
+            at_unix_ms: clock(),
             config_hash: settings.hash(),
         };
         store.append_audit(
@@ -81,7 +85,7 @@ impl Gateway {
                 max_body_bytes: s.max_body_bytes,
                 ..WriterConfig::default()
             },
-            Arc::new(now_ms),
+            clock.clone(),
         );
         let shadow = mirror::ShadowRuntime::new(writer, exchanges, settings.shadow.concurrency);
         let shared = Arc::new(Shared::new(
@@ -91,6 +95,7 @@ impl Gateway {
             metrics,
             config_path,
             shadow,
+            clock,
         ));
         if !switch.entries.is_empty() {
             tracing::warn!(

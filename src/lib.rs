@@ -16,6 +16,7 @@
 //! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
 //! - [`report`]: migration reports (readiness per agency × service) from the evidence.
 //! - [`net`]: network building blocks shared by the listeners (authority parsing).
+//! - [`clock`]: the one injected wall clock of the shell.
 //! - [`gateway`]: starts everything (store, listeners, admin) and serves until stopped.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
 //! - [`config`]: file config → validated settings.
@@ -26,6 +27,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod evidence;

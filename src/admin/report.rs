@@ -12,7 +12,7 @@ use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 
 use crate::proxy::server::text;
-use crate::proxy::{now_ms, Shared};
+use crate::proxy::Shared;
 use crate::report::render::Format;
 use crate::report::{self, parse_utc, ReportOptions};
 
@@ -83,7 +83,7 @@ pub async fn respond(
             thresholds: active.settings.report,
             ignore_rules: &active.settings.compare.ignore,
             mappings: Some(&active.maps),
-            now_ms: now_ms(),
+            now_ms: shared.now_ms(),
         };
         report::build(&shared.store, &opts).map(|r| format.render(&r))
     })

@@ -16,7 +16,7 @@ use crate::wire::codec::Family;
 use crate::wire::message::Input;
 
 /// The worked mappings shipped in `mappings/`, embedded.
-pub fn embedded_mappings() -> anyhow::Result<Mappings> {
+pub(super) fn embedded_mappings() -> anyhow::Result<Mappings> {
     let sources = vec![
         (
             PathBuf::from("mappings/agencies.toml"),
@@ -233,7 +233,7 @@ fn served(m: &crate::telemetry::metrics::Metrics) -> Vec<(f64, f64)> {
         .collect()
 }
 
-async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
+async fn gateway_story(maps: Mappings, clock: crate::clock::Clock) -> anyhow::Result<()> {
     use crate::config::Settings;
     use crate::gateway::Gateway;
     use crate::routing::SwitchScope;
@@ -271,7 +271,7 @@ async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
         Settings::from_str("demo.toml", &demo_config(&data, legacy, uxp, rules))
             .map_err(|e| anyhow::anyhow!("{e}"))
     };
-    let gw = Gateway::start(settings("")?, Some(maps.clone()), None).await?;
+    let gw = Gateway::start(settings("")?, Some(maps.clone()), None, clock).await?;
     let addr = gw
         .addr("agencies")
         .ok_or_else(|| anyhow::anyhow!("no listener"))?;
@@ -403,12 +403,12 @@ async fn gateway_story(maps: Mappings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(super) fn run(clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let maps = embedded_mappings()?;
     translation_tour(&maps);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(gateway_story(maps))?;
+    rt.block_on(gateway_story(maps, clock))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use crate::evidence::{DiffRecord, ExchangeRecord, RecordKey};
 use crate::shadow::OutcomeClass;
 
 /// Diffs listed when `--limit` is not given.
-pub const DEFAULT_LIMIT: usize = 50;
+pub(super) const DEFAULT_LIMIT: usize = 50;
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
@@ -93,7 +93,7 @@ const DIFF_OUTCOMES: [OutcomeClass; 4] = [
     OutcomeClass::ShadowError,
 ];
 
-pub fn run(cmd: DiffsCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: DiffsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DiffsCommand::List(a) => list(a),
         DiffsCommand::Show(a) => show(a),
@@ -187,7 +187,7 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
-pub fn utc(at_unix_ms: u64) -> String {
+pub(super) fn utc(at_unix_ms: u64) -> String {
     let t = crate::report::time::Utc(at_unix_ms).datetime();
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
@@ -203,7 +203,7 @@ pub fn utc(at_unix_ms: u64) -> String {
 
 /// The table of `diffs list`: id, time UTC, agency, service, outcome, number of
 /// differing paths, first path.
-pub fn render_list(diffs: &[DiffRecord]) -> String {
+pub(super) fn render_list(diffs: &[DiffRecord]) -> String {
     let header = [
         "ID",
         "TIME (UTC)",
@@ -257,7 +257,7 @@ pub fn render_list(diffs: &[DiffRecord]) -> String {
 
 /// `diffs show`: metadata, the differing paths with both values (noise marked),
 /// then the unified diff.
-pub fn render_show(d: &DiffRecord, e: Option<&ExchangeRecord>, color: bool) -> String {
+pub(super) fn render_show(d: &DiffRecord, e: Option<&ExchangeRecord>, color: bool) -> String {
     let paint = |code: &str, text: &str| {
         if color {
             format!("{code}{text}{RESET}")

@@ -24,7 +24,7 @@ pub struct ImportArgs {
     pub uxp_instance: Option<String>,
 }
 
-pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn check(dir: &Path) -> anyhow::Result<ExitCode> {
     match Mappings::load_dir(dir) {
         Ok(m) => {
             println!(
@@ -45,7 +45,7 @@ pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let xml = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let toml = match crate::mapping::import::import_identifier_mapping(

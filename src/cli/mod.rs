@@ -80,11 +80,14 @@ pub enum MappingsCommand {
 }
 
 /// Runs a parsed command line. Errors that reach here are operator errors (exit 2).
+/// The one wall clock of the process is made here and handed to every command that
+/// writes or reads times (`crate::clock`).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock = crate::clock::system();
     match cli.command {
-        Command::Demo => demo::run(),
-        Command::Serve(args) => serve::run(args),
-        Command::Switch { command } => switch::switch(command),
+        Command::Demo => demo::run(clock),
+        Command::Serve(args) => serve::run(args, clock),
+        Command::Switch { command } => switch::switch(command, clock),
         Command::Audit { command } => switch::audit(command),
         Command::Translate(args) => translate::run(args),
         Command::Mappings { command } => match command {
@@ -92,8 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Import(args) => mappings::import(args),
         },
         Command::Sim { command } => sim::run(command),
-        Command::Replay(args) => replay::run(args),
+        Command::Replay(args) => replay::run(args, clock),
         Command::Diffs { command } => diffs::run(command),
-        Command::Report(args) => report::run(args),
+        Command::Report(args) => report::run(args, clock),
     }
 }

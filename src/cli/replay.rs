@@ -42,12 +42,11 @@ use tokio::time::Instant;
 use crate::config::{Settings, Upstream, UpstreamUrl};
 use crate::evidence::{Facts, RawBodies};
 use crate::mapping::{Effect, Mappings};
-use crate::proxy::mirror::reason_for;
-use crate::proxy::now_ms;
+use crate::proxy::copy;
 use crate::proxy::pipeline::effect_of;
 use crate::proxy::upstream::UpstreamClient;
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer, ShadowResult};
+use crate::shadow::exchange::{self, Answer};
 use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options, Rules};
 use crate::store::{
     CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, Store,
@@ -60,9 +59,9 @@ use crate::wire::{Dialect, SoapVersion};
 
 /// Requests per second when `--rate` is not given: gentle enough for a production
 /// legacy stack.
-pub const DEFAULT_RATE: f64 = 20.0;
+pub(super) const DEFAULT_RATE: f64 = 20.0;
 /// Requests in flight at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub(super) const DEFAULT_CONCURRENCY: usize = 8;
 /// Tokens the bucket holds: a 50 ms burst, at least one request.
 const BURST_SECONDS: f64 = 0.05;
 /// How often the progress line is redrawn.
@@ -120,7 +119,7 @@ pub struct ReplayArgs {
 }
 
 /// `N` or `N/s`, a positive finite number of requests per second.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+pub(super) fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().strip_suffix("/s").unwrap_or(s.trim());
     match n.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
@@ -142,7 +141,7 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
 /// A token bucket: `rate` tokens a second, at most `burst` saved up. Pure: the caller
 /// passes the time, so it is tested without sleeping.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(super) struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -150,7 +149,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(rate: f64, now: Instant) -> TokenBucket {
+    pub(super) fn new(rate: f64, now: Instant) -> TokenBucket {
         let burst = (rate * BURST_SECONDS).max(1.0);
         TokenBucket {
             rate,
@@ -161,7 +160,7 @@ impl TokenBucket {
     }
 
     /// Takes a token at `now`, or says how long to wait for one.
-    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(super) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = now;
@@ -174,7 +173,7 @@ impl TokenBucket {
     }
 
     /// Waits for a token.
-    pub async fn take(&mut self) {
+    pub(super) async fn take(&mut self) {
         while let Err(wait) = self.try_take(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
@@ -185,7 +184,7 @@ impl TokenBucket {
 
 /// One recorded request.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(super) struct Recorded {
     /// Where it came from: a file, or `capture MILLIS-SEQ`.
     pub origin: String,
     pub content_type: Option<String>,
@@ -205,7 +204,7 @@ impl Recorded {
 
 /// Why a recorded message is not replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
+pub(super) enum Skip {
     /// Not a legacy client's request (a response, a fault, a UXP message, malformed).
     NotALegacyRequest(String),
     /// Left out by `--agency` / `--service`.
@@ -215,13 +214,13 @@ pub enum Skip {
 /// `--agency` / `--service`: a request is selected when the filter equals any name
 /// of it, in either vocabulary.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(super) struct Filter {
     pub agency: Option<String>,
     pub service: Option<String>,
 }
 
 /// Is this a legacy request the filter selects? Pure.
-pub fn select(
+pub(super) fn select(
     maps: &Mappings,
     opts: &TranslateOptions,
     filter: &Filter,
@@ -263,7 +262,7 @@ fn decode<'a>(opts: &TranslateOptions, input: Input<'a>) -> Result<Decoded<'a>, 
 
 /// The Content-Type of a `.mime` body with none recorded: `multipart/related` with the
 /// boundary of its first delimiter line (the root part is then the first part).
-pub fn mime_content_type(body: &[u8]) -> Option<String> {
+pub(super) fn mime_content_type(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
     let line = text.lines().find(|l| l.starts_with("--"))?;
     let boundary = line[2..].trim_end();
@@ -380,7 +379,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 /// What one replayed request ended as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Done {
+pub(super) struct Done {
     /// The outcome class (`match`, `body-diff`, …, `not-compared`).
     pub class: String,
     pub reason: Option<String>,
@@ -392,7 +391,7 @@ pub struct Done {
 
 /// Counts over a run, for the progress line, the summary and the exit code.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub(super) struct Tally {
     pub total: u64,
     pub done: u64,
     pub by_class: BTreeMap<String, u64>,
@@ -405,7 +404,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, d: Done) {
+    pub(super) fn add(&mut self, d: Done) {
         self.done += 1;
         *self.by_class.entry(d.class).or_default() += 1;
         if let Some(r) = d.reason {
@@ -417,7 +416,7 @@ impl Tally {
         self.request_mismatch += u64::from(d.request_mismatch);
     }
 
-    pub fn skip(&mut self, origin: &str, s: Skip) {
+    pub(super) fn skip(&mut self, origin: &str, s: Skip) {
         match s {
             Skip::Filtered => self.filtered += 1,
             Skip::NotALegacyRequest(why) => {
@@ -435,7 +434,7 @@ impl Tally {
     }
 
     /// Requests whose outcome was a difference (not `match`, not `not-compared`).
-    pub fn differences(&self) -> u64 {
+    pub(super) fn differences(&self) -> u64 {
         self.by_class
             .iter()
             .filter(|(c, _)| !matches!(c.as_str(), "match" | "not-compared"))
@@ -444,7 +443,7 @@ impl Tally {
     }
 
     /// Not compared for a reason other than a write service left alone on purpose.
-    pub fn failed_to_compare(&self) -> u64 {
+    pub(super) fn failed_to_compare(&self) -> u64 {
         self.not_compared
             .iter()
             .filter(|(r, _)| r.as_str() != NotComparedReason::WriteService.as_str())
@@ -454,7 +453,7 @@ impl Tally {
 
     /// 0 every replayed request matched (write services left alone do not count
     /// against it), 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
+    pub(super) fn exit_code(&self) -> u8 {
         if self.differences() == 0 && self.failed_to_compare() == 0 && self.done > 0 {
             0
         } else {
@@ -463,7 +462,7 @@ impl Tally {
     }
 
     /// One line: done/total, rate, outcomes so far.
-    pub fn progress(&self, elapsed: Duration) -> String {
+    pub(super) fn progress(&self, elapsed: Duration) -> String {
         let rate = self.done as f64 / elapsed.as_secs_f64().max(1e-9);
         let mut s = format!("replay {}/{}  {rate:.1}/s ", self.done, self.total);
         for (c, n) in &self.by_class {
@@ -474,7 +473,7 @@ impl Tally {
 
     /// The closing summary: totals by outcome class, not-compared by reason, top
     /// differing paths, what was skipped.
-    pub fn summary(&self, elapsed: Duration) -> String {
+    pub(super) fn summary(&self, elapsed: Duration) -> String {
         let secs = elapsed.as_secs_f64();
         let mut s = format!(
             "replayed {} request(s) in {secs:.2} s ({:.1}/s)\n",
@@ -540,6 +539,7 @@ struct Ctx {
     uxp: UpstreamClient,
     writer: ExchangeWriter,
     writes: bool,
+    clock: crate::clock::Clock,
 }
 
 /// The fault code of a SOAP answer, when it is a fault.
@@ -564,7 +564,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     let fresh = uuid::Uuid::new_v4().to_string();
     let fingerprint = translate::request_fingerprint(&ctx.maps, &d);
     let mut meta = Facts {
-        at_unix_ms: now_ms(),
+        at_unix_ms: (ctx.clock)(),
         message_id: d.header.id.clone(),
         shadow_message_id: Some(fresh.clone()),
         agency: names.agency.first().cloned().unwrap_or_default(),
@@ -596,79 +596,36 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     }
     let legacy_req = translate::reissue(&d, &fresh)
         .map_err(|e| format!("{}: cannot be re-issued: {e}", r.origin))?;
-    let uxp_req = translate::request_to_uxp_as(&ctx.maps, &ctx.opts, &d, Some(fresh.clone()));
-    let mismatch = match &uxp_req {
-        Ok(t) => {
-            let input = Input::new(&t.bytes).with_content_type(Some(&t.content_type));
-            match translate::decode(
-                input,
-                Family::Uxp,
-                Kind::Request,
-                crate::error::Side::Internal,
-                &ctx.opts,
-            ) {
-                Ok(sent) => translate::request_fingerprint(&ctx.maps, &sent) != fingerprint,
-                Err(_) => true,
-            }
-        }
-        Err(_) => false,
-    };
-    let timed = |c: &UpstreamClient, t: &translate::Translation| {
-        let body = Bytes::from(t.bytes.clone());
-        let ct = t.content_type.clone();
-        let action = t.soap_action.clone();
-        let c = c.clone();
-        async move {
-            let started = Instant::now();
-            let r = c.call(body, &ct, action.as_deref()).await;
-            (r, started.elapsed().as_secs_f64() * 1000.0)
-        }
-    };
-    let uxp_call = async {
-        match &uxp_req {
-            Ok(t) => Some(timed(&ctx.uxp, t).await),
-            Err(_) => None,
-        }
-    };
-    let ((legacy_res, legacy_ms), uxp_res) =
-        tokio::join!(timed(&ctx.legacy, &legacy_req), uxp_call);
-    meta.primary_latency_ms = legacy_ms;
-    let shadow = match (uxp_res, &uxp_req) {
-        (_, Err(e)) => ShadowResult::NotCompared {
-            reason: NotComparedReason::UpstreamError,
-            detail: Some(format!("request does not translate for the uxp stack: {e}")),
-            latency_ms: None,
-        },
-        (Some((Ok(resp), ms)), _) => ShadowResult::Answered {
-            answer: Answer {
-                status: resp.status,
-                content_type: resp.content_type,
-                body: resp.body,
-            },
-            latency_ms: ms,
-        },
-        (Some((Err(e), ms)), _) => ShadowResult::NotCompared {
-            reason: reason_for(&e),
-            detail: Some(e.to_string()),
-            latency_ms: Some(ms),
-        },
-        (None, Ok(_)) => ShadowResult::NotCompared {
-            reason: NotComparedReason::UpstreamError,
-            detail: Some("the uxp call did not run".into()),
-            latency_ms: None,
-        },
-    };
     // The answers echo the request each stack got: the re-issued one, as the client.
     let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
     let client_req = decode(&ctx.opts, sent).unwrap_or(d);
-    let shadow = exchange::shadow_to_client_dialect(
+    let legacy_call = async {
+        let body = Bytes::from(legacy_req.bytes.clone());
+        let started = Instant::now();
+        let r = ctx
+            .legacy
+            .call(
+                body,
+                &legacy_req.content_type,
+                legacy_req.soap_action.as_deref(),
+            )
+            .await;
+        (r, started.elapsed().as_secs_f64() * 1000.0)
+    };
+    // The UXP leg is a shadow copy like the live mirror's, by the same driver.
+    let uxp_copy = copy::send(
         &ctx.maps,
         &ctx.opts,
         &client_req,
         Stack::Uxp,
         &fresh,
-        shadow,
+        Some(&ctx.uxp),
+        |_| true,
     );
+    let ((legacy_res, legacy_ms), uxp) = tokio::join!(legacy_call, uxp_copy);
+    meta.primary_latency_ms = legacy_ms;
+    let mismatch = uxp.same_request == Some(false);
+    let shadow = uxp.result;
     let shadow_latency = shadow.latency_ms();
     let shadow_body = shadow.clone().into_answer();
     let (comparison, primary) = match legacy_res {
@@ -682,7 +639,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
                 body: resp.body,
             };
             meta.primary_fault_code = fault_code(&p, ctx.opts.max_message_bytes);
-            let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+            let today = Date::from_unix_seconds(((ctx.clock)() / 1000) as i64);
             let opts = Options::new(&ctx.rules, today).with_noise(ctx.noise.get(&meta.service));
             (exchange::judge(&p, &shadow, &opts), Some(p))
         }
@@ -767,7 +724,7 @@ fn upstream(
     })
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ReplayArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings: Option<Settings> = match &args.config {
         Some(path) => match super::serve::load(path) {
             Ok(s) => Some(s),
@@ -922,7 +879,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                     }),
                 ..WriterConfig::default()
             },
-            Arc::new(now_ms),
+            clock.clone(),
         );
         let ctx = Arc::new(Ctx {
             legacy: UpstreamClient::new(&legacy_up, max_message_bytes)
@@ -935,6 +892,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             noise,
             writer,
             writes: args.writes,
+            clock: clock.clone(),
         });
         let tally = dispatch(
             ctx.clone(),

@@ -15,7 +15,6 @@ use clap::{Args, ValueEnum};
 
 use crate::config::Settings;
 use crate::mapping::Mappings;
-use crate::proxy::now_ms;
 use crate::report::render::Format;
 use crate::report::sample::Sample;
 use crate::report::{self, parse_utc, ReportOptions, Thresholds};
@@ -90,7 +89,7 @@ fn configured_ignore_rules(settings: Option<&Settings>) -> Vec<IgnoreRule> {
         .unwrap_or_default()
 }
 
-pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ReportArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings = match &args.config {
         Some(path) => match super::serve::load(path) {
             Ok(s) => Some(s),
@@ -124,7 +123,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let text = if args.sample {
-        sample_report(&args, thresholds)?
+        sample_report(&args, thresholds, &clock)?
     } else {
         let Some(data) = &args.data else {
             eprintln!("dualroad: --data DATA_DIR is required (or --sample)");
@@ -142,7 +141,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             thresholds,
             ignore_rules: &rules,
             mappings: maps.as_ref(),
-            now_ms: now_ms(),
+            now_ms: clock(),
         };
         let r = match report::build(&store, &opts) {
             Ok(r) => r,
@@ -201,17 +200,21 @@ const SAMPLE_MAX_WITH_BODIES: u64 = 100_000;
 /// 2026-03-01T00:00:00Z.
 const SAMPLE_START_MS: u64 = 1_772_323_200_000;
 
-fn sample_report(args: &ReportArgs, thresholds: Thresholds) -> anyhow::Result<String> {
+fn sample_report(
+    args: &ReportArgs,
+    thresholds: Thresholds,
+    clock: &crate::clock::Clock,
+) -> anyhow::Result<String> {
     let maps = super::demo::embedded_mappings()?;
     let keep = args.sample_dir.is_some();
     let dir = args.sample_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "dualroad-report-sample-{}-{}",
             std::process::id(),
-            now_ms()
+            clock()
         ))
     });
-    let result = sample_into(&dir, keep, args, thresholds, &maps);
+    let result = sample_into(&dir, keep, args, thresholds, &maps, clock);
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -224,6 +227,7 @@ fn sample_into(
     args: &ReportArgs,
     thresholds: Thresholds,
     maps: &Mappings,
+    clock: &crate::clock::Clock,
 ) -> anyhow::Result<String> {
     if keep && dir.exists() {
         anyhow::bail!(
@@ -247,7 +251,7 @@ fn sample_into(
         thresholds,
         ignore_rules: sample.ignore_rules(),
         mappings: Some(maps),
-        now_ms: now_ms(),
+        now_ms: clock(),
     };
     let r = report::build(&store, &opts)?;
     Ok(args.format.format().render(&r))

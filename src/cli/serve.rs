@@ -19,7 +19,7 @@ pub struct ServeArgs {
     pub show_settings: bool,
 }
 
-pub fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
+pub(super) fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
     Settings::from_file(config).map_err(|e| {
         eprintln!("{e}");
         eprintln!(
@@ -30,7 +30,7 @@ pub fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
     })
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ServeArgs, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let settings = match load(&args.config) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -43,13 +43,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let gw = match Gateway::start(settings, None, Some(args.config.clone())).await {
-            Ok(g) => g,
-            Err(e) => {
-                eprintln!("dualroad: cannot start: {e}");
-                return Ok(ExitCode::from(2));
-            }
-        };
+        let gw =
+            match Gateway::start(settings, None, Some(args.config.clone()), clock.clone()).await {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("dualroad: cannot start: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
         for (name, addr) in &gw.listeners {
             eprintln!("dualroad: listener {name} on {addr}");
         }

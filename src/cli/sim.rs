@@ -73,7 +73,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(cmd: SimCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: SimCommand) -> anyhow::Result<ExitCode> {
     let (kind, common, dialect) = match cmd {
         SimCommand::Legacy(a) => (SimKind::Legacy, a.common, a.dialect),
         SimCommand::Uxp(a) => (SimKind::Uxp, a, None),

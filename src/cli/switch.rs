@@ -11,7 +11,6 @@ use clap::{Args, Subcommand};
 
 use crate::admin::client::{call, AdminClientError};
 use crate::admin::{SwitchAction, SwitchRequest};
-use crate::proxy::now_ms;
 use crate::routing::SwitchScope;
 use crate::store::{Attribution, Store};
 
@@ -64,7 +63,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn switch(cmd: SwitchCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn switch(cmd: SwitchCommand, clock: crate::clock::Clock) -> anyhow::Result<ExitCode> {
     let (target, change) = match &cmd {
         SwitchCommand::Rollback(c) | SwitchCommand::Release(c) => (&c.target, Some(c)),
         SwitchCommand::Status(t) => (t, None),
@@ -119,7 +118,7 @@ pub fn switch(cmd: SwitchCommand) -> anyhow::Result<ExitCode> {
                     let by = Attribution {
                         actor: c.target.actor.clone(),
                         reason: c.reason.clone(),
-                        at_unix_ms: now_ms(),
+                        at_unix_ms: clock(),
                         config_hash: settings.hash(),
                     };
                     if matches!(cmd, SwitchCommand::Rollback(_)) {
@@ -140,7 +139,7 @@ pub fn switch(cmd: SwitchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let (target, verify) = match &cmd {
         AuditCommand::List(t) => (t, false),
         AuditCommand::Verify(t) => (t, true),

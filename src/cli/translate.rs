@@ -70,7 +70,7 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-pub fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
     let maps = Mappings::load_dir(&args.mappings).map_err(|e| {
         anyhow::anyhow!("mappings in {} are invalid:\n{e}", args.mappings.display())
     })?;

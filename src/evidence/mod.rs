@@ -249,7 +249,7 @@ mod bytes_as_text {
     use serde::ser::SerializeMap;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(b) {
             Ok(text) => s.serialize_str(text),
             Err(_) => {
@@ -260,7 +260,7 @@ mod bytes_as_text {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Bytes;
@@ -307,12 +307,12 @@ pub(crate) mod base64 {
         GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
     );
 
-    pub fn encode(input: &[u8]) -> String {
+    pub(crate) fn encode(input: &[u8]) -> String {
         BODY.encode(input)
     }
 
     /// `None` on anything that is not padded base64.
-    pub fn decode(input: &str) -> Option<Vec<u8>> {
+    pub(crate) fn decode(input: &str) -> Option<Vec<u8>> {
         BODY.decode(input).ok()
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::evidence::ExchangeRecord;
-use crate::proxy::{now_ms, Shared};
+use crate::proxy::Shared;
 use crate::routing::gate::{sample_of, GateWindow};
 use crate::routing::SwitchScope;
 use crate::telemetry::events::AutoRollback;
@@ -57,7 +57,7 @@ pub fn observe(
     ) else {
         return;
     };
-    let now = now_ms();
+    let now = shared.now_ms();
     let trip = {
         let mut all = shared
             .gates

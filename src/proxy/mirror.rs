@@ -19,15 +19,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 
 use crate::config::settings::MirrorPolicy;
 use crate::evidence::{Facts, RawBodies};
 use crate::mapping::Effect;
-use crate::proxy::upstream::{UpstreamClient, UpstreamError};
-use crate::proxy::{now_ms, Active, Shared};
+use crate::proxy::upstream::UpstreamClient;
+use crate::proxy::{copy, Active, Shared};
 use crate::routing::Stack;
 use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::noise::CalibrationAnswer;
@@ -183,8 +181,21 @@ impl ShadowRuntime {
         Ok(r)
     }
 
+    /// The one ending of every exchange, mirrored or not: the automatic gate sees its
+    /// record (`rule`: the rollout rule that routed it), then the writer gets it.
+    pub fn conclude(
+        &self,
+        shared: &Arc<Shared>,
+        event: crate::evidence::ExchangeEvent,
+        rule: Option<usize>,
+        uxp_failed: bool,
+    ) {
+        crate::proxy::gate::observe(shared, rule, &event.record, uxp_failed);
+        self.submit(shared, event);
+    }
+
     /// Hands an exchange to the writer without waiting; a full queue drops and counts.
-    pub fn submit(&self, shared: &Shared, event: crate::evidence::ExchangeEvent) {
+    fn submit(&self, shared: &Shared, event: crate::evidence::ExchangeEvent) {
         let outcome = match self.writer.submit(event) {
             Submitted::Queued => "queued",
             Submitted::Dropped => "dropped",
@@ -304,87 +315,42 @@ async fn run(
         }
     };
     let shadow_id = uuid::Uuid::new_v4().to_string();
-    let copy = match stack {
-        Stack::Uxp => translate::request_to_uxp_as(maps, opts, &d, Some(shadow_id.clone())),
-        Stack::Legacy => translate::reissue(&d, &shadow_id),
-    };
-    let copy = match copy {
-        Ok(c) => c,
-        Err(e) => {
-            let r = ShadowResult::NotCompared {
-                reason: NotComparedReason::UpstreamError,
-                detail: Some(format!(
-                    "request does not translate for the {stack} stack: {e}"
-                )),
-                latency_ms: None,
-            };
-            let copy = Copy {
-                shadow_id: Some(shadow_id),
-                ..Copy::default()
-            };
-            return finish(&shared, &active, rt, stack, primary, r, copy, &job).await;
-        }
-    };
-    let request_hash = check_same_request(&shared, &active, &d, &copy, stack);
-
     let client = mirror_client(&active, &job.target);
-    let shadow = match client {
-        None => ShadowResult::NotCompared {
-            reason: NotComparedReason::UpstreamError,
-            detail: Some(format!("no upstream client for the {stack} shadow")),
-            latency_ms: None,
-        },
-        Some(c) => {
-            let started = Instant::now();
-            let r = c
-                .call(
-                    Bytes::from(copy.bytes),
-                    &copy.content_type,
-                    copy.soap_action.as_deref(),
-                )
-                .await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            match r {
-                Ok(resp) if !job.reservation.add(resp.body.len() as u64) => {
-                    ShadowResult::NotCompared {
-                        reason: NotComparedReason::TooLarge,
-                        detail: Some(format!(
-                            "answer of {} bytes goes over the service's shadow byte budget",
-                            resp.body.len()
-                        )),
-                        latency_ms: Some(latency_ms),
-                    }
-                }
-                Ok(resp) => ShadowResult::Answered {
-                    answer: Answer {
-                        status: resp.status,
-                        content_type: resp.content_type,
-                        body: resp.body,
-                    },
-                    latency_ms,
-                },
-                Err(e) => ShadowResult::NotCompared {
-                    reason: reason_for(&e),
-                    detail: Some(e.to_string()),
-                    latency_ms: Some(latency_ms),
-                },
-            }
+    let reservation = &mut job.reservation;
+    let sent = copy::send(maps, opts, &d, stack, &shadow_id, client, |n| {
+        reservation.add(n)
+    })
+    .await;
+    if sent.same_request == Some(false) {
+        ShadowRequestMismatch {
+            stack: stack.name(),
         }
-    };
-    // Back in the client's dialect, exactly as the gateway would have answered.
-    let shadow = exchange::shadow_to_client_dialect(maps, opts, &d, stack, &shadow_id, shadow);
+        .emit(&shared.metrics);
+    }
     // Calibration: the same request once more to the primary, to learn what differs
     // between two answers of one stack.
-    let calibration = match job.calibrate {
-        true => Some(ask_again(&active, &d, other(stack)).await),
-        false => None,
+    let calibration = match (job.calibrate, sent.same_request) {
+        (true, Some(_)) => Some(ask_again(&active, &d, other(stack)).await),
+        _ => None,
     };
     let copy = Copy {
         shadow_id: Some(shadow_id),
-        request_hash: Some(request_hash),
+        request_hash: sent
+            .same_request
+            .map(|_| translate::request_fingerprint(maps, &d)),
         calibration,
     };
-    finish(&shared, &active, rt, stack, primary, shadow, copy, &job).await
+    finish(
+        &shared,
+        &active,
+        rt,
+        stack,
+        primary,
+        sent.result,
+        copy,
+        &job,
+    )
+    .await
 }
 
 /// A fresh copy of the request (own message id) to `stack`, its answer in the
@@ -396,29 +362,15 @@ async fn ask_again(
     stack: Stack,
 ) -> Result<Answer, String> {
     let id = uuid::Uuid::new_v4().to_string();
-    let t = match stack {
-        Stack::Legacy => translate::reissue(d, &id),
-        Stack::Uxp => translate::request_to_uxp_as(&active.maps, &active.opts, d, Some(id.clone())),
+    let client = mirror_client(active, &Target::Stack(stack));
+    let again = copy::send(&active.maps, &active.opts, d, stack, &id, client, |_| true).await;
+    match again.result {
+        ShadowResult::Answered { answer, .. } => Ok(answer),
+        ShadowResult::Foreign { why, .. } => Err(why),
+        ShadowResult::NotCompared { reason, detail, .. } => {
+            Err(detail.unwrap_or_else(|| reason.as_str().to_string()))
+        }
     }
-    .map_err(|e| format!("the request does not translate for the {stack} stack: {e}"))?;
-    let c = mirror_client(active, &Target::Stack(stack))
-        .ok_or_else(|| format!("no upstream client for the {stack} stack"))?;
-    let r = c
-        .call(
-            Bytes::from(t.bytes),
-            &t.content_type,
-            t.soap_action.as_deref(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let a = Answer {
-        status: r.status,
-        content_type: r.content_type,
-        body: r.body,
-    };
-    exchange::to_client_dialect(&active.maps, &active.opts, d, stack, &id, a).map_err(|e| match e {
-        exchange::Unusable::Foreign(why) | exchange::Unusable::Untranslatable(why) => why,
-    })
 }
 
 /// What the copy learned besides the shadow's answer.
@@ -463,7 +415,7 @@ async fn finish(
         }
         .emit(&shared.metrics);
     }
-    let today = Date::from_unix_seconds((now_ms() / 1000) as i64);
+    let today = Date::from_unix_seconds((shared.now_ms() / 1000) as i64);
     // The noise model's key is the record's service, which the report groups by.
     let service = meta.service.clone();
     if let Some(again) = &copy.calibration {
@@ -510,8 +462,7 @@ async fn finish(
         bodies,
         primary.store_bodies,
     );
-    crate::proxy::gate::observe(shared, primary.rule, &event.record, primary.uxp_failed);
-    rt.submit(shared, event);
+    rt.conclude(shared, event, primary.rule, primary.uxp_failed);
 }
 
 fn answer(a: &Answer) -> CalibrationAnswer<'_> {
@@ -525,14 +476,6 @@ fn other(s: Stack) -> Stack {
     match s {
         Stack::Legacy => Stack::Uxp,
         Stack::Uxp => Stack::Legacy,
-    }
-}
-
-pub(crate) fn reason_for(e: &UpstreamError) -> NotComparedReason {
-    match e {
-        UpstreamError::Timeout { .. } => NotComparedReason::Timeout,
-        UpstreamError::TooLarge { .. } => NotComparedReason::TooLarge,
-        _ => NotComparedReason::UpstreamError,
     }
 }
 
@@ -550,40 +493,4 @@ fn mirror_client<'a>(active: &'a Active, target: &Target) -> Option<&'a Upstream
         }
     };
     active.mirror_upstreams.get(name)
-}
-
-/// Proves the copy is the same logical request: its fingerprint, decoded from the
-/// bytes actually sent, must equal the client request's. A mismatch is a translation
-/// bug, logged and counted; the exchange is still compared.
-fn check_same_request(
-    shared: &Shared,
-    active: &Active,
-    d: &translate::Decoded<'_>,
-    copy: &translate::Translation,
-    stack: Stack,
-) -> String {
-    let family = match stack {
-        Stack::Legacy => Family::Legacy,
-        Stack::Uxp => Family::Uxp,
-    };
-    let input = Input::new(&copy.bytes).with_content_type(Some(&copy.content_type));
-    let sent = translate::decode(
-        input,
-        family,
-        Kind::Request,
-        crate::error::Side::Internal,
-        &active.opts,
-    );
-    let original = translate::request_fingerprint(&active.maps, d);
-    let matches = match &sent {
-        Ok(s) => translate::request_fingerprint(&active.maps, s) == original,
-        Err(_) => false,
-    };
-    if !matches {
-        ShadowRequestMismatch {
-            stack: stack.name(),
-        }
-        .emit(&shared.metrics);
-    }
-    original
 }

@@ -6,6 +6,7 @@
 //! ([`Active`], swapped atomically on reload) and the rollback switch state (swapped
 //! the moment a rollback is durably stored).
 
+pub mod copy;
 pub mod error;
 pub mod gate;
 pub mod identity;
@@ -19,8 +20,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::config::{ListenerRole, Settings};
 use crate::mapping::Mappings;
 use crate::routing::{SwitchScope, SwitchState};
@@ -174,13 +176,8 @@ pub struct Shared {
     pub gates: gate::Gates,
     /// Serialises reloads and switch changes (each writes the audit log).
     change: tokio::sync::Mutex<()>,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    /// The one wall clock (`crate::clock`).
+    clock: Clock,
 }
 
 fn read_lock<T: Clone>(l: &RwLock<T>) -> T {
@@ -206,6 +203,7 @@ impl Shared {
         metrics: Arc<Metrics>,
         config_path: Option<PathBuf>,
         shadow: mirror::ShadowRuntime,
+        clock: Clock,
     ) -> Shared {
         let shared = Shared {
             active: RwLock::new(Arc::new(active)),
@@ -216,9 +214,20 @@ impl Shared {
             shadow,
             gates: gate::Gates::default(),
             change: tokio::sync::Mutex::new(()),
+            clock,
         };
         shared.publish_switch_metrics(&switch);
         shared
+    }
+
+    /// Now, in Unix milliseconds, from the injected clock.
+    pub fn now_ms(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// The injected clock, for tasks that outlive a borrow of `self`.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     pub fn active(&self) -> Arc<Active> {
@@ -249,7 +258,7 @@ impl Shared {
         Attribution {
             actor: actor.to_string(),
             reason: reason.to_string(),
-            at_unix_ms: now_ms(),
+            at_unix_ms: self.now_ms(),
             config_hash: self.active().settings.hash(),
         }
     }
@@ -379,7 +388,7 @@ impl Shared {
         let by = Attribution {
             actor: actor.to_string(),
             reason: reason.to_string(),
-            at_unix_ms: now_ms(),
+            at_unix_ms: self.now_ms(),
             config_hash: active.settings.hash(),
         };
         self.store

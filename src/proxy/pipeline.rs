@@ -226,7 +226,7 @@ fn record(
     request: Option<(Answer, Option<String>)>,
     rejected_code: Option<String>,
 ) {
-    let at_unix_ms = crate::proxy::now_ms();
+    let at_unix_ms = shared.now_ms();
     let Some((request, soap_action)) = request else {
         // The body never arrived (wrong method, too large, too slow): nothing to link a
         // record to but the connection; the fault metric counts it.
@@ -296,8 +296,9 @@ fn record(
         bodies,
         served.store_bodies,
     );
-    crate::proxy::gate::observe(shared, served.rule, &event.record, served.uxp_failed);
-    shared.shadow.submit(shared, event);
+    shared
+        .shadow
+        .conclude(shared, event, served.rule, served.uxp_failed);
 }
 
 /// The header section against `[limits] max_headers` and `max_header_bytes`, counted

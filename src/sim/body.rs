@@ -24,9 +24,9 @@ use super::xml::{write_nodes, Node, Style};
 
 /// Leaf values kept from one Body: key parameters are near the top, so a cap costs
 /// nothing and bounds memory for huge bodies.
-pub const DEFAULT_MAX_LEAVES: usize = 4096;
+pub(super) const DEFAULT_MAX_LEAVES: usize = 4096;
 /// Longest leaf text kept (key values are short).
-pub const DEFAULT_MAX_LEAF_CHARS: usize = 4096;
+pub(super) const DEFAULT_MAX_LEAF_CHARS: usize = 4096;
 
 /// The wrapper's first child element.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ fn decls_of(e: &BytesStart) -> Result<Decls, WireError> {
 }
 
 impl BodyScan {
-    pub fn scan(env: &Envelope) -> Result<BodyScan, WireError> {
+    pub(super) fn scan(env: &Envelope) -> Result<BodyScan, WireError> {
         let base = env.body.start;
         let tail = env.src.get(base..).unwrap_or(&[]);
         let mut r = quick_xml::Reader::from_reader(tail);
@@ -223,7 +223,7 @@ impl BodyScan {
 
     /// Trimmed text of the first leaf, in document order, named one of `names`;
     /// `None` when there is none with text.
-    pub fn first(&self, names: &[&str]) -> Option<&str> {
+    pub(super) fn first(&self, names: &[&str]) -> Option<&str> {
         self.leaves
             .iter()
             .find(|(n, t)| names.contains(&n.as_str()) && !t.trim().is_empty())
@@ -231,7 +231,7 @@ impl BodyScan {
     }
 
     /// Every leaf named `name`.
-    pub fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+    pub(super) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.leaves
             .iter()
             .filter(move |(n, _)| n == name)
@@ -239,7 +239,7 @@ impl BodyScan {
     }
 
     /// A boolean parameter (`true`/`1`, `false`/`0`).
-    pub fn flag(&self, name: &str) -> Option<bool> {
+    pub(super) fn flag(&self, name: &str) -> Option<bool> {
         match self.first(&[name])? {
             "true" | "1" => Some(true),
             "false" | "0" => Some(false),
@@ -248,7 +248,7 @@ impl BodyScan {
     }
 
     /// A canonical text of all parameters, for services without a single key.
-    pub fn canonical(&self) -> String {
+    pub(super) fn canonical(&self) -> String {
         let mut s = String::new();
         for (n, t) in &self.leaves {
             s.push_str(n);
@@ -280,7 +280,7 @@ pub(crate) enum Convention {
 impl Convention {
     /// Decided by the Body first (a 2.0 request translated to UXP still carries `keha`),
     /// then by the dialect.
-    pub fn of(scan: &BodyScan, dialect: Dialect) -> Convention {
+    pub(super) fn of(scan: &BodyScan, dialect: Dialect) -> Convention {
         match scan.child.as_ref().map(|c| c.local.as_str()) {
             Some("keha") => Convention::Keha,
             Some("request") => Convention::RequestResponse,

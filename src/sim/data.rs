@@ -17,7 +17,7 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     /// Seeds from `salt` and `key`; different salts give independent streams.
-    pub fn new(salt: &str, key: &str) -> Rng {
+    pub(super) fn new(salt: &str, key: &str) -> Rng {
         let d = Sha256::new()
             .chain_update(salt.as_bytes())
             .chain_update([0u8])
@@ -26,7 +26,7 @@ impl Rng {
         Rng(d.iter().take(8).fold(0u64, |a, b| (a << 8) | u64::from(*b)))
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(super) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -35,7 +35,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
@@ -44,29 +44,29 @@ impl Rng {
     }
 
     /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(super) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi.saturating_sub(lo) + 1)
     }
 
     /// One item of a non-empty constant table.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(super) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         // Tables are compile-time constants with at least one entry.
         items[self.below(items.len() as u64) as usize]
     }
 
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(super) fn chance(&mut self, p: f64) -> bool {
         unit(self.next_u64()) < p
     }
 
     /// `n` decimal digits.
-    pub fn digits(&mut self, n: usize) -> String {
+    pub(super) fn digits(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| char::from(b'0' + self.below(10) as u8))
             .collect()
     }
 
     /// A calendar date `YYYY-MM-DD` in `from..=to` (years).
-    pub fn date(&mut self, from: u64, to: u64) -> String {
+    pub(super) fn date(&mut self, from: u64, to: u64) -> String {
         let y = self.range(from, to);
         let m = self.range(1, 12);
         let d = self.range(1, days_in_month(y, m));
@@ -74,7 +74,7 @@ impl Rng {
     }
 
     /// A timestamp in local (Palestine, UTC+3 in summer) time.
-    pub fn timestamp(&mut self, from: u64, to: u64) -> String {
+    pub(super) fn timestamp(&mut self, from: u64, to: u64) -> String {
         let date = self.date(from, to);
         let (h, mi, s) = (self.range(7, 18), self.below(60), self.below(60));
         format!("{date}T{h:02}:{mi:02}:{s:02}+03:00")
@@ -185,7 +185,7 @@ pub(crate) struct Address {
 }
 
 impl Address {
-    pub fn random(rng: &mut Rng) -> Address {
+    pub(super) fn random(rng: &mut Rng) -> Address {
         let (locality, governorate) = rng.pick(TOWNS);
         Address {
             governorate,
@@ -195,7 +195,7 @@ impl Address {
         }
     }
 
-    pub fn line(&self) -> String {
+    pub(super) fn line(&self) -> String {
         format!("{} {}, {}", self.street, self.building, self.locality)
     }
 }
@@ -215,7 +215,7 @@ pub(crate) struct Person {
 }
 
 impl Person {
-    pub fn full_name(&self) -> String {
+    pub(super) fn full_name(&self) -> String {
         format!("{} {} {}", self.given, self.father, self.family)
     }
 }

@@ -29,9 +29,9 @@ use super::respond::{reject, respond, Outcome, Request, SimResponse};
 use super::{SimConfig, SimError, SimKind, UXP_TRANSACTION_ID_HEADER};
 
 /// How long in-flight requests may take to finish after shutdown is requested.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(super) const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `cfg` on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, cfg: SimConfig, shutdown: impl Future<Output = ()>) {

@@ -44,11 +44,11 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    pub fn leaf(name: &'static str, text: impl Into<String>) -> Node {
+    pub(super) fn leaf(name: &'static str, text: impl Into<String>) -> Node {
         Node::typed(name, text, Xsd::String)
     }
 
-    pub fn typed(name: &'static str, text: impl Into<String>, xsd: Xsd) -> Node {
+    pub(super) fn typed(name: &'static str, text: impl Into<String>, xsd: Xsd) -> Node {
         Node {
             name,
             attrs: Vec::new(),
@@ -56,7 +56,7 @@ impl Node {
         }
     }
 
-    pub fn parent(name: &'static str, children: Vec<Node>) -> Node {
+    pub(super) fn parent(name: &'static str, children: Vec<Node>) -> Node {
         Node {
             name,
             attrs: Vec::new(),
@@ -64,20 +64,20 @@ impl Node {
         }
     }
 
-    pub fn attr(mut self, name: &'static str, value: impl Into<String>) -> Node {
+    pub(super) fn attr(mut self, name: &'static str, value: impl Into<String>) -> Node {
         self.attrs.push((name, value.into()));
         self
     }
 
     #[cfg(test)]
-    pub fn children(&self) -> &[Node] {
+    pub(crate) fn children(&self) -> &[Node] {
         match &self.content {
             Content::Nodes(n) => n,
             Content::Text(..) => &[],
         }
     }
 
-    pub fn children_mut(&mut self) -> Option<&mut Vec<Node>> {
+    pub(super) fn children_mut(&mut self) -> Option<&mut Vec<Node>> {
         match &mut self.content {
             Content::Nodes(n) => Some(n),
             Content::Text(..) => None,
@@ -85,7 +85,7 @@ impl Node {
     }
 
     #[cfg(test)]
-    pub fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         match &self.content {
             Content::Text(t, _) => Some(t),
             Content::Nodes(_) => None,
@@ -106,7 +106,7 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    pub fn compact(charset: Charset) -> Style {
+    pub(super) fn compact(charset: Charset) -> Style {
         Style {
             nl: String::new(),
             step: String::new(),
@@ -116,7 +116,7 @@ impl Style {
     }
 
     /// Text for the message: XML-escaped, then encoded in the message's charset.
-    pub fn text(&self, s: &str, out: &mut Vec<u8>) {
+    pub(super) fn text(&self, s: &str, out: &mut Vec<u8>) {
         self.charset.encode(&quick_xml::escape::escape(s), out);
     }
 
@@ -126,14 +126,14 @@ impl Style {
     }
 
     /// Line break plus indentation `indent`, or nothing when compact.
-    pub fn newline(&self, indent: &str, out: &mut Vec<u8>) {
+    pub(super) fn newline(&self, indent: &str, out: &mut Vec<u8>) {
         if !self.nl.is_empty() {
             out.extend_from_slice(self.nl.as_bytes());
             out.extend_from_slice(indent.as_bytes());
         }
     }
 
-    pub fn deeper(&self, indent: &str) -> String {
+    pub(super) fn deeper(&self, indent: &str) -> String {
         format!("{indent}{}", self.step)
     }
 }

@@ -67,15 +67,15 @@ const NOISE_PREFIX: &str = "noise/";
 
 /// Counters kept in `meta`, as (key, what it counts).
 pub(crate) mod counter {
-    pub const DROPPED_EXCHANGES: &[u8] = b"exchanges/dropped/exchange";
-    pub const DROPPED_DIFFS: &[u8] = b"exchanges/dropped/diff";
-    pub const DROPPED_CAPTURES: &[u8] = b"exchanges/dropped/capture";
-    pub const FAILED_WRITES: &[u8] = b"exchanges/failed_writes";
-    pub const BODIES_UNREDACTABLE: &[u8] = b"exchanges/bodies_withheld/unredactable";
-    pub const BODIES_TOO_LARGE: &[u8] = b"exchanges/bodies_withheld/too_large";
-    pub const CAPTURES_WITHHELD: &[u8] = b"exchanges/captures_withheld";
-    pub const UNIFIED_WITHHELD: &[u8] = b"exchanges/diffs/unified_withheld";
-    pub const RETENTION_REMOVED: &[u8] = b"exchanges/retention_removed";
+    pub(crate) const DROPPED_EXCHANGES: &[u8] = b"exchanges/dropped/exchange";
+    pub(crate) const DROPPED_DIFFS: &[u8] = b"exchanges/dropped/diff";
+    pub(crate) const DROPPED_CAPTURES: &[u8] = b"exchanges/dropped/capture";
+    pub(crate) const FAILED_WRITES: &[u8] = b"exchanges/failed_writes";
+    pub(crate) const BODIES_UNREDACTABLE: &[u8] = b"exchanges/bodies_withheld/unredactable";
+    pub(crate) const BODIES_TOO_LARGE: &[u8] = b"exchanges/bodies_withheld/too_large";
+    pub(crate) const CAPTURES_WITHHELD: &[u8] = b"exchanges/captures_withheld";
+    pub(crate) const UNIFIED_WITHHELD: &[u8] = b"exchanges/diffs/unified_withheld";
+    pub(crate) const RETENTION_REMOVED: &[u8] = b"exchanges/retention_removed";
 }
 
 // === value codec ===

@@ -55,9 +55,9 @@ pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// counted. Keeps one huge attachment from evicting a day of evidence.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
-/// The time source for retention, in Unix milliseconds. The store never reads the
-/// clock itself.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// The time source for retention, in Unix milliseconds (the shell's one clock): the
+/// store never reads the clock itself.
+pub use crate::clock::Clock;
 
 /// How the writer runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -271,7 +271,7 @@ mod tests {
 
     /// A DER builder for test certificates, so each subject edge can be written exactly.
     mod der {
-        pub fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+        pub(super) fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
             let content: Vec<u8> = parts.concat();
             let mut out = vec![tag];
             let len = content.len();
@@ -290,27 +290,27 @@ mod tests {
             out
         }
 
-        pub const CN: &[u8] = &[0x55, 0x04, 0x03];
-        pub const C: &[u8] = &[0x55, 0x04, 0x06];
-        pub const L: &[u8] = &[0x55, 0x04, 0x07];
-        pub const O: &[u8] = &[0x55, 0x04, 0x0A];
-        pub const OU: &[u8] = &[0x55, 0x04, 0x0B];
-        pub const EMAIL: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
+        pub(super) const CN: &[u8] = &[0x55, 0x04, 0x03];
+        pub(super) const C: &[u8] = &[0x55, 0x04, 0x06];
+        pub(super) const L: &[u8] = &[0x55, 0x04, 0x07];
+        pub(super) const O: &[u8] = &[0x55, 0x04, 0x0A];
+        pub(super) const OU: &[u8] = &[0x55, 0x04, 0x0B];
+        pub(super) const EMAIL: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
         /// 1.3.6.1.4.1.99999.1, an attribute with no short name.
-        pub const PRIVATE: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8D, 0x1F, 0x01];
+        pub(super) const PRIVATE: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8D, 0x1F, 0x01];
 
-        pub const UTF8: u8 = 0x0C;
-        pub const PRINTABLE: u8 = 0x13;
-        pub const T61: u8 = 0x14;
-        pub const IA5: u8 = 0x16;
-        pub const BMP: u8 = 0x1E;
+        pub(super) const UTF8: u8 = 0x0C;
+        pub(super) const PRINTABLE: u8 = 0x13;
+        pub(super) const T61: u8 = 0x14;
+        pub(super) const IA5: u8 = 0x16;
+        pub(super) const BMP: u8 = 0x1E;
 
         /// One attribute: `(oid, string tag, value bytes)`.
-        pub type Atv<'a> = (&'a [u8], u8, &'a [u8]);
+        pub(super) type Atv<'a> = (&'a [u8], u8, &'a [u8]);
 
         /// A Name: a sequence of RDNs, each a SET of attributes (more than one makes a
         /// multi-valued RDN).
-        pub fn name(rdns: &[&[Atv]]) -> Vec<u8> {
+        pub(super) fn name(rdns: &[&[Atv]]) -> Vec<u8> {
             let sets: Vec<Vec<u8>> = rdns
                 .iter()
                 .map(|atvs| {
@@ -328,7 +328,7 @@ mod tests {
 
         /// A structurally complete v3 certificate (never verified: the signature is
         /// zeros) with the given subject.
-        pub fn cert(subject: &[u8]) -> Vec<u8> {
+        pub(super) fn cert(subject: &[u8]) -> Vec<u8> {
             // sha256WithRSAEncryption, NULL parameters.
             let alg = tlv(
                 0x30,

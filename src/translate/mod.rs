@@ -18,7 +18,7 @@ mod shadow_copy;
 use belongs::Sent;
 
 pub use error::TranslateError;
-pub use shadow_copy::{reissue, request_fingerprint};
+pub use shadow_copy::{reissue, request_fingerprint, same_request};
 
 use crate::error::Side;
 use crate::mapping::{LegacyMember, Mappings, ServiceMapError};

@@ -19,6 +19,30 @@ use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec;
 use crate::wire::header::{Party, ServiceRef};
 
+/// Whether `copy` (a translation of `d` for a stack of `family`), decoded from the
+/// bytes that are sent, is the same logical request as `d`: their
+/// [`request_fingerprint`]s are equal. A copy that does not decode is not.
+pub fn same_request(
+    maps: &Mappings,
+    opts: &super::Options,
+    d: &Decoded,
+    copy: &Translation,
+    family: codec::Family,
+) -> bool {
+    let input =
+        crate::wire::message::Input::new(&copy.bytes).with_content_type(Some(&copy.content_type));
+    match super::decode(
+        input,
+        family,
+        codec::Kind::Request,
+        crate::error::Side::Internal,
+        opts,
+    ) {
+        Ok(sent) => request_fingerprint(maps, &sent) == request_fingerprint(maps, d),
+        Err(_) => false,
+    }
+}
+
 /// The request `d` in its own dialect, byte for byte except the message id.
 pub fn reissue(d: &Decoded, id: &str) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {

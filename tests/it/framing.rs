@@ -25,7 +25,7 @@ fn consumer(gw: &Gateway) -> SocketAddr {
     gw.addr("agencies").unwrap()
 }
 
-pub async fn post_bytes(addr: SocketAddr, body: Vec<u8>, ct: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn post_bytes(addr: SocketAddr, body: Vec<u8>, ct: &str) -> (u16, Vec<u8>) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let req = http::Request::post(format!("http://{addr}/cgi-bin/consumer_proxy"))
         .header("content-type", ct)

@@ -19,28 +19,28 @@ use hyper_util::rt::TokioExecutor;
 use crate::stub::{self, Behaviour, Stub};
 use crate::support::repo;
 
-pub const V31EU: &str =
+pub(crate) const V31EU: &str =
     include_str!("../../fixtures/messages/v3.1-eu/request-getPatientSummary.xml");
 const UXP_REQ: &str = include_str!("../../fixtures/messages/uxp/request-getPatientSummary.xml");
 
-pub fn with_id(msg: &str, id: &str) -> String {
+pub(crate) fn with_id(msg: &str, id: &str) -> String {
     msg.replace("b9a5b60b-a69b-46d2-a7ae-5f7ba344a418", id)
 }
 
-pub fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("dualroad-it-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-pub struct Env {
+pub(crate) struct Env {
     pub legacy: Stub,
     pub uxp: Stub,
     pub adapter: Stub,
     pub data: PathBuf,
 }
 
-pub fn config_text(
+pub(crate) fn config_text(
     env: &Env,
     fallback: &str,
     rules: &str,
@@ -92,7 +92,7 @@ fallback = "{fallback}"
     )
 }
 
-pub async fn env_with(legacy: Behaviour, uxp: Behaviour) -> Env {
+pub(crate) async fn env_with(legacy: Behaviour, uxp: Behaviour) -> Env {
     Env {
         legacy: stub::spawn(legacy).await,
         uxp: stub::spawn(uxp).await,
@@ -101,14 +101,14 @@ pub async fn env_with(legacy: Behaviour, uxp: Behaviour) -> Env {
     }
 }
 
-pub async fn start(text: &str) -> Gateway {
+pub(crate) async fn start(text: &str) -> Gateway {
     let settings = Settings::from_str("test.toml", text).unwrap_or_else(|e| panic!("config: {e}"));
-    Gateway::start(settings, None, None)
+    Gateway::start(settings, None, None, dualroad::clock::system())
         .await
         .unwrap_or_else(|e| panic!("start: {e}"))
 }
 
-pub async fn post(addr: SocketAddr, body: &str, ct: &str) -> (u16, String) {
+pub(crate) async fn post(addr: SocketAddr, body: &str, ct: &str) -> (u16, String) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let req = http::Request::post(format!("http://{addr}/cgi-bin/consumer_proxy"))
         .header("content-type", ct)
@@ -318,9 +318,14 @@ async fn reload_with_bad_file_keeps_old_rules() {
     let good = config_text(&env, "legacy", "", "", 2000);
     std::fs::write(&path, &good).unwrap();
     let settings = Settings::from_file(&path).unwrap();
-    let gw = Gateway::start(settings, None, Some(path.clone()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        settings,
+        None,
+        Some(path.clone()),
+        dualroad::clock::system(),
+    )
+    .await
+    .unwrap();
     // A bad file: no fallback.
     std::fs::write(&path, good.replace("fallback = \"legacy\"", "")).unwrap();
     let err = gw.shared.reload("tester").await.unwrap_err();
@@ -491,7 +496,7 @@ async fn data_dir_that_is_not_a_store_is_refused() {
     std::fs::write(env.data.join("garbage.txt"), "not a database").unwrap();
     let settings =
         Settings::from_str("t.toml", &config_text(&env, "legacy", "", "", 2000)).unwrap();
-    let err = Gateway::start(settings, None, None)
+    let err = Gateway::start(settings, None, None, dualroad::clock::system())
         .await
         .err()
         .expect("refused");

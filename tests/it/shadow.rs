@@ -773,3 +773,39 @@ async fn a_shadow_answer_to_another_request_is_the_shadows_error_never_a_match()
         gw.shutdown().await;
     }
 }
+
+/// Every timestamp the gateway writes comes from the one clock it was started with:
+/// a manual clock makes the evidence and the audit log's times exact.
+#[tokio::test]
+async fn evidence_and_audit_times_come_from_the_injected_clock() {
+    let env = env_with(Behaviour::Echo, Behaviour::Echo).await;
+    let text = config_text(&env, "legacy", SHADOW_ALL, "", 2000);
+    let settings = dualroad::config::Settings::from_str("test.toml", &text).unwrap();
+    let (hand, clock) = dualroad::clock::manual(1_800_000_000_000);
+    let gw = Gateway::start(settings, None, None, clock).await.unwrap();
+    let (status, _) = post(consumer(&gw), &with_id(V31EU, "clock-1"), XML).await;
+    assert_eq!(status, 200);
+    let first = records(&gw, 1).await;
+    hand.advance(60_000);
+    let (status, _) = post(consumer(&gw), &with_id(V31EU, "clock-2"), XML).await;
+    assert_eq!(status, 200);
+    let both = records(&gw, 2).await;
+    assert_eq!(first[0].at_unix_ms, 1_800_000_000_000);
+    assert_eq!(both[1].at_unix_ms, 1_800_000_060_000, "{both:#?}");
+    gw.shared
+        .rollback(
+            dualroad::routing::SwitchScope::new(None, None),
+            "tester",
+            "clock test",
+        )
+        .await
+        .unwrap();
+    let audit = gw.shared.store.audit_entries().unwrap();
+    let times: Vec<u64> = audit.iter().map(|e| e.at_unix_ms).collect();
+    assert_eq!(
+        times,
+        vec![1_800_000_000_000, 1_800_000_060_000],
+        "{audit:#?}"
+    );
+    gw.shutdown().await;
+}

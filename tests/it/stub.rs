@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     /// 200 with the request body as the answer.
     Echo,
     /// 200 with an HTML page.
@@ -43,21 +43,21 @@ pub enum Behaviour {
 }
 
 /// The last request a stub saw: content type and body.
-pub type LastRequest = (Option<String>, Bytes);
+pub(crate) type LastRequest = (Option<String>, Bytes);
 
 /// A running stub; counts hits and keeps the last request.
 #[derive(Clone)]
-pub struct Stub {
+pub(crate) struct Stub {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     pub last: Arc<Mutex<Option<LastRequest>>>,
 }
 
 impl Stub {
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
-    pub fn last_body(&self) -> String {
+    pub(crate) fn last_body(&self) -> String {
         self.last
             .lock()
             .unwrap()
@@ -69,7 +69,7 @@ impl Stub {
 
 const FAULT: &str = r#"<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>upstream says no</faultstring></s:Fault></s:Body></s:Envelope>"#;
 
-pub async fn spawn(behaviour: Behaviour) -> Stub {
+pub(crate) async fn spawn(behaviour: Behaviour) -> Stub {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stub = Stub {
@@ -177,7 +177,7 @@ pub async fn spawn(behaviour: Behaviour) -> Stub {
 
 impl Stub {
     /// A stub that is never started (for config-only tests).
-    pub fn dummy() -> Stub {
+    pub(crate) fn dummy() -> Stub {
         Stub {
             addr: "127.0.0.1:9".parse().unwrap(),
             hits: Arc::new(AtomicUsize::new(0)),

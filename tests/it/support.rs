@@ -6,14 +6,14 @@ use std::sync::OnceLock;
 
 use dualroad::mapping::Mappings;
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// One `[[case]]` of `fixtures/cases.toml`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Case {
+pub(crate) struct Case {
     pub name: String,
     pub file: String,
     pub content_type: Option<String>,
@@ -33,7 +33,7 @@ struct Manifest {
     case: Vec<Case>,
 }
 
-pub fn cases() -> &'static [Case] {
+pub(crate) fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
         let path = repo().join("fixtures/cases.toml");
@@ -44,19 +44,19 @@ pub fn cases() -> &'static [Case] {
 }
 
 impl Case {
-    pub fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         std::fs::read(repo().join("fixtures").join(&self.file))
             .unwrap_or_else(|e| panic!("{}: {e}", self.file))
     }
 
-    pub fn request_bytes(&self) -> Option<Vec<u8>> {
+    pub(crate) fn request_bytes(&self) -> Option<Vec<u8>> {
         self.request.as_ref().map(|r| {
             std::fs::read(repo().join("fixtures").join(r)).unwrap_or_else(|e| panic!("{r}: {e}"))
         })
     }
 
     /// The Content-Type the manifest gives the request file (as its own case).
-    pub fn request_content_type(&self) -> Option<String> {
+    pub(crate) fn request_content_type(&self) -> Option<String> {
         let r = self.request.as_ref()?;
         cases()
             .iter()
@@ -64,12 +64,12 @@ impl Case {
             .and_then(|c| c.content_type.clone())
     }
 
-    pub fn mappings_dir(&self) -> PathBuf {
+    pub(crate) fn mappings_dir(&self) -> PathBuf {
         repo().join(self.mappings.as_deref().unwrap_or("mappings"))
     }
 }
 
-pub fn mappings(dir: &Path) -> &'static Mappings {
+pub(crate) fn mappings(dir: &Path) -> &'static Mappings {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<PathBuf, &'static Mappings>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut guard = cache.lock().unwrap();

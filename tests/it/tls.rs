@@ -544,9 +544,14 @@ async fn reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() 
     let path = dir.join("dualroad.toml");
     std::fs::write(&path, &text).unwrap();
     let settings = Settings::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let gw = Gateway::start(settings, None, Some(path.clone()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        settings,
+        None,
+        Some(path.clone()),
+        dualroad::clock::system(),
+    )
+    .await
+    .unwrap();
     let addr = gw.addr("agencies").unwrap();
     let der = |name: &str| dualroad::tls::load_certs(&tls_file(name)).unwrap()[0].to_vec();
     let trust = client("ca.pem", None);

@@ -32,7 +32,7 @@ const SERIES: [&str; 8] = [
 ];
 
 /// Most series drawn in one chart; the rest are named in a note.
-pub const MAX_SERIES: usize = 8;
+pub(super) const MAX_SERIES: usize = 8;
 
 fn f(v: f64) -> String {
     format!("{v:.1}")
@@ -95,7 +95,7 @@ fn x_axis(o: &mut String, starts: &[u64], x0: f64, step: f64, y: f64) {
 }
 
 /// Stacked bars: requests per time bucket, coloured by stage.
-pub fn stages(buckets: &[StageBucket]) -> String {
+pub(super) fn stages(buckets: &[StageBucket]) -> String {
     let h = 240.0;
     let bottom = h - 44.0;
     let mut o = String::new();
@@ -210,7 +210,7 @@ fn y_ticks(o: &mut String, bottom: f64, plot_h: f64, max: f64, label: impl Fn(f6
 }
 
 /// Lines: match rate per time bucket, one per service; a dashed line at the threshold.
-pub fn match_rate(series: &[(&str, &[ServiceBucket])], threshold: f64) -> String {
+pub(super) fn match_rate(series: &[(&str, &[ServiceBucket])], threshold: f64) -> String {
     let shown = &series[..series.len().min(MAX_SERIES)];
     let legend_rows = shown.len().div_ceil(2);
     let h = 230.0 + 16.0 * legend_rows as f64;
@@ -365,7 +365,7 @@ fn rate_line(
 
 /// Horizontal bars per service: the service's name, then legacy and UXP, each drawn
 /// to p99 (light), p95 (medium) and p50 (dark), with the three numbers beside them.
-pub fn latency(rows: &[(&str, &Latency, &Latency)]) -> String {
+pub(super) fn latency(rows: &[(&str, &Latency, &Latency)]) -> String {
     let row_h = 62.0;
     let h = TOP + 12.0 + row_h * rows.len() as f64;
     let mut o = String::new();

@@ -146,7 +146,7 @@ pub(crate) struct CalibrationView<'a> {
 
 impl CalibrationView<'_> {
     /// The calibration as one sentence, each learned path drawn by `path`.
-    pub fn sentence(&self, path: impl Fn(&str) -> String) -> String {
+    pub(super) fn sentence(&self, path: impl Fn(&str) -> String) -> String {
         let learned: Vec<String> = self
             .learned
             .iter()
@@ -231,7 +231,7 @@ pub(crate) struct EntryRow<'a> {
 }
 
 impl<'a> View<'a> {
-    pub fn of(r: &'a Report) -> View<'a> {
+    pub(super) fn of(r: &'a Report) -> View<'a> {
         View {
             header: header(r),
             summary: summary(r),

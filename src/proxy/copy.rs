@@ -1,0 +1,136 @@
+//! The one shadow-copy driver: a decoded legacy request sent to one stack as a copy
+//! under its own message id, and its answer brought back to the client's dialect.
+//! Used by the live mirror (`proxy::mirror`: the shadow copy and the calibration
+//! call) and by `dualroad replay` (its UXP leg), so a replayed request is copied,
+//! checked and judged exactly as a live one.
+//!
+//! One copy: translate (`translate::request_to_uxp_as` for UXP, `translate::reissue`
+//! for legacy) → prove it is the same logical request (`translate::same_request`) →
+//! call the stack, timed, within a byte budget → bring the answer back
+//! (`shadow::exchange::shadow_to_client_dialect`, which also proves the answer
+//! belongs to this copy). Every failure ends as a `ShadowResult` saying why: the
+//! callers record it, nothing is dropped silently.
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::mapping::Mappings;
+use crate::proxy::upstream::{UpstreamClient, UpstreamError};
+use crate::routing::Stack;
+use crate::shadow::exchange::{self, Answer, ShadowResult};
+use crate::shadow::NotComparedReason;
+use crate::translate::{self, Decoded, Options};
+use crate::wire::codec::Family;
+
+/// What one copy gave.
+#[derive(Debug)]
+pub struct Copied {
+    /// Whether the copy, decoded from the bytes sent, is the same logical request as
+    /// the original (a translation bug otherwise; the result is still kept).
+    /// `None` when it could not be translated at all.
+    pub same_request: Option<bool>,
+    /// The stack's answer in the client's dialect, or why there is none.
+    pub result: ShadowResult,
+}
+
+/// Why a copy has no answer to compare, from the upstream error.
+pub(crate) fn reason_for(e: &UpstreamError) -> NotComparedReason {
+    match e {
+        UpstreamError::Timeout { .. } => NotComparedReason::Timeout,
+        UpstreamError::TooLarge { .. } => NotComparedReason::TooLarge,
+        _ => NotComparedReason::UpstreamError,
+    }
+}
+
+fn not_compared(
+    reason: NotComparedReason,
+    detail: String,
+    latency_ms: Option<f64>,
+) -> ShadowResult {
+    ShadowResult::NotCompared {
+        reason,
+        detail: Some(detail),
+        latency_ms,
+    }
+}
+
+/// Sends `request` to `stack` as a copy under message id `id` through `client`
+/// (`None`: no client configured for that stack). `admit` is asked for the answer's
+/// size before it is kept (the mirror's per-service byte budget; `|_| true` for none).
+/// The answer is echoed against `request`'s header, as the gateway would answer it.
+pub async fn send(
+    maps: &Mappings,
+    opts: &Options,
+    request: &Decoded<'_>,
+    stack: Stack,
+    id: &str,
+    client: Option<&UpstreamClient>,
+    admit: impl FnOnce(u64) -> bool,
+) -> Copied {
+    let copy = match stack {
+        Stack::Uxp => translate::request_to_uxp_as(maps, opts, request, Some(id.to_string())),
+        Stack::Legacy => translate::reissue(request, id),
+    };
+    let copy = match copy {
+        Ok(c) => c,
+        Err(e) => {
+            return Copied {
+                same_request: None,
+                result: not_compared(
+                    NotComparedReason::UpstreamError,
+                    format!("request does not translate for the {stack} stack: {e}"),
+                    None,
+                ),
+            }
+        }
+    };
+    let family = match stack {
+        Stack::Legacy => Family::Legacy,
+        Stack::Uxp => Family::Uxp,
+    };
+    let same_request = Some(translate::same_request(maps, opts, request, &copy, family));
+    let Some(client) = client else {
+        return Copied {
+            same_request,
+            result: not_compared(
+                NotComparedReason::UpstreamError,
+                format!("no upstream client for the {stack} stack"),
+                None,
+            ),
+        };
+    };
+    let started = Instant::now();
+    let answered = client
+        .call(
+            Bytes::from(copy.bytes),
+            &copy.content_type,
+            copy.soap_action.as_deref(),
+        )
+        .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let result = match answered {
+        Ok(resp) if !admit(resp.body.len() as u64) => not_compared(
+            NotComparedReason::TooLarge,
+            format!(
+                "answer of {} bytes goes over the service's shadow byte budget",
+                resp.body.len()
+            ),
+            Some(latency_ms),
+        ),
+        Ok(resp) => ShadowResult::Answered {
+            answer: Answer {
+                status: resp.status,
+                content_type: resp.content_type,
+                body: resp.body,
+            },
+            latency_ms,
+        },
+        Err(e) => not_compared(reason_for(&e), e.to_string(), Some(latency_ms)),
+    };
+    // Back in the client's dialect, exactly as the gateway would have answered.
+    let result = exchange::shadow_to_client_dialect(maps, opts, request, stack, id, result);
+    Copied {
+        same_request,
+        result,
+    }
+}
