@@ -17,7 +17,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::evidence::{DiffRecord, ExchangeRecord, RecordKey};
-use crate::shadow::{Date, OutcomeClass};
+use crate::shadow::OutcomeClass;
 
 /// Diffs listed when `--limit` is not given.
 pub(super) const DEFAULT_LIMIT: usize = 50;
@@ -188,14 +188,15 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
 pub(super) fn utc(at_unix_ms: u64) -> String {
-    let secs = at_unix_ms / 1000;
-    let date = Date::from_unix_seconds(secs as i64);
-    let day = secs % 86_400;
+    let t = crate::report::time::Utc(at_unix_ms).datetime();
     format!(
-        "{date} {:02}:{:02}:{:02}.{:03}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
         at_unix_ms % 1000
     )
 }
@@ -439,5 +440,24 @@ mod tests {
             !coloured.contains(&format!("{RED}--- primary")),
             "{coloured}"
         );
+    }
+}
+
+/// How `utc` prints, written against the hand-written calendar code before it was
+/// replaced by the `time` crate.
+#[cfg(test)]
+mod utc_table {
+    #[test]
+    fn list_times_print_as_utc_with_milliseconds() {
+        for (ms, text) in [
+            (0, "1970-01-01 00:00:00.000"),
+            (86_399_999, "1970-01-01 23:59:59.999"),
+            (86_400_000, "1970-01-02 00:00:00.000"),
+            (951_782_400_001, "2000-02-29 00:00:00.001"),
+            (1_772_323_199_999, "2026-02-28 23:59:59.999"),
+            (253_402_300_799_999, "9999-12-31 23:59:59.999"),
+        ] {
+            assert_eq!(super::utc(ms), text, "{ms}");
+        }
     }
 }

@@ -14,7 +14,7 @@
 //! - [`render`]: the canonical text form (one node per line) behind the unified diff.
 //! - [`rules`]: the config (`ignore` with reason and expiry, `unordered`, `numeric`,
 //!   `timestamps`), validated all at once; stale and expired rule reporting.
-//! - [`values`]: hand-written number, timestamp and date parsing for the treatments.
+//! - [`values`]: number, timestamp and date parsing for the treatments (the calendar is the `time` crate's).
 //! - [`compare`](mod@compare): the comparator: fault classification, the tree walk, volatile X-Road
 //!   fields, differing paths, unified diff.
 //! - [`noise`]: Diffy-style noise learned from primary-vs-primary pairs.

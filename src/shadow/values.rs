@@ -2,7 +2,8 @@
 //!
 //! The comparator ([`super::compare`](mod@super::compare)) compares text exactly unless
 //! the config names a path as *numeric* or as a *timestamp*; then the two strings are
-//! parsed here and compared as values. Everything is parsed by hand (no float rounding, no date crate):
+//! parsed here and compared as values. Numbers are parsed by hand (no float rounding);
+//! dates are checked and placed on the calendar by the `time` crate:
 //!
 //! - [`Decimal`]: `007` = `7`, `1.50` = `1.5`, `+2` = `2`, `-0` = `0`, `1.5E2` = `150`.
 //!   Exact: digits are kept as digits, so 20-digit account numbers and amounts with many
@@ -154,45 +155,6 @@ impl fmt::Display for Decimal {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-/// Shared with `report::time`.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`].
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
 /// Exactly `n` ASCII digits at the start of `s`, as a number, and the rest.
 fn digits(s: &str, n: usize) -> Option<(u32, &str)> {
     let head = s.get(..n)?;
@@ -203,55 +165,54 @@ fn digits(s: &str, n: usize) -> Option<(u32, &str)> {
 }
 
 /// Parses `YYYY-MM-DD` (a real calendar date) and returns the rest of the string.
-fn parse_ymd(s: &str) -> Option<((i64, u32, u32), &str)> {
+fn parse_ymd(s: &str) -> Option<(time::Date, &str)> {
     let (y, s) = digits(s, 4)?;
     let s = s.strip_prefix('-')?;
     let (m, s) = digits(s, 2)?;
     let s = s.strip_prefix('-')?;
     let (d, s) = digits(s, 2)?;
-    let y = i64::from(y);
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some(((y, m, d), s))
+    Some((calendar_date(i32::try_from(y).ok()?, m, d)?, s))
 }
 
-/// A calendar date, `YYYY-MM-DD`. Ordered chronologically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    year: u16,
-    month: u8,
-    day: u8,
+/// The Gregorian date `y-m-d`, if it exists (the `time` crate knows the calendar).
+fn calendar_date(y: i32, m: u32, d: u32) -> Option<time::Date> {
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    time::Date::from_calendar_date(y, month, u8::try_from(d).ok()?).ok()
 }
+
+/// A calendar date, `YYYY-MM-DD`, years 0000–9999 as written in config. Ordered
+/// chronologically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(time::Date);
 
 impl Date {
     /// A date from its parts; `None` unless it exists in the Gregorian calendar.
     pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
-        let ok = (1..=12).contains(&month)
-            && day >= 1
-            && u32::from(day) <= days_in_month(i64::from(year), u32::from(month));
-        ok.then_some(Date { year, month, day })
+        calendar_date(i32::from(year), u32::from(month), u32::from(day)).map(Date)
     }
 
     /// The UTC date of a Unix time in seconds. The gateway passes today's date in (this
     /// module reads no clock): `Date::from_unix_seconds(now.duration_since(UNIX_EPOCH)…)`.
+    /// Times outside years 0000–9999 give the nearest end of that range.
     pub fn from_unix_seconds(secs: i64) -> Date {
-        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        Date {
-            year: y.clamp(0, 9999) as u16,
-            month: m as u8,
-            day: d as u8,
-        }
+        let first = calendar_date(0, 1, 1).unwrap_or(time::Date::MIN);
+        let last = calendar_date(9999, 12, 31).unwrap_or(time::Date::MAX);
+        let date = match time::OffsetDateTime::from_unix_timestamp(secs) {
+            Ok(t) => t.date(),
+            Err(_) if secs < 0 => first,
+            Err(_) => last,
+        };
+        Date(date.clamp(first, last))
     }
 
     pub fn year(self) -> u16 {
-        self.year
+        u16::try_from(self.0.year()).unwrap_or(0)
     }
     pub fn month(self) -> u8 {
-        self.month
+        u8::from(self.0.month())
     }
     pub fn day(self) -> u8 {
-        self.day
+        self.0.day()
     }
 }
 
@@ -264,16 +225,21 @@ impl FromStr for Date {
     type Err = BadDate;
     fn from_str(s: &str) -> Result<Date, BadDate> {
         match parse_ymd(s) {
-            Some(((y, m, d), "")) => Date::new(y as u16, m as u8, d as u8),
-            _ => None,
+            Some((date, "")) => Ok(Date(date)),
+            _ => Err(BadDate(s.to_string())),
         }
-        .ok_or_else(|| BadDate(s.to_string()))
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.year(),
+            self.month(),
+            self.day()
+        )
     }
 }
 
@@ -290,12 +256,13 @@ impl<'de> serde::Deserialize<'de> for Date {
     }
 }
 
-/// A parsed `xs:dateTime`: seconds and nanoseconds since 1970-01-01T00:00:00, in UTC
-/// when `zoned`, else on an unspecified wall clock.
+/// A parsed `xs:dateTime`: a date and time of day, in UTC when `zoned`, else on an
+/// unspecified wall clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timestamp {
-    secs: i64,
-    nanos: u32,
+    /// Built with `time`'s `large-dates`, so that normalizing `9999-12-31T23:00:00-05:00`
+    /// to UTC (year 10000) still has a date.
+    at: time::PrimitiveDateTime,
     zoned: bool,
 }
 
@@ -304,7 +271,7 @@ impl Timestamp {
     /// `24:00:00` is the end of the day, as `xs:dateTime` allows.
     pub fn parse(s: &str) -> Option<Timestamp> {
         let s = s.trim_matches(is_xml_ws);
-        let ((y, mo, d), s) = parse_ymd(s)?;
+        let (date, s) = parse_ymd(s)?;
         let s = s.strip_prefix(['T', 't'])?;
         let (h, s) = digits(s, 2)?;
         let s = s.strip_prefix(':')?;
@@ -326,9 +293,13 @@ impl Timestamp {
             s = rest.get(n..)?;
         }
         let end_of_day = h == 24 && mi == 0 && sec == 0 && nanos == 0;
-        if (h > 23 && !end_of_day) || mi > 59 || sec > 59 {
-            return None;
-        }
+        let at = if end_of_day {
+            date.next_day()?.midnight()
+        } else {
+            let hms = |n: u32| u8::try_from(n).ok();
+            date.with_hms_nano(hms(h)?, hms(mi)?, hms(sec)?, nanos)
+                .ok()?
+        };
         let (offset, zoned) = match s {
             "" => (0i64, false),
             "Z" | "z" => (0, true),
@@ -347,9 +318,8 @@ impl Timestamp {
                 (sign * i64::from(oh * 3600 + om * 60), true)
             }
         };
-        let days = days_from_civil(y, mo, d);
-        let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
-        Some(Timestamp { secs, nanos, zoned })
+        let at = at.checked_sub(time::Duration::seconds(offset))?;
+        Some(Timestamp { at, zoned })
     }
 
     /// Whether `self` and `other` are at most `tolerance_secs` apart. `None` when one is
@@ -358,26 +328,26 @@ impl Timestamp {
         if self.zoned != other.zoned {
             return None;
         }
-        let a = i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos);
-        let b = i128::from(other.secs) * 1_000_000_000 + i128::from(other.nanos);
-        Some((a - b).abs() <= i128::from(tolerance_secs) * 1_000_000_000)
+        Some((self.at - other.at).abs() <= time::Duration::seconds(i64::from(tolerance_secs)))
     }
 }
 
 impl fmt::Display for Timestamp {
     /// Canonical form: UTC with `Z` when zoned, fraction without trailing zeros.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = civil_from_days(self.secs.div_euclid(86_400));
-        let t = self.secs.rem_euclid(86_400);
+        let t = self.at;
         write!(
             f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            t / 3600,
-            t / 60 % 60,
-            t % 60
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
         )?;
-        if self.nanos > 0 {
-            let frac = format!("{:09}", self.nanos);
+        if t.nanosecond() > 0 {
+            let frac = format!("{:09}", t.nanosecond());
             write!(f, ".{}", frac.trim_end_matches('0'))?;
         }
         if self.zoned {
@@ -490,5 +460,235 @@ mod tests {
             "2026-03-01"
         );
         assert_eq!(Date::from_unix_seconds(-1).to_string(), "1969-12-31");
+    }
+}
+
+/// What `Timestamp::parse`, `Date::from_str` and `Date::from_unix_seconds` accept, refuse
+/// and print, written against the hand-written calendar code before it was replaced by
+/// the `time` crate: the swap must not change any row.
+#[cfg(test)]
+mod table {
+    use super::*;
+
+    #[test]
+    fn timestamps_accepted_and_their_canonical_form() {
+        for (input, canonical) in [
+            ("2026-03-01T10:00:00", "2026-03-01T10:00:00"),
+            ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00Z"),
+            ("2026-03-01t10:00:00z", "2026-03-01T10:00:00Z"),
+            ("2026-03-01T12:00:00+02:00", "2026-03-01T10:00:00Z"),
+            ("2026-03-01T00:30:00+01:00", "2026-02-28T23:30:00Z"),
+            ("2026-03-01T23:30:00-01:00", "2026-03-02T00:30:00Z"),
+            ("2026-03-01T10:00:00+14:00", "2026-02-28T20:00:00Z"),
+            ("2026-03-01T10:00:00-14:59", "2026-03-02T00:59:00Z"),
+            ("2026-03-01T10:00:00+00:00", "2026-03-01T10:00:00Z"),
+            ("2026-03-01T10:00:00-00:00", "2026-03-01T10:00:00Z"),
+            ("2026-03-01T10:00:00.5", "2026-03-01T10:00:00.5"),
+            ("2026-03-01T10:00:00,5Z", "2026-03-01T10:00:00.5Z"),
+            ("2026-03-01T10:00:00.000Z", "2026-03-01T10:00:00Z"),
+            (
+                "2026-03-01T10:00:00.123456789Z",
+                "2026-03-01T10:00:00.123456789Z",
+            ),
+            (
+                "2026-03-01T10:00:00.1234567891234Z",
+                "2026-03-01T10:00:00.123456789Z",
+            ),
+            (
+                "2026-03-01T10:00:00.000000001",
+                "2026-03-01T10:00:00.000000001",
+            ),
+            ("2026-03-01T24:00:00", "2026-03-02T00:00:00"),
+            ("2025-12-31T24:00:00Z", "2026-01-01T00:00:00Z"),
+            ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59Z"),
+            ("2000-02-29T00:00:00", "2000-02-29T00:00:00"),
+            (" \t2026-03-01T10:00:00Z\r\n", "2026-03-01T10:00:00Z"),
+            ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+            ("1969-12-31T23:59:59.75Z", "1969-12-31T23:59:59.75Z"),
+            ("0000-01-01T00:00:00", "0000-01-01T00:00:00"),
+            ("0001-01-01T00:00:00+01:00", "0000-12-31T23:00:00Z"),
+            ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
+            ("9999-12-31T23:00:00-05:00", "10000-01-01T04:00:00Z"),
+        ] {
+            let t = Timestamp::parse(input).unwrap_or_else(|| panic!("{input:?} parses"));
+            assert_eq!(t.to_string(), canonical, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_compare_across_days_offsets_and_fractions() {
+        let t = |s: &str| Timestamp::parse(s).unwrap_or_else(|| panic!("{s:?} parses"));
+        for (a, b, tolerance, within) in [
+            (
+                "2026-03-01T24:00:00Z",
+                "2026-03-02T00:00:00Z",
+                0,
+                Some(true),
+            ),
+            (
+                "2026-03-01T00:30:00+01:00",
+                "2026-02-28T23:30:00Z",
+                0,
+                Some(true),
+            ),
+            (
+                "2026-03-01T23:30:00-01:00",
+                "2026-03-02T00:30:00+00:00",
+                0,
+                Some(true),
+            ),
+            (
+                "2024-02-28T23:59:59Z",
+                "2024-03-01T00:00:00Z",
+                86_401,
+                Some(true),
+            ),
+            (
+                "2024-02-28T23:59:59Z",
+                "2024-03-01T00:00:00Z",
+                86_400,
+                Some(false),
+            ),
+            (
+                "2026-03-01T10:00:00.999999999",
+                "2026-03-01T10:00:01",
+                0,
+                Some(false),
+            ),
+            (
+                "2026-03-01T10:00:00.9999999999",
+                "2026-03-01T10:00:00.999999999",
+                0,
+                Some(true),
+            ),
+            (
+                "1969-12-31T23:59:59.5Z",
+                "1970-01-01T00:00:00.5Z",
+                1,
+                Some(true),
+            ),
+            (
+                "0000-01-01T00:00:00",
+                "9999-12-31T23:59:59",
+                u32::MAX,
+                Some(false),
+            ),
+            ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00", 0, None),
+        ] {
+            assert_eq!(t(a).within(&t(b), tolerance), within, "{a} {b} {tolerance}");
+            assert_eq!(t(b).within(&t(a), tolerance), within, "{b} {a} {tolerance}");
+        }
+    }
+
+    #[test]
+    fn timestamps_refused() {
+        for input in [
+            "",
+            "2026-03-01",
+            "2026-03-01T",
+            "2026-03-01 10:00:00",
+            "2026-03-01T10:00",
+            "2026-03-01T10:00Z",
+            "2026-03-01T1:00:00",
+            "2026-03-01T10:00:0",
+            "2026-3-01T10:00:00",
+            "26-03-01T10:00:00",
+            "+2026-03-01T10:00:00",
+            "-2026-03-01T10:00:00",
+            "12026-03-01T10:00:00",
+            "2026-02-29T00:00:00",
+            "1900-02-29T00:00:00",
+            "2026-04-31T00:00:00",
+            "2026-00-01T00:00:00",
+            "2026-13-01T00:00:00",
+            "2026-01-00T00:00:00",
+            "2026-03-01T25:00:00",
+            "2026-03-01T24:00:01",
+            "2026-03-01T24:01:00",
+            "2026-03-01T24:00:00.1",
+            "2026-03-01T10:60:00",
+            "2026-03-01T10:00:60",
+            "2026-03-01T10:00:00.",
+            "2026-03-01T10:00:00.Z",
+            "2026-03-01T10:00:00.5.5",
+            "2026-03-01T10:00:00+2:00",
+            "2026-03-01T10:00:00+02",
+            "2026-03-01T10:00:00+0200",
+            "2026-03-01T10:00:00+15:00",
+            "2026-03-01T10:00:00+02:60",
+            "2026-03-01T10:00:00+02:00:00",
+            "2026-03-01T10:00:00ZZ",
+            "2026-03-01T10:00:00 Z",
+            "2026-03-01T10:00:00UTC",
+            "2026-03-01T10:00:00[Europe/Tallinn]",
+            "2026-03-01T10:00:00Z\u{a0}",
+            "2026-03-01T10:00:00+02:00x",
+            "٢٠٢٦-03-01T10:00:00",
+            "yesterday",
+        ] {
+            assert_eq!(Timestamp::parse(input), None, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn dates_accepted_refused_and_from_unix_seconds() {
+        for ok in [
+            "2024-02-29",
+            "2000-02-29",
+            "0000-01-01",
+            "9999-12-31",
+            "1970-01-01",
+        ] {
+            assert_eq!(ok.parse::<Date>().map(|d| d.to_string()).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "2025-02-29",
+            "1900-02-29",
+            "2025-04-31",
+            "2025-00-10",
+            "2025-13-10",
+            "2025-01-00",
+            "2025-1-01",
+            "2025-01-1",
+            "25-01-01",
+            "12025-01-01",
+            " 2025-01-01",
+            "2025-01-01 ",
+            "2025-01-01T00:00:00",
+            "2025/01/01",
+        ] {
+            assert_eq!(
+                bad.parse::<Date>(),
+                Err(BadDate(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Date::new(2024, 2, 29).map(|d| d.to_string()).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(Date::new(2023, 2, 29), None);
+        assert_eq!(Date::new(2023, 0, 1), None);
+        assert_eq!(Date::new(2023, 1, 32), None);
+        let d = Date::new(2024, 2, 29).unwrap();
+        assert_eq!((d.year(), d.month(), d.day()), (2024, 2, 29));
+        for (secs, date) in [
+            (0, "1970-01-01"),
+            (86_399, "1970-01-01"),
+            (86_400, "1970-01-02"),
+            (-1, "1969-12-31"),
+            (-86_400, "1969-12-31"),
+            (-86_401, "1969-12-30"),
+            (951_782_400, "2000-02-29"),
+            (1_772_323_199, "2026-02-28"),
+            (1_772_323_200, "2026-03-01"),
+            (253_402_300_799, "9999-12-31"),
+            (-62_167_219_200, "0000-01-01"),
+        ] {
+            assert_eq!(Date::from_unix_seconds(secs).to_string(), date, "{secs}");
+        }
+        assert!(Date::new(2024, 2, 28) < Date::new(2024, 2, 29));
+        assert!(Date::new(2023, 12, 31) < Date::new(2024, 1, 1));
     }
 }

@@ -94,11 +94,13 @@ pub(crate) fn decide(salt: &str, id: &str, rate: f64) -> bool {
 }
 
 fn days_in_month(y: u64, m: u64) -> u64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    let month = u8::try_from(m)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok());
+    match (month, i32::try_from(y)) {
+        (Some(month), Ok(year)) => u64::from(month.length(year)),
+        // Callers pass 1..=12 and a four-digit year; any other month has no days.
+        _ => 0,
     }
 }
 
@@ -267,6 +269,7 @@ mod tests {
                 day >= 1 && day <= days_in_month(y.parse().unwrap(), m),
                 "{d}"
             );
+            assert!(d.parse::<crate::shadow::Date>().is_ok(), "{d}");
         }
     }
 

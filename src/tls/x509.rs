@@ -2,13 +2,20 @@
 //! fingerprint and its subject name.
 //!
 //! rustls has already verified the certificate (chain, validity, key usage) by the time
-//! this runs; this module only reads the subject out of the DER with a minimal,
-//! non-recursive reader that returns `None` on anything it does not understand, so a
-//! strange certificate can at worst match no subject binding, never panic.
+//! this runs; this module only reads the subject, with the `x509-cert` crate's DER
+//! decoder. A certificate it cannot decode has no subject (an error naming what is wrong),
+//! so a strange certificate can at worst match no subject binding, never panic.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
+use x509_cert::der::{Decode, Tag, Tagged};
+use x509_cert::Certificate;
+
+/// Why the subject of a certificate could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the certificate is not DER X.509: {0}")]
+pub struct BadCertificate(String);
 
 /// A distinguished name as a list of `(attribute, value)` pairs in certificate order,
 /// attributes by their short names (`CN`, `O`, `C`, …) or dotted OID. Two subjects are
@@ -87,31 +94,27 @@ impl Subject {
         Ok(Subject(attrs))
     }
 
-    /// The subject of a DER certificate; `None` if the DER is not the shape expected.
+    /// The subject of a DER certificate, attributes in certificate order (within a
+    /// multi-valued RDN, in DER order).
+    pub fn read_cert_der(der: &[u8]) -> Result<Subject, BadCertificate> {
+        let cert = Certificate::from_der(der).map_err(|e| BadCertificate(e.to_string()))?;
+        let attrs = cert
+            .tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .map(|atv| {
+                let name = oid_name(&atv.oid.to_string());
+                (name, string_value(atv.value.tag(), atv.value.value()))
+            })
+            .collect();
+        Ok(Subject(attrs))
+    }
+
+    /// [`Subject::read_cert_der`], for callers to whom an unreadable subject is no subject.
     pub fn from_cert_der(der: &[u8]) -> Option<Subject> {
-        let (cert, _) = tlv(der, 0x30)?;
-        let (mut tbs, _) = tlv(cert, 0x30)?;
-        if tbs.first() == Some(&0xA0) {
-            tbs = any(tbs)?.2; // [0] version
-        }
-        let tbs = expect(tbs, 0x02)?; // serialNumber
-        let tbs = expect(tbs, 0x30)?; // signature algorithm
-        let tbs = expect(tbs, 0x30)?; // issuer
-        let tbs = expect(tbs, 0x30)?; // validity
-        let (mut name, _) = tlv(tbs, 0x30)?; // subject
-        let mut attrs = Vec::new();
-        while !name.is_empty() {
-            let (mut set, rest) = tlv(name, 0x31)?;
-            name = rest;
-            while !set.is_empty() {
-                let (atv, rest) = tlv(set, 0x30)?;
-                set = rest;
-                let (oid, rest) = tlv(atv, 0x06)?;
-                let (tag, value, _) = any(rest)?;
-                attrs.push((oid_name(oid)?, string_value(tag, value)));
-            }
-        }
-        Some(Subject(attrs))
+        Subject::read_cert_der(der).ok()
     }
 }
 
@@ -170,31 +173,9 @@ fn short_name(k: &str) -> String {
     .to_string()
 }
 
-fn oid_name(oid: &[u8]) -> Option<String> {
-    // Dotted form first; short names for the attributes subjects actually use.
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut acc: u64 = 0;
-    for (i, b) in oid.iter().enumerate() {
-        acc = acc.checked_mul(128)?.checked_add(u64::from(b & 0x7f))?;
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = if acc < 80 { acc / 40 } else { 2 };
-                arcs.push(first);
-                arcs.push(acc - first * 40);
-            } else {
-                arcs.push(acc);
-            }
-            acc = 0;
-        } else if i + 1 == oid.len() {
-            return None;
-        }
-    }
-    let dotted = arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
-    let short = match dotted.as_str() {
+/// Short names for the attributes subjects actually use; any other by its dotted OID.
+fn oid_name(dotted: &str) -> String {
+    let short = match dotted {
         "2.5.4.3" => "CN",
         "2.5.4.4" => "SURNAME",
         "2.5.4.5" => "SERIALNUMBER",
@@ -210,57 +191,31 @@ fn oid_name(oid: &[u8]) -> Option<String> {
         "0.9.2342.19200300.100.1.1" => "UID",
         "0.9.2342.19200300.100.1.25" => "DC",
         "1.2.840.113549.1.9.1" => "EMAILADDRESS",
-        _ => return Some(dotted),
+        _ => dotted,
     };
-    Some(short.to_string())
+    short.to_string()
 }
 
-fn string_value(tag: u8, v: &[u8]) -> String {
+/// The text of an attribute value. Lenient on purpose (a name is compared, not
+/// validated): bytes that are not valid in their string type become U+FFFD.
+fn string_value(tag: Tag, v: &[u8]) -> String {
     match tag {
         // BMPString: UTF-16BE.
-        0x1E => {
+        Tag::BmpString => {
             let units: Vec<u16> = v
                 .chunks(2)
-                .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
+                .map(|c| match c {
+                    [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                    [hi] => u16::from_be_bytes([*hi, 0]),
+                    _ => 0xFFFD,
+                })
                 .collect();
             String::from_utf16_lossy(&units)
         }
         // T61String is close enough to Latin-1 for names.
-        0x14 => v.iter().map(|&b| char::from(b)).collect(),
+        Tag::TeletexString => v.iter().map(|&b| char::from(b)).collect(),
         _ => String::from_utf8_lossy(v).into_owned(),
     }
-}
-
-/// One TLV: (tag, content, rest).
-fn any(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *buf.first()?;
-    let first = *buf.get(1)?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | usize::from(*buf.get(2 + i)?);
-        }
-        (len, 2 + n)
-    };
-    let end = header.checked_add(len)?;
-    Some((tag, buf.get(header..end)?, buf.get(end..)?))
-}
-
-fn tlv(buf: &[u8], want: u8) -> Option<(&[u8], &[u8])> {
-    match any(buf)? {
-        (tag, content, rest) if tag == want => Some((content, rest)),
-        _ => None,
-    }
-}
-
-fn expect(buf: &[u8], want: u8) -> Option<&[u8]> {
-    tlv(buf, want).map(|(_, rest)| rest)
 }
 
 #[cfg(test)]
@@ -311,6 +266,268 @@ mod tests {
         assert_eq!(
             Subject::from_cert_der(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
             None
+        );
+    }
+
+    /// A DER builder for test certificates, so each subject edge can be written exactly.
+    mod der {
+        pub(super) fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+            let content: Vec<u8> = parts.concat();
+            let mut out = vec![tag];
+            let len = content.len();
+            if len < 0x80 {
+                out.push(len as u8);
+            } else {
+                let bytes: Vec<u8> = len
+                    .to_be_bytes()
+                    .into_iter()
+                    .skip_while(|b| *b == 0)
+                    .collect();
+                out.push(0x80 | bytes.len() as u8);
+                out.extend(bytes);
+            }
+            out.extend(content);
+            out
+        }
+
+        pub(super) const CN: &[u8] = &[0x55, 0x04, 0x03];
+        pub(super) const C: &[u8] = &[0x55, 0x04, 0x06];
+        pub(super) const L: &[u8] = &[0x55, 0x04, 0x07];
+        pub(super) const O: &[u8] = &[0x55, 0x04, 0x0A];
+        pub(super) const OU: &[u8] = &[0x55, 0x04, 0x0B];
+        pub(super) const EMAIL: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
+        /// 1.3.6.1.4.1.99999.1, an attribute with no short name.
+        pub(super) const PRIVATE: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8D, 0x1F, 0x01];
+
+        pub(super) const UTF8: u8 = 0x0C;
+        pub(super) const PRINTABLE: u8 = 0x13;
+        pub(super) const T61: u8 = 0x14;
+        pub(super) const IA5: u8 = 0x16;
+        pub(super) const BMP: u8 = 0x1E;
+
+        /// One attribute: `(oid, string tag, value bytes)`.
+        pub(super) type Atv<'a> = (&'a [u8], u8, &'a [u8]);
+
+        /// A Name: a sequence of RDNs, each a SET of attributes (more than one makes a
+        /// multi-valued RDN).
+        pub(super) fn name(rdns: &[&[Atv]]) -> Vec<u8> {
+            let sets: Vec<Vec<u8>> = rdns
+                .iter()
+                .map(|atvs| {
+                    let seqs: Vec<Vec<u8>> = atvs
+                        .iter()
+                        .map(|(oid, tag, v)| tlv(0x30, &[&tlv(0x06, &[oid]), &tlv(*tag, &[v])]))
+                        .collect();
+                    let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+                    tlv(0x31, &refs)
+                })
+                .collect();
+            let refs: Vec<&[u8]> = sets.iter().map(Vec::as_slice).collect();
+            tlv(0x30, &refs)
+        }
+
+        /// A structurally complete v3 certificate (never verified: the signature is
+        /// zeros) with the given subject.
+        pub(super) fn cert(subject: &[u8]) -> Vec<u8> {
+            // sha256WithRSAEncryption, NULL parameters.
+            let alg = tlv(
+                0x30,
+                &[
+                    &tlv(
+                        0x06,
+                        &[&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B]],
+                    ),
+                    &[0x05, 0x00],
+                ],
+            );
+            let issuer = name(&[&[(CN, UTF8, b"Test CA")]]);
+            let time = tlv(0x17, &[b"250101000000Z"]);
+            let validity = tlv(0x30, &[&time, &time]);
+            // An Ed25519 key of zeros.
+            let spki = tlv(
+                0x30,
+                &[
+                    &tlv(0x30, &[&tlv(0x06, &[&[0x2B, 0x65, 0x70]])]),
+                    &tlv(0x03, &[&[0], &[0; 32]]),
+                ],
+            );
+            let tbs = tlv(
+                0x30,
+                &[
+                    &tlv(0xA0, &[&tlv(0x02, &[&[2]])]),
+                    &tlv(0x02, &[&[1]]),
+                    &alg,
+                    &issuer,
+                    &validity,
+                    subject,
+                    &spki,
+                ],
+            );
+            tlv(0x30, &[&tbs, &alg, &tlv(0x03, &[&[0], &[0; 64]])])
+        }
+    }
+
+    fn subject_of(rdns: &[&[der::Atv]]) -> Subject {
+        let cert = der::cert(&der::name(rdns));
+        Subject::from_cert_der(&cert).expect("subject")
+    }
+
+    fn pairs(s: &Subject) -> Vec<(&str, &str)> {
+        s.attrs()
+            .iter()
+            .map(|(a, v)| (a.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn the_test_builder_matches_the_openssl_fixture() {
+        // The builder's own check: the fixture's subject, rebuilt, reads the same.
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::O, der::UTF8, b"Ministry of Health")],
+            &[(der::CN, der::UTF8, b"moh-portal")],
+        ]);
+        let fixture = Subject::from_cert_der(&fixture_der("client-moh.pem")).expect("subject");
+        assert_eq!(s, fixture);
+        assert_eq!(s.to_string(), fixture.to_string());
+    }
+
+    #[test]
+    fn a_multi_valued_rdn_gives_every_attribute() {
+        // CN and OU in one RDN (`CN=ab+OU=cd`), in DER order (CN's OID sorts first).
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::CN, der::UTF8, b"ab"), (der::OU, der::UTF8, b"cd")],
+        ]);
+        assert_eq!(pairs(&s), [("C", "EE"), ("CN", "ab"), ("OU", "cd")]);
+        assert_eq!(Subject::parse("OU=cd, CN=ab, C=EE"), Ok(s.clone()));
+        assert_ne!(Subject::parse("CN=ab, C=EE"), Ok(s));
+        // Written out of DER order, the same attributes still match the same binding.
+        let unsorted = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::OU, der::UTF8, b"cd"), (der::CN, der::UTF8, b"ab")],
+        ]);
+        assert_eq!(Subject::parse("C=EE, CN=ab, OU=cd"), Ok(unsorted));
+    }
+
+    #[test]
+    fn string_types_all_read_as_text() {
+        let bmp: Vec<u8> = "Üks€".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let s = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::O, der::UTF8, "Terviseamet ÄÖ".as_bytes())],
+            &[(der::OU, der::BMP, &bmp)],
+            &[(der::L, der::T61, b"J\xF5geva")],
+            &[(der::EMAIL, der::IA5, b"ops@example.ee")],
+            &[(der::CN, der::PRINTABLE, b"portal")],
+        ]);
+        assert_eq!(
+            pairs(&s),
+            [
+                ("C", "EE"),
+                ("O", "Terviseamet ÄÖ"),
+                ("OU", "Üks€"),
+                ("L", "Jõgeva"),
+                ("EMAILADDRESS", "ops@example.ee"),
+                ("CN", "portal"),
+            ]
+        );
+        // UTF8String and PrintableString of the same text are the same subject.
+        let utf8 = subject_of(&[
+            &[(der::C, der::UTF8, b"EE")],
+            &[(der::CN, der::UTF8, b"portal")],
+        ]);
+        let printable = subject_of(&[
+            &[(der::C, der::PRINTABLE, b"EE")],
+            &[(der::CN, der::PRINTABLE, b"portal")],
+        ]);
+        assert_eq!(utf8, printable);
+    }
+
+    #[test]
+    fn an_attribute_twice_is_kept_twice() {
+        let s = subject_of(&[
+            &[(der::O, der::UTF8, b"A")],
+            &[(der::O, der::UTF8, b"B")],
+            &[(der::PRIVATE, der::UTF8, b"x")],
+        ]);
+        assert_eq!(
+            pairs(&s),
+            [("O", "A"), ("O", "B"), ("1.3.6.1.4.1.99999.1", "x")]
+        );
+        assert_eq!(
+            Subject::parse("O=B, O=A, 1.3.6.1.4.1.99999.1=x"),
+            Ok(s.clone())
+        );
+        assert_ne!(Subject::parse("O=A, 1.3.6.1.4.1.99999.1=x"), Ok(s.clone()));
+        assert_ne!(Subject::parse("O=A, O=A, 1.3.6.1.4.1.99999.1=x"), Ok(s));
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_has_no_subject() {
+        for der in [
+            fixture_der("client-moh.pem"),
+            der::cert(&der::name(&[&[
+                (der::CN, der::UTF8, b"ab"),
+                (der::OU, der::UTF8, b"cd"),
+            ]])),
+        ] {
+            for cut in 0..der.len() {
+                assert_eq!(Subject::from_cert_der(&der[..cut]), None, "cut at {cut}");
+            }
+            // A long-form length claiming gigabytes, at every position: never a panic,
+            // and where it hits a structure's length, no subject.
+            let mut refused = 0;
+            for at in 0..der.len() {
+                let mut bad = der.clone();
+                bad[at] = 0x84;
+                refused += usize::from(Subject::from_cert_der(&bad).is_none());
+            }
+            let mut outer = der.clone();
+            outer[1] = 0x84;
+            assert_eq!(Subject::from_cert_der(&outer), None);
+            assert!(refused > 0);
+        }
+        // A subject that is not a Name: an RDN that is a SEQUENCE, not a SET.
+        let not_a_set = der::tlv(0x30, &[&der::tlv(0x30, &[&der::tlv(0x30, &[])])]);
+        assert_eq!(Subject::from_cert_der(&der::cert(&not_a_set)), None);
+        // An attribute whose type is not an OID.
+        let not_an_oid = der::tlv(
+            0x30,
+            &[&der::tlv(
+                0x31,
+                &[&der::tlv(
+                    0x30,
+                    &[&der::tlv(0x02, &[&[1]]), &der::tlv(0x0C, &[b"x"])],
+                )],
+            )],
+        );
+        assert_eq!(Subject::from_cert_der(&der::cert(&not_an_oid)), None);
+        assert_eq!(Subject::from_cert_der(&[]), None);
+        assert_eq!(Subject::from_cert_der(b"-----BEGIN CERTIFICATE-----"), None);
+    }
+
+    #[test]
+    fn a_malformed_certificate_is_a_clear_error() {
+        let der = fixture_der("client-moh.pem");
+        for bad in [
+            &[][..],
+            &der[..der.len() / 2],
+            b"-----BEGIN CERTIFICATE-----",
+        ] {
+            let e = Subject::read_cert_der(bad).expect_err("malformed");
+            assert!(
+                e.to_string()
+                    .starts_with("the certificate is not DER X.509: "),
+                "{e}"
+            );
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(Subject::read_cert_der(&trailing).is_err());
+        assert_eq!(
+            Subject::read_cert_der(&der).map(|s| s.to_string()),
+            Ok("C=EE, O=Ministry of Health, CN=moh-portal".to_string())
         );
     }
 
