@@ -7,6 +7,13 @@
 //! so decode → encode to the same dialect reproduces the input exactly and an echo keeps
 //! the client's own prefixes, spacing and attributes.
 //!
+//! Each dialect's rules live in its own file behind [`DialectCodec`]: `v2` (2.0,
+//! rpc/encoded), `v3` (3.0, 3.1, 3.1-eu: one codec, three namespaces), `v60`, `v4`,
+//! `uxp`; `short` and `structured` hold what the short-name and the
+//! structured-identifier dialects share. This file is the plumbing: detection, the
+//! decode loop, required-field checks, and the byte-exact encoder that asks the
+//! dialect's codec for every field it writes fresh.
+//!
 //! This is the only module that knows element names of the dialects.
 
 use std::ops::Range;
@@ -46,6 +53,84 @@ pub struct HeaderLayout {
     pub original: Header,
     /// Namespace declarations in scope for the header's children.
     pub scope: Vec<(String, String)>,
+}
+
+/// One dialect's rules: which elements of its header namespace it models and how it
+/// names them, what a request must carry, which namespaces a Header written fresh
+/// declares, and how each field is written. One implementation per dialect (`v2`,
+/// `v3` for the three 3.x namespaces, `v60`, `v4`, `uxp`); the plumbing around them
+/// (detection, the decode loop, byte-exact re-encoding) is this module's.
+pub(crate) trait DialectCodec: Sync {
+    fn dialect(&self) -> Dialect;
+
+    /// Element names in the header namespace this codec models, besides its
+    /// legacy-only fields ([`DialectCodec::legacy_name`]).
+    fn fields(&self) -> &'static [&'static str];
+
+    /// The element name of a legacy-only field (`None`: the dialect has no such field).
+    fn legacy_name(&self, k: LegacyKey) -> Option<&'static str>;
+
+    /// The element name of `tag` in this dialect (as named in `MissingHeaderField`).
+    fn name_of(&self, tag: FieldTag) -> &'static str;
+
+    /// Fields a request must carry, in the order they are checked.
+    fn required(&self) -> &'static [FieldTag];
+
+    /// Checks of a request's values beyond their presence.
+    fn check_values(&self, _h: &Header) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    /// Declarations a Header start tag written fresh carries besides the header prefix.
+    fn header_decls(&self) -> &'static [(&'static str, &'static str)];
+
+    /// Decodes a Header child in this dialect's namespace into `h`; `None` when the
+    /// name is none of [`DialectCodec::fields`] (legacy-only or unknown).
+    fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError>;
+
+    /// Writes one field freshly (never an extension, which every dialect copies alike).
+    /// Returns false when the dialect has no place for it or it is absent.
+    fn write_field(
+        &self,
+        o: &mut Out,
+        h: &Header,
+        tag: FieldTag,
+        indent: &str,
+    ) -> Result<bool, EncodeError>;
+
+    /// Whether `local`, in this dialect's header namespace, is a field it models.
+    fn models(&self, local: &str) -> bool {
+        self.fields().contains(&local) || legacy_key(self, local).is_some()
+    }
+}
+
+/// The codec of `dialect`.
+pub(crate) fn of(dialect: Dialect) -> &'static dyn DialectCodec {
+    const V30: v3::V3 = v3::V3(Dialect::V30);
+    const V31: v3::V3 = v3::V3(Dialect::V31);
+    const V31_EU: v3::V3 = v3::V3(Dialect::V31Eu);
+    match dialect {
+        Dialect::V2 => &v2::V2,
+        Dialect::V30 => &V30,
+        Dialect::V31 => &V31,
+        Dialect::V31Eu => &V31_EU,
+        Dialect::V60 => &v60::V60,
+        Dialect::V4 => &v4::V4,
+        Dialect::Uxp => &uxp::Uxp,
+    }
+}
+
+/// A name's text: names are lookup keys (mappings, routing), so surrounding whitespace
+/// is layout.
+fn name(c: &Elem) -> String {
+    c.text.trim().to_string()
+}
+
+/// A value's text: every value other than a name is data and carried exactly,
+/// whitespace included (a `userId` of `w\naa\nww\n` must reach the other stack with
+/// its newline).
+fn value(c: &Elem) -> String {
+    c.text.clone()
 }
 
 /// Detects the dialect from the namespaces of the Header's child elements only.
@@ -91,48 +176,21 @@ pub fn detect(env: &Envelope, family: Family) -> Result<Dialect, WireError> {
     })
 }
 
-fn legacy_key_v3(local: &str) -> Option<LegacyKey> {
+/// The legacy-only field `local` names in `codec`'s dialect.
+fn legacy_key<C: DialectCodec + ?Sized>(codec: &C, local: &str) -> Option<LegacyKey> {
     LegacyKey::ALL
         .into_iter()
-        .find(|k| k.v3_name() == Some(local))
-}
-
-fn legacy_key_v2(local: &str) -> Option<LegacyKey> {
-    LegacyKey::ALL
-        .into_iter()
-        .find(|k| k.v2_name() == Some(local))
+        .find(|k| codec.legacy_name(*k) == Some(local))
 }
 
 /// Whether a dialect's codec models `local` in header namespace `ns`: what an X-Road
 /// stack reading that namespace would take as an identity or message field. False for
 /// names no dialect models there and for namespaces that are not X-Road's.
 fn is_xroad_field(ns: &str, local: &str) -> bool {
-    match ns {
-        NS_V2 => {
-            matches!(
-                local,
-                "asutus" | "andmekogu" | "nimi" | "id" | "isikukood" | "toimik"
-            ) || legacy_key_v2(local).is_some()
-        }
-        NS_V30 | NS_V31 | NS_V31_EU => {
-            matches!(
-                local,
-                "consumer" | "producer" | "service" | "id" | "userId" | "issue"
-            ) || legacy_key_v3(local).is_some()
-        }
-        NS_XROAD => matches!(
-            local,
-            "client"
-                | "service"
-                | "id"
-                | "userId"
-                | "issue"
-                | "protocolVersion"
-                | "requestHash"
-                | "async"
-        ),
-        _ => false,
-    }
+    Dialect::ALL
+        .into_iter()
+        .filter(|d| d.header_ns() == ns)
+        .any(|d| of(d).models(local))
 }
 
 fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
@@ -143,56 +201,11 @@ fn put<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), WireError> {
     Ok(())
 }
 
-fn id_text(e: &Elem, local: &str) -> Option<String> {
-    e.child(NS_IDENTIFIERS, local)
-        .map(|c| c.text.trim().to_string())
-}
-
 fn bad(field: &str, reason: impl Into<String>) -> WireError {
     WireError::BadHeaderField {
         field: field.to_string(),
         reason: reason.into(),
     }
-}
-
-fn decode_client(e: &Elem) -> Result<ClientId, WireError> {
-    let need = |l: &str| {
-        id_text(e, l).ok_or_else(|| bad(&e.local, format!("missing identifier part `{l}`")))
-    };
-    let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
-    if !matches!(ot, "MEMBER" | "SUBSYSTEM") {
-        return Err(bad(
-            &e.local,
-            format!("objectType `{ot}` is not MEMBER or SUBSYSTEM"),
-        ));
-    }
-    Ok(ClientId {
-        instance: need("xRoadInstance")?,
-        member_class: need("memberClass")?,
-        member_code: need("memberCode")?,
-        // UXP documentation shows objectType MEMBER together with a subsystemCode; keep it.
-        subsystem: id_text(e, "subsystemCode"),
-    })
-}
-
-fn decode_service(e: &Elem) -> Result<ServiceId, WireError> {
-    let need = |l: &str| {
-        id_text(e, l).ok_or_else(|| bad("service", format!("missing identifier part `{l}`")))
-    };
-    let ot = e.attr(Some(NS_IDENTIFIERS), "objectType").unwrap_or("");
-    if ot != "SERVICE" {
-        return Err(bad("service", format!("objectType `{ot}` is not SERVICE")));
-    }
-    Ok(ServiceId {
-        provider: ClientId {
-            instance: need("xRoadInstance")?,
-            member_class: need("memberClass")?,
-            member_code: need("memberCode")?,
-            subsystem: id_text(e, "subsystemCode"),
-        },
-        service_code: need("serviceCode")?,
-        service_version: id_text(e, "serviceVersion"),
-    })
 }
 
 /// Decodes the header of a scanned message in `dialect`.
@@ -225,13 +238,9 @@ pub fn decode(
             ));
         }
     };
+    let codec = of(dialect);
     let ns = dialect.header_ns();
     for (i, c) in block.children.iter().enumerate() {
-        // Names are lookup keys (mappings, routing): surrounding whitespace is layout.
-        // Every other value is data and carried exactly, whitespace included (a
-        // `userId` of `w\naa\nww\n` must reach the other stack with its newline).
-        let name = || c.text.trim().to_string();
-        let value = || c.text.clone();
         let tag = if c.ns.as_deref() != Some(ns) {
             // An X-Road field of another X-Road namespace is never passed along as an
             // unknown header: a stack reading that namespace would take it as the
@@ -245,75 +254,15 @@ pub fn decode(
             }
             decode_foreign(&mut h, env, c, &scope)?
         } else {
-            match dialect {
-                Dialect::V2 => match c.local.as_str() {
-                    "asutus" => put(&mut h.client, Party::Legacy(name()), "asutus")
-                        .map(|_| FieldTag::Client)?,
-                    "andmekogu" => {
-                        put(&mut h.producer, name(), "andmekogu").map(|_| FieldTag::Producer)?
-                    }
-                    "nimi" => put(&mut h.service, ServiceRef::Legacy(name()), "nimi")
-                        .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
-                    "isikukood" => {
-                        put(&mut h.user_id, value(), "isikukood").map(|_| FieldTag::UserId)?
-                    }
-                    "toimik" => put(&mut h.issue, value(), "toimik").map(|_| FieldTag::Issue)?,
-                    l => match legacy_key_v2(l) {
-                        Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
-                        None => raw_ext(&mut h, env, c, &scope),
-                    },
-                },
-                Dialect::V30 | Dialect::V31 | Dialect::V31Eu => match c.local.as_str() {
-                    "consumer" => put(&mut h.client, Party::Legacy(name()), "consumer")
-                        .map(|_| FieldTag::Client)?,
-                    "producer" => {
-                        put(&mut h.producer, name(), "producer").map(|_| FieldTag::Producer)?
-                    }
-                    "service" => put(&mut h.service, ServiceRef::Legacy(name()), "service")
-                        .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
-                    "issue" => put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?,
-                    l => match legacy_key_v3(l) {
-                        Some(k) => legacy_field(&mut h, k, c.text.clone(), l)?,
-                        None => raw_ext(&mut h, env, c, &scope),
-                    },
-                },
-                Dialect::V60 | Dialect::V4 | Dialect::Uxp => match c.local.as_str() {
-                    "client" => put(&mut h.client, Party::Id(decode_client(c)?), "client")
-                        .map(|_| FieldTag::Client)?,
-                    "service" => put(
-                        &mut h.service,
-                        ServiceRef::Id(decode_service(c)?),
-                        "service",
-                    )
-                    .map(|_| FieldTag::Service)?,
-                    "id" => put(&mut h.id, value(), "id").map(|_| FieldTag::Id)?,
-                    "userId" => put(&mut h.user_id, value(), "userId").map(|_| FieldTag::UserId)?,
-                    "issue" if dialect != Dialect::V60 => {
-                        put(&mut h.issue, value(), "issue").map(|_| FieldTag::Issue)?
-                    }
-                    "protocolVersion" if dialect != Dialect::V60 => {
-                        put(&mut h.protocol_version, value(), "protocolVersion")
-                            .map(|_| FieldTag::ProtocolVersion)?
-                    }
-                    "requestHash" => put(
-                        &mut h.request_hash,
-                        RequestHash {
-                            algorithm_id: c.attr(None, "algorithmId").map(str::to_string),
-                            value: c.text.clone(),
-                        },
-                        "requestHash",
-                    )
-                    .map(|_| FieldTag::RequestHash)?,
-                    "async" if dialect == Dialect::V60 => {
-                        legacy_field(&mut h, LegacyKey::Async, c.text.clone(), "async")?
-                    }
-                    _ => raw_ext(&mut h, env, c, &scope),
+            match codec.decode_field(&mut h, c)? {
+                Some(tag) => tag,
+                None => match legacy_key(codec, &c.local) {
+                    Some(k) => legacy_field(&mut h, k, c.text.clone(), &c.local)?,
+                    None => raw_ext(&mut h, env, c, &scope),
                 },
             }
         };
+        h.note(tag);
         h.note(tag);
         let gap = block
             .gaps
@@ -322,7 +271,7 @@ pub fn decode(
             .unwrap_or(c.span.start..c.span.start);
         elements.push((tag, gap, c.span.clone()));
     }
-    check_required(&h, dialect, kind, env.is_fault())?;
+    check_required(codec, &h, kind, env.is_fault())?;
     let layout = HeaderLayout {
         dialect,
         elements,
@@ -387,23 +336,15 @@ fn raw_ext(h: &mut Header, env: &Envelope, c: &Elem, scope: &[(String, String)])
     FieldTag::Extension(h.extensions.len() - 1)
 }
 
-/// What `dialect` calls a required field, for `MissingHeaderField`.
-fn required_name(dialect: Dialect, tag: FieldTag) -> &'static str {
-    let v2 = dialect == Dialect::V2;
+/// The names every dialect shares; a codec names the rest itself.
+fn default_name(tag: FieldTag) -> &'static str {
     match tag {
-        FieldTag::Client if v2 => "asutus",
-        FieldTag::Client if dialect.is_v5_family() => "consumer",
         FieldTag::Client => "client",
-        FieldTag::Producer if v2 => "andmekogu",
         FieldTag::Producer => "producer",
-        FieldTag::Service if v2 => "nimi",
         FieldTag::Service => "service",
         FieldTag::Id => "id",
-        FieldTag::UserId if v2 => "isikukood",
         FieldTag::UserId => "userId",
         FieldTag::ProtocolVersion => "protocolVersion",
-        // Never required; named for completeness.
-        FieldTag::Issue if v2 => "toimik",
         FieldTag::Issue => "issue",
         FieldTag::RepresentedParty => "representedParty",
         FieldTag::RequestHash => "requestHash",
@@ -412,39 +353,36 @@ fn required_name(dialect: Dialect, tag: FieldTag) -> &'static str {
     }
 }
 
-fn check_required(h: &Header, dialect: Dialect, kind: Kind, fault: bool) -> Result<(), WireError> {
+fn present(h: &Header, tag: FieldTag) -> bool {
+    match tag {
+        FieldTag::Client => h.client.is_some(),
+        FieldTag::Producer => h.producer.is_some(),
+        FieldTag::Service => h.service.is_some(),
+        FieldTag::Id => h.id.is_some(),
+        FieldTag::UserId => h.user_id.is_some(),
+        FieldTag::Issue => h.issue.is_some(),
+        FieldTag::RepresentedParty => h.represented_party.is_some(),
+        FieldTag::ProtocolVersion => h.protocol_version.is_some(),
+        FieldTag::RequestHash => h.request_hash.is_some(),
+        FieldTag::Legacy(k) => h.legacy_value(k).is_some(),
+        FieldTag::Extension(i) => i < h.extensions.len(),
+    }
+}
+
+/// A request's required fields, in the codec's order, named in its dialect.
+fn check_required(
+    codec: &dyn DialectCodec,
+    h: &Header,
+    kind: Kind,
+    fault: bool,
+) -> Result<(), WireError> {
     if kind != Kind::Request || fault {
         return Ok(());
     }
-    let missing = |tag| {
-        Err(WireError::MissingHeaderField(
-            required_name(dialect, tag).into(),
-        ))
-    };
-    if h.client.is_none() {
-        return missing(FieldTag::Client);
+    if let Some(tag) = codec.required().iter().find(|t| !present(h, **t)) {
+        return Err(WireError::MissingHeaderField(codec.name_of(*tag).into()));
     }
-    if dialect.is_v5_family() && h.producer.is_none() {
-        return missing(FieldTag::Producer);
-    }
-    if h.service.is_none() {
-        return missing(FieldTag::Service);
-    }
-    if h.id.is_none() {
-        return missing(FieldTag::Id);
-    }
-    match dialect {
-        Dialect::V60 if h.user_id.is_none() => missing(FieldTag::UserId),
-        Dialect::V4 | Dialect::Uxp => match &h.protocol_version {
-            None => missing(FieldTag::ProtocolVersion),
-            // Carried exactly, but checked as X-Road checks it, layout aside.
-            Some(v) if !v.trim().starts_with("4.") => {
-                Err(WireError::InvalidProtocolVersion(v.clone()))
-            }
-            Some(_) => Ok(()),
-        },
-        _ => Ok(()),
-    }
+    codec.check_values(h)
 }
 
 // === encoding ===
@@ -526,7 +464,7 @@ pub enum EncodeError {
     },
 }
 
-struct Out<'a> {
+pub(crate) struct Out<'a> {
     buf: Vec<u8>,
     charset: Charset,
     prefix: &'a str,
@@ -600,200 +538,52 @@ fn bound(scope: &[(String, String)], prefix: &str, uri: &str) -> bool {
         .is_some_and(|(_, u)| u == uri)
 }
 
-fn write_client(o: &mut Out, name: &str, id: &ClientId, indent: &str) {
-    let p = o.prefix.to_string();
-    o.open(name);
-    o.fmt(format_args!(
-        "{} {ID_PREFIX}:objectType=\"{}\">",
-        o.own_decls.ids,
-        id.object_type()
-    ));
-    let inner = Indent(indent);
-    let part = |o: &mut Out, l: &str, v: &str| {
-        o.fmt(format_args!("\n{inner}<{ID_PREFIX}:{l}>"));
-        o.text(v);
-        o.fmt(format_args!("</{ID_PREFIX}:{l}>"));
-    };
-    part(o, "xRoadInstance", &id.instance);
-    part(o, "memberClass", &id.member_class);
-    part(o, "memberCode", &id.member_code);
-    if let Some(s) = &id.subsystem {
-        part(o, "subsystemCode", s);
-    }
-    o.fmt(format_args!("\n{indent}</{p}:{name}>"));
-}
-
-fn write_service(o: &mut Out, id: &ServiceId, indent: &str) {
-    let p = o.prefix.to_string();
-    o.open("service");
-    o.fmt(format_args!(
-        "{} {ID_PREFIX}:objectType=\"SERVICE\">",
-        o.own_decls.ids
-    ));
-    let inner = Indent(indent);
-    let part = |o: &mut Out, l: &str, v: &str| {
-        o.fmt(format_args!("\n{inner}<{ID_PREFIX}:{l}>"));
-        o.text(v);
-        o.fmt(format_args!("</{ID_PREFIX}:{l}>"));
-    };
-    part(o, "xRoadInstance", &id.provider.instance);
-    part(o, "memberClass", &id.provider.member_class);
-    part(o, "memberCode", &id.provider.member_code);
-    if let Some(s) = &id.provider.subsystem {
-        part(o, "subsystemCode", s);
-    }
-    part(o, "serviceCode", &id.service_code);
-    if let Some(v) = &id.service_version {
-        part(o, "serviceVersion", v);
-    }
-    o.fmt(format_args!("\n{indent}</{p}:service>"));
-}
-
-/// One indentation step deeper than `.0`, formatted without allocating.
-struct Indent<'a>(&'a str);
-
-impl std::fmt::Display for Indent<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}    ", self.0)
-    }
-}
-
-/// Writes one field freshly in `dialect`. Returns false when the dialect has no place
-/// for it (the field is then dropped here and reported by translation).
+/// Writes one field freshly in `codec`'s dialect. Returns false when the dialect has no
+/// place for it (the field is then dropped here and reported by translation).
 fn write_field(
+    codec: &dyn DialectCodec,
     o: &mut Out,
     h: &Header,
     tag: FieldTag,
-    dialect: Dialect,
     indent: &str,
     in_scope: &[(String, String)],
 ) -> Result<bool, EncodeError> {
-    let v2 = dialect == Dialect::V2;
-    let structured = dialect.has_structured_ids();
-    // 2.0 is rpc/encoded: header values carry their XML Schema type.
-    let typed = if v2 {
-        format!("{} xsi:type=\"xsd:string\"", o.own_decls.typed)
-    } else {
-        String::new()
-    };
-    let typed = typed.as_str();
-    let shape = |what, found| EncodeError::Shape {
-        dialect,
-        what,
-        found,
-    };
-    match tag {
-        FieldTag::Client => match (&h.client, structured) {
-            (Some(Party::Legacy(n)), false) => {
-                o.simple(if v2 { "asutus" } else { "consumer" }, typed, n)
-            }
-            (Some(Party::Id(id)), true) => write_client(o, "client", id, indent),
-            (Some(Party::Legacy(_)), true) => {
-                return Err(shape("structured client id", "a legacy short name"))
-            }
-            (Some(Party::Id(_)), false) => {
-                return Err(shape("legacy consumer name", "a structured id"))
-            }
-            (None, _) => return Ok(false),
-        },
-        FieldTag::Producer => match (&h.producer, structured) {
-            (Some(p), false) => o.simple(if v2 { "andmekogu" } else { "producer" }, typed, p),
-            _ => return Ok(false),
-        },
-        FieldTag::Service => match (&h.service, structured) {
-            (Some(ServiceRef::Legacy(n)), false) => {
-                o.simple(if v2 { "nimi" } else { "service" }, typed, n)
-            }
-            (Some(ServiceRef::Id(id)), true) => write_service(o, id, indent),
-            (Some(ServiceRef::Legacy(_)), true) => {
-                return Err(shape("structured service id", "a legacy service name"))
-            }
-            (Some(ServiceRef::Id(_)), false) => {
-                return Err(shape("legacy service name", "a structured id"))
-            }
-            (None, _) => return Ok(false),
-        },
-        FieldTag::Id => match &h.id {
-            Some(v) => o.simple("id", typed, v),
-            None => return Ok(false),
-        },
-        FieldTag::UserId => match &h.user_id {
-            Some(v) => o.simple(if v2 { "isikukood" } else { "userId" }, typed, v),
-            None => return Ok(false),
-        },
-        FieldTag::Issue => match (&h.issue, dialect) {
-            (_, Dialect::V60) | (None, _) => return Ok(false),
-            (Some(v), _) => o.simple(if v2 { "toimik" } else { "issue" }, typed, v),
-        },
-        FieldTag::ProtocolVersion => match (&h.protocol_version, dialect) {
-            (Some(v), Dialect::V4 | Dialect::Uxp) => o.simple("protocolVersion", "", v),
-            _ => return Ok(false),
-        },
-        FieldTag::RequestHash => match (&h.request_hash, structured) {
-            (Some(rh), true) => {
-                let p = o.prefix.to_string();
-                o.open("requestHash");
-                if let Some(a) = &rh.algorithm_id {
-                    o.raw(" algorithmId=\"");
-                    o.attr_text(a);
-                    o.raw("\"");
-                }
-                o.raw(">");
-                o.text(&rh.value);
-                o.fmt(format_args!("</{p}:requestHash>"));
-            }
-            _ => return Ok(false),
-        },
-        FieldTag::RepresentedParty => {
-            match (&h.represented_party, dialect) {
-                (Some(rp), Dialect::V4 | Dialect::Uxp) => {
-                    o.fmt(format_args!("<{REPR_PREFIX}:representedParty xmlns:{REPR_PREFIX}=\"{NS_REPRESENTATION}\">"));
-                    if let Some(c) = &rp.party_class {
-                        o.fmt(format_args!("\n{indent}    <{REPR_PREFIX}:partyClass>"));
-                        o.text(c);
-                        o.fmt(format_args!("</{REPR_PREFIX}:partyClass>"));
-                    }
-                    o.fmt(format_args!("\n{indent}    <{REPR_PREFIX}:partyCode>"));
-                    o.text(&rp.party_code);
-                    o.fmt(format_args!(
-                        "</{REPR_PREFIX}:partyCode>\n{indent}</{REPR_PREFIX}:representedParty>"
-                    ));
-                }
-                _ => return Ok(false),
-            }
-        }
-        FieldTag::Legacy(k) => {
-            let Some(v) = h.legacy_value(k) else {
-                return Ok(false);
-            };
-            let name = match dialect {
-                Dialect::V2 => k.v2_name(),
-                Dialect::V30 | Dialect::V31 | Dialect::V31Eu => k.v3_name(),
-                Dialect::V60 if k == LegacyKey::Async => Some("async"),
-                _ => None,
-            };
-            let Some(name) = name else { return Ok(false) };
-            let p = o.prefix.to_string();
-            o.open(name);
-            o.raw(typed);
-            if v.is_empty() {
-                o.raw("/>");
-            } else {
-                // Legacy values are restored exactly, surrounding whitespace included.
-                o.raw(">");
-                o.text(v);
-                o.fmt(format_args!("</{p}:{name}>"));
-            }
-        }
-        FieldTag::Extension(i) => {
-            let Some(ext) = h.extensions.get(i) else {
-                return Ok(false);
-            };
-            o.buf
-                .extend_from_slice(&with_decls(&ext.xml, &ext.ns_decls, in_scope));
-        }
+    if let FieldTag::Extension(i) = tag {
+        // Unmodelled elements pass through any dialect as they came.
+        let Some(ext) = h.extensions.get(i) else {
+            return Ok(false);
+        };
+        o.buf
+            .extend_from_slice(&with_decls(&ext.xml, &ext.ns_decls, in_scope));
+        return Ok(true);
     }
-    Ok(true)
+    codec.write_field(o, h, tag, indent)
+}
+
+/// Writes a legacy-only field under the name `codec` gives it, `typed` like the
+/// dialect's other values; false when the dialect has no such field or it is absent.
+fn write_legacy(
+    codec: &dyn DialectCodec,
+    o: &mut Out,
+    h: &Header,
+    k: LegacyKey,
+    typed: &str,
+) -> bool {
+    let (Some(v), Some(name)) = (h.legacy_value(k), codec.legacy_name(k)) else {
+        return false;
+    };
+    let p = o.prefix.to_string();
+    o.open(name);
+    o.raw(typed);
+    if v.is_empty() {
+        o.raw("/>");
+    } else {
+        // Legacy values are restored exactly, surrounding whitespace included.
+        o.raw(">");
+        o.text(v);
+        o.fmt(format_args!("</{p}:{name}>"));
+    }
+    true
 }
 
 /// Copies a raw element into another document, declaring on its start tag the
@@ -901,14 +691,11 @@ pub fn encode_header(
     // the new Header start tag once (default-namespace ones stay on each element, as
     // would any that clash with a prefix the new header uses itself).
     let foreign = reuse.filter(|s| !s.same_document);
+    let codec = of(dialect);
     let mut open_decls: Vec<(String, String)> =
         vec![(prefix.clone(), dialect.header_ns().to_string())];
-    if dialect.has_structured_ids() {
-        open_decls.push((ID_PREFIX.into(), NS_IDENTIFIERS.into()));
-    }
-    if dialect == Dialect::V2 {
-        open_decls.push(("xsi".into(), NS_XSI.into()));
-        open_decls.push(("xsd".into(), NS_XSD.into()));
+    for (p, uri) in codec.header_decls() {
+        open_decls.push((p.to_string(), uri.to_string()));
     }
     if let Some(s) = foreign {
         for (p, uri) in &s.layout.scope {
@@ -996,7 +783,7 @@ pub fn encode_header(
             None => {
                 let mark = o.buf.len();
                 o.fmt(format_args!("\n{indent}"));
-                if write_field(&mut o, h, tag, dialect, &indent, &in_scope)? {
+                if write_field(codec, &mut o, h, tag, &indent, &in_scope)? {
                     wrote_any = true;
                 } else {
                     o.buf.truncate(mark);
@@ -1026,6 +813,14 @@ pub fn encode_header(
     }
     Ok(o.buf)
 }
+
+mod short;
+mod structured;
+mod uxp;
+mod v2;
+mod v3;
+mod v4;
+mod v60;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,55 @@
+//! Early X-Road 6 (`v6.0`, 2014–2015): structured identifiers in the `xroad.xsd`
+//! namespace but no `protocolVersion` and no `issue`; `userId` is required; `async`
+//! survives from 3.x as a legacy-only field.
+
+use super::*;
+
+pub(super) struct V60;
+
+impl DialectCodec for V60 {
+    fn dialect(&self) -> Dialect {
+        Dialect::V60
+    }
+
+    fn fields(&self) -> &'static [&'static str] {
+        &structured::SHARED_FIELDS
+    }
+
+    fn legacy_name(&self, k: LegacyKey) -> Option<&'static str> {
+        (k == LegacyKey::Async).then_some("async")
+    }
+
+    fn name_of(&self, tag: FieldTag) -> &'static str {
+        default_name(tag)
+    }
+
+    fn required(&self) -> &'static [FieldTag] {
+        &[
+            FieldTag::Client,
+            FieldTag::Service,
+            FieldTag::Id,
+            FieldTag::UserId,
+        ]
+    }
+
+    fn header_decls(&self) -> &'static [(&'static str, &'static str)] {
+        &[(ID_PREFIX, NS_IDENTIFIERS)]
+    }
+
+    fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
+        structured::decode_shared(h, c)
+    }
+
+    fn write_field(
+        &self,
+        o: &mut Out,
+        h: &Header,
+        tag: FieldTag,
+        indent: &str,
+    ) -> Result<bool, EncodeError> {
+        match tag {
+            FieldTag::Legacy(k) => Ok(write_legacy(self, o, h, k, "")),
+            t => structured::write_shared(o, h, t, self.dialect(), indent),
+        }
+    }
+}
