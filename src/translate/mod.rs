@@ -26,7 +26,7 @@ use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec::{self, Family, HeaderLayout, Kind, Source, Target};
 use crate::wire::envelope::{Envelope, ScanLimits};
 use crate::wire::fault::{Fault, Rescue};
-use crate::wire::header::{FieldTag, Header, Party, RequestHash, ServiceRef};
+use crate::wire::header::{Header, Party, RequestHash, ServiceRef};
 use crate::wire::ids::{ClientId, ServiceId};
 use crate::wire::message::{Input, Message, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::wire::{Dialect, SoapVersion};
@@ -427,21 +427,7 @@ pub fn request_to_uxp_as(
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
-    for t in [
-        FieldTag::UserId,
-        FieldTag::Issue,
-        FieldTag::RepresentedParty,
-        FieldTag::ProtocolVersion,
-    ] {
-        out.note(t);
-    }
-    // Unknown headers keep their relative place at the end.
-    for t in &h.order {
-        if let FieldTag::Extension(i) = t {
-            out.note(FieldTag::Extension(*i));
-        }
-    }
+    let mut dropped = codec::of(Dialect::Uxp).complete_request(h, &mut out);
     let target_soap = opts.uxp_soap;
     let env = &d.msg.env;
     let target = target_for(env, Dialect::Uxp);
@@ -456,7 +442,6 @@ pub fn request_to_uxp_as(
         },
     );
     let rebuilt = d.msg.rebuild(soap, target_soap);
-    let mut dropped = Vec::new();
     if h.request_hash.is_some() {
         dropped.push((
             "requestHash".into(),
@@ -531,7 +516,6 @@ pub fn request_to_legacy_decoded(
         check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &method)?;
     }
 
-    let structured = dialect.has_structured_ids();
     let mut out = Header {
         client: Some(legacy_client.clone()),
         producer: producer.clone(),
@@ -550,25 +534,8 @@ pub fn request_to_legacy_decoded(
         out.protocol_version = h.protocol_version.clone();
         out.represented_party = h.represented_party.clone();
     }
-    out.order = if structured {
-        vec![
-            FieldTag::Client,
-            FieldTag::Service,
-            FieldTag::Id,
-            FieldTag::UserId,
-            FieldTag::Issue,
-        ]
-    } else {
-        vec![
-            FieldTag::Client,
-            FieldTag::Producer,
-            FieldTag::UserId,
-            FieldTag::Id,
-            FieldTag::Service,
-            FieldTag::Issue,
-        ]
-    };
-    let mut dropped = Vec::new();
+    // The target dialect's field order.
+    let mut dropped = codec::of(dialect).complete_request(h, &mut out);
     if let Some(rp) = &h.represented_party {
         if dialect != Dialect::V4 {
             dropped.push(("representedParty".to_string(), rp.party_code.clone()));

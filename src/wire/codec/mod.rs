@@ -98,6 +98,13 @@ pub(crate) trait DialectCodec: Sync {
         indent: &str,
     ) -> Result<bool, EncodeError>;
 
+    /// Completes `out`, a request for this dialect's stack translated from `src` (a
+    /// request the other side sent). `out` comes with the mapped identities and what
+    /// every dialect carries (`id`, `userId`, `issue`, extensions); the codec adds the
+    /// fields only it carries or requires and sets the field order. Returns the fields
+    /// of `src` it has no place for, with their values, for the caller to log.
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)>;
+
     /// Whether `local`, in this dialect's header namespace, is a field it models.
     fn models(&self, local: &str) -> bool {
         self.fields().contains(&local) || legacy_key(self, local).is_some()
@@ -824,3 +831,32 @@ mod v60;
 
 #[cfg(test)]
 mod tests;
+
+/// A request as the other side sent it, with every field a translation might move.
+#[cfg(test)]
+fn sample_request() -> Header {
+    Header {
+        user_id: None,
+        protocol_version: Some("4.1".into()),
+        represented_party: Some(RepresentedParty {
+            party_class: Some("COM".into()),
+            party_code: "rp-1".into(),
+        }),
+        request_hash: Some(RequestHash {
+            algorithm_id: None,
+            value: "h==".into(),
+        }),
+        extensions: vec![RawHeader {
+            namespace: Some("urn:x".into()),
+            local_name: "x".into(),
+            xml: b"<x:x xmlns:x=\"urn:x\"/>".to_vec(),
+            ns_decls: Vec::new(),
+        }],
+        order: vec![
+            FieldTag::Client,
+            FieldTag::Extension(0),
+            FieldTag::ProtocolVersion,
+        ],
+        ..Header::default()
+    }
+}

@@ -80,6 +80,19 @@ pub(super) fn write(
     Ok(true)
 }
 
+/// [`DialectCodec::complete_request`] for a short-name dialect: its own field order.
+pub(super) fn complete_request(_src: &Header, out: &mut Header) -> Vec<(String, String)> {
+    out.order = vec![
+        FieldTag::Client,
+        FieldTag::Producer,
+        FieldTag::UserId,
+        FieldTag::Id,
+        FieldTag::Service,
+        FieldTag::Issue,
+    ];
+    Vec::new()
+}
+
 /// What a short-name request must carry, in the order it is checked.
 pub(super) const REQUIRED: [FieldTag; 4] = [
     FieldTag::Client,

@@ -137,6 +137,15 @@ pub(super) fn write_shared(
     Ok(true)
 }
 
+/// The field order of a request a structured legacy dialect (6.0, 4.x) is sent.
+pub(super) const REQUEST_ORDER: [FieldTag; 5] = [
+    FieldTag::Client,
+    FieldTag::Service,
+    FieldTag::Id,
+    FieldTag::UserId,
+    FieldTag::Issue,
+];
+
 /// `representedParty` (4.x and UXP), in its own namespace.
 pub(super) fn write_represented_party(o: &mut Out, h: &Header, indent: &str) -> bool {
     let Some(rp) = &h.represented_party else {

@@ -34,6 +34,25 @@ impl DialectCodec for Uxp {
         &[(ID_PREFIX, NS_IDENTIFIERS)]
     }
 
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
+        for t in [
+            FieldTag::UserId,
+            FieldTag::Issue,
+            FieldTag::RepresentedParty,
+            FieldTag::ProtocolVersion,
+        ] {
+            out.note(t);
+        }
+        // Unknown headers keep their relative place at the end.
+        for t in &src.order {
+            if let FieldTag::Extension(i) = t {
+                out.note(FieldTag::Extension(*i));
+            }
+        }
+        Vec::new()
+    }
+
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
         v4::decode_4x(h, c)
     }
@@ -46,5 +65,29 @@ impl DialectCodec for Uxp {
         indent: &str,
     ) -> Result<bool, EncodeError> {
         v4::write_4x(o, h, tag, self.dialect(), indent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_follows_the_4_0_order_with_unknown_headers_last() {
+        let mut out = Header::default();
+        Uxp.complete_request(&sample_request(), &mut out);
+        assert_eq!(
+            out.order,
+            vec![
+                FieldTag::Client,
+                FieldTag::Service,
+                FieldTag::Id,
+                FieldTag::UserId,
+                FieldTag::Issue,
+                FieldTag::RepresentedParty,
+                FieldTag::ProtocolVersion,
+                FieldTag::Extension(0),
+            ]
+        );
     }
 }

@@ -38,6 +38,10 @@ impl DialectCodec for V2 {
         &[("xsi", NS_XSI), ("xsd", NS_XSD)]
     }
 
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        short::complete_request(src, out)
+    }
+
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
         short::decode(self, h, c)
     }

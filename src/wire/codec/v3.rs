@@ -35,6 +35,10 @@ impl DialectCodec for V3 {
         &[]
     }
 
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        short::complete_request(src, out)
+    }
+
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
         short::decode(self, h, c)
     }
@@ -47,5 +51,31 @@ impl DialectCodec for V3 {
         _indent: &str,
     ) -> Result<bool, EncodeError> {
         short::write(self, o, h, tag, "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_follows_the_short_name_order() {
+        let src = sample_request();
+        for d in [Dialect::V30, Dialect::V31, Dialect::V31Eu, Dialect::V2] {
+            let mut out = Header::default();
+            of(d).complete_request(&src, &mut out);
+            assert_eq!(
+                out.order,
+                vec![
+                    FieldTag::Client,
+                    FieldTag::Producer,
+                    FieldTag::UserId,
+                    FieldTag::Id,
+                    FieldTag::Service,
+                    FieldTag::Issue,
+                ],
+                "{d}"
+            );
+        }
     }
 }

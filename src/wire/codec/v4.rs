@@ -103,6 +103,11 @@ impl DialectCodec for V4 {
         &[(ID_PREFIX, NS_IDENTIFIERS)]
     }
 
+    fn complete_request(&self, _src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        out.order = structured::REQUEST_ORDER.to_vec();
+        Vec::new()
+    }
+
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
         decode_4x(h, c)
     }
@@ -115,5 +120,17 @@ impl DialectCodec for V4 {
         indent: &str,
     ) -> Result<bool, EncodeError> {
         write_4x(o, h, tag, self.dialect(), indent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_follows_the_structured_order() {
+        let mut out = Header::default();
+        V4.complete_request(&sample_request(), &mut out);
+        assert_eq!(out.order, structured::REQUEST_ORDER.to_vec());
     }
 }

@@ -36,6 +36,11 @@ impl DialectCodec for V60 {
         &[(ID_PREFIX, NS_IDENTIFIERS)]
     }
 
+    fn complete_request(&self, _src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        out.order = structured::REQUEST_ORDER.to_vec();
+        Vec::new()
+    }
+
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
         structured::decode_shared(h, c)
     }
@@ -51,5 +56,17 @@ impl DialectCodec for V60 {
             FieldTag::Legacy(k) => Ok(write_legacy(self, o, h, k, "")),
             t => structured::write_shared(o, h, t, self.dialect(), indent),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_follows_the_structured_order() {
+        let mut out = Header::default();
+        V60.complete_request(&sample_request(), &mut out);
+        assert_eq!(out.order, structured::REQUEST_ORDER.to_vec());
     }
 }
