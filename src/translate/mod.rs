@@ -526,15 +526,11 @@ pub fn request_to_legacy_decoded(
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    if dialect == Dialect::V60 && out.user_id.is_none() {
-        // Early X-Road 6 requires userId; an empty one is what its clients sent.
-        out.user_id = Some(String::new());
-    }
     if dialect == Dialect::V4 {
         out.protocol_version = h.protocol_version.clone();
         out.represented_party = h.represented_party.clone();
     }
-    // The target dialect's field order.
+    // What the target dialect requires, and its field order.
     let mut dropped = codec::of(dialect).complete_request(h, &mut out);
     if let Some(rp) = &h.represented_party {
         if dialect != Dialect::V4 {

@@ -37,6 +37,10 @@ impl DialectCodec for V60 {
     }
 
     fn complete_request(&self, _src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        // Early X-Road 6 requires userId; an empty one is what its clients sent.
+        if out.user_id.is_none() {
+            out.user_id = Some(String::new());
+        }
         out.order = structured::REQUEST_ORDER.to_vec();
         Vec::new()
     }
@@ -64,9 +68,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_follows_the_structured_order() {
+    fn a_request_gets_an_empty_user_id_when_absent_and_keeps_its_own() {
+        let src = sample_request();
         let mut out = Header::default();
-        V60.complete_request(&sample_request(), &mut out);
+        V60.complete_request(&src, &mut out);
+        assert_eq!(out.user_id.as_deref(), Some(""));
         assert_eq!(out.order, structured::REQUEST_ORDER.to_vec());
+
+        let mut out = Header {
+            user_id: Some("EE1".into()),
+            ..Header::default()
+        };
+        V60.complete_request(&src, &mut out);
+        assert_eq!(out.user_id.as_deref(), Some("EE1"));
     }
 }
