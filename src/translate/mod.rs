@@ -526,17 +526,8 @@ pub fn request_to_legacy_decoded(
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    if dialect == Dialect::V4 {
-        out.protocol_version = h.protocol_version.clone();
-        out.represented_party = h.represented_party.clone();
-    }
-    // What the target dialect requires, and its field order.
-    let mut dropped = codec::of(dialect).complete_request(h, &mut out);
-    if let Some(rp) = &h.represented_party {
-        if dialect != Dialect::V4 {
-            dropped.push(("representedParty".to_string(), rp.party_code.clone()));
-        }
-    }
+    // What only the target dialect carries or requires, and its field order.
+    let dropped = codec::of(dialect).complete_request(h, &mut out);
     let env = &d.msg.env;
     let target = target_for(env, dialect);
     let hx = codec::encode_header(&out, &target, None).map_err(TranslateError::Encode)?;

@@ -567,6 +567,14 @@ fn write_field(
     codec.write_field(o, h, tag, indent)
 }
 
+/// `representedParty` of `src`, reported as dropped by a dialect that cannot carry it.
+fn drop_represented_party(src: &Header) -> Vec<(String, String)> {
+    src.represented_party
+        .iter()
+        .map(|rp| ("representedParty".to_string(), rp.party_code.clone()))
+        .collect()
+}
+
 /// Writes a legacy-only field under the name `codec` gives it, `typed` like the
 /// dialect's other values; false when the dialect has no such field or it is absent.
 fn write_legacy(

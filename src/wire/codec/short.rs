@@ -80,8 +80,9 @@ pub(super) fn write(
     Ok(true)
 }
 
-/// [`DialectCodec::complete_request`] for a short-name dialect: its own field order.
-pub(super) fn complete_request(_src: &Header, out: &mut Header) -> Vec<(String, String)> {
+/// [`DialectCodec::complete_request`] for a short-name dialect: its own field order;
+/// `representedParty` has no place.
+pub(super) fn complete_request(src: &Header, out: &mut Header) -> Vec<(String, String)> {
     out.order = vec![
         FieldTag::Client,
         FieldTag::Producer,
@@ -90,7 +91,7 @@ pub(super) fn complete_request(_src: &Header, out: &mut Header) -> Vec<(String, 
         FieldTag::Service,
         FieldTag::Issue,
     ];
-    Vec::new()
+    drop_represented_party(src)
 }
 
 /// What a short-name request must carry, in the order it is checked.

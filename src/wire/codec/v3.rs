@@ -59,11 +59,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_follows_the_short_name_order() {
+    fn a_request_follows_the_short_name_order_and_drops_represented_party() {
         let src = sample_request();
         for d in [Dialect::V30, Dialect::V31, Dialect::V31Eu, Dialect::V2] {
             let mut out = Header::default();
-            of(d).complete_request(&src, &mut out);
+            let dropped = of(d).complete_request(&src, &mut out);
             assert_eq!(
                 out.order,
                 vec![
@@ -74,6 +74,13 @@ mod tests {
                     FieldTag::Service,
                     FieldTag::Issue,
                 ],
+                "{d}"
+            );
+            assert_eq!(out.protocol_version, None, "{d}");
+            assert_eq!(out.represented_party, None, "{d}");
+            assert_eq!(
+                dropped,
+                vec![("representedParty".to_string(), "rp-1".to_string())],
                 "{d}"
             );
         }

@@ -103,7 +103,10 @@ impl DialectCodec for V4 {
         &[(ID_PREFIX, NS_IDENTIFIERS)]
     }
 
-    fn complete_request(&self, _src: &Header, out: &mut Header) -> Vec<(String, String)> {
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        // Only 4.x carries these on the legacy side; the version string is the client's.
+        out.protocol_version = src.protocol_version.clone();
+        out.represented_party = src.represented_party.clone();
         out.order = structured::REQUEST_ORDER.to_vec();
         Vec::new()
     }
@@ -128,9 +131,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_follows_the_structured_order() {
+    fn a_request_carries_the_clients_protocol_version_and_represented_party() {
+        let src = sample_request();
         let mut out = Header::default();
-        V4.complete_request(&sample_request(), &mut out);
+        let dropped = V4.complete_request(&src, &mut out);
+        assert_eq!(out.protocol_version.as_deref(), Some("4.1"));
+        assert_eq!(out.represented_party, src.represented_party);
+        assert_eq!(out.user_id, None, "4.x does not invent a userId");
         assert_eq!(out.order, structured::REQUEST_ORDER.to_vec());
+        assert!(dropped.is_empty(), "{dropped:?}");
     }
 }

@@ -36,13 +36,13 @@ impl DialectCodec for V60 {
         &[(ID_PREFIX, NS_IDENTIFIERS)]
     }
 
-    fn complete_request(&self, _src: &Header, out: &mut Header) -> Vec<(String, String)> {
+    fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
         // Early X-Road 6 requires userId; an empty one is what its clients sent.
         if out.user_id.is_none() {
             out.user_id = Some(String::new());
         }
         out.order = structured::REQUEST_ORDER.to_vec();
-        Vec::new()
+        drop_represented_party(src)
     }
 
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
@@ -71,9 +71,16 @@ mod tests {
     fn a_request_gets_an_empty_user_id_when_absent_and_keeps_its_own() {
         let src = sample_request();
         let mut out = Header::default();
-        V60.complete_request(&src, &mut out);
+        let dropped = V60.complete_request(&src, &mut out);
         assert_eq!(out.user_id.as_deref(), Some(""));
         assert_eq!(out.order, structured::REQUEST_ORDER.to_vec());
+        // 6.0 has no protocolVersion and no representedParty.
+        assert_eq!(out.protocol_version, None);
+        assert_eq!(out.represented_party, None);
+        assert_eq!(
+            dropped,
+            vec![("representedParty".to_string(), "rp-1".to_string())]
+        );
 
         let mut out = Header {
             user_id: Some("EE1".into()),
