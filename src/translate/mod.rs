@@ -421,13 +421,10 @@ pub fn request_to_uxp_as(
         id,
         user_id: h.user_id.clone(),
         issue: h.issue.clone(),
-        represented_party: h.represented_party.clone(),
-        // A 4.x legacy client keeps its own version string; older dialects get 4.0.
-        protocol_version: Some(h.protocol_version.clone().unwrap_or_else(|| "4.0".into())),
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    let mut dropped = codec::of(Dialect::Uxp).complete_request(h, &mut out);
+    let dropped = codec::of(Dialect::Uxp).complete_request(h, &mut out);
     let target_soap = opts.uxp_soap;
     let env = &d.msg.env;
     let target = target_for(env, Dialect::Uxp);
@@ -442,15 +439,6 @@ pub fn request_to_uxp_as(
         },
     );
     let rebuilt = d.msg.rebuild(soap, target_soap);
-    if h.request_hash.is_some() {
-        dropped.push((
-            "requestHash".into(),
-            h.request_hash
-                .as_ref()
-                .map(|r| r.value.clone())
-                .unwrap_or_default(),
-        ));
-    }
     Ok(Translation {
         bytes: rebuilt.bytes,
         content_type: rebuilt.content_type,

@@ -35,6 +35,9 @@ impl DialectCodec for Uxp {
     }
 
     fn complete_request(&self, src: &Header, out: &mut Header) -> Vec<(String, String)> {
+        out.represented_party = src.represented_party.clone();
+        // A 4.x legacy client keeps its own version string; older dialects get 4.0.
+        out.protocol_version = Some(src.protocol_version.clone().unwrap_or_else(|| "4.0".into()));
         out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
         for t in [
             FieldTag::UserId,
@@ -50,7 +53,11 @@ impl DialectCodec for Uxp {
                 out.note(FieldTag::Extension(*i));
             }
         }
-        Vec::new()
+        // requestHash belongs to answers; one in a request is not passed on.
+        src.request_hash
+            .iter()
+            .map(|rh| ("requestHash".to_string(), rh.value.clone()))
+            .collect()
     }
 
     fn decode_field(&self, h: &mut Header, c: &Elem) -> Result<Option<FieldTag>, WireError> {
@@ -73,9 +80,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_follows_the_4_0_order_with_unknown_headers_last() {
+    fn a_request_gets_protocol_version_4_0_unless_it_had_one_and_no_request_hash() {
+        let src = sample_request();
         let mut out = Header::default();
-        Uxp.complete_request(&sample_request(), &mut out);
+        let dropped = Uxp.complete_request(&src, &mut out);
+        assert_eq!(out.protocol_version.as_deref(), Some("4.1"));
+        assert_eq!(out.represented_party, src.represented_party);
         assert_eq!(
             out.order,
             vec![
@@ -89,5 +99,18 @@ mod tests {
                 FieldTag::Extension(0),
             ]
         );
+        assert_eq!(
+            dropped,
+            vec![("requestHash".to_string(), "h==".to_string())]
+        );
+
+        let older = Header {
+            protocol_version: None,
+            request_hash: None,
+            ..sample_request()
+        };
+        let mut out = Header::default();
+        assert!(Uxp.complete_request(&older, &mut out).is_empty());
+        assert_eq!(out.protocol_version.as_deref(), Some("4.0"));
     }
 }
