@@ -256,10 +256,7 @@ pub fn decode<'a>(
     }
     let dialect = match (&msg.env.header, msg.env.is_fault()) {
         // A fault may come without a header; its dialect is then the family's.
-        (None, true) => match family {
-            Family::Uxp => Dialect::Uxp,
-            Family::Legacy => Dialect::V4,
-        },
+        (None, true) => family.headerless_dialect(),
         _ => codec::detect(&msg.env, family).map_err(wire)?,
     };
     let (header, layout) = codec::decode(&msg.env, dialect, kind).map_err(wire)?;
@@ -428,8 +425,9 @@ pub fn request_to_uxp_as(
     let target_soap = opts.uxp_soap;
     let env = &d.msg.env;
     let target = target_for(env, Dialect::Uxp);
-    let source = (d.dialect == Dialect::V4).then(|| d.source(true));
-    let hx = codec::encode_header(&out, &target, source).map_err(TranslateError::Encode)?;
+    // Written fresh: a codec copies elements only from a header of its own dialect, and
+    // a legacy request's never is UXP's.
+    let hx = codec::encode_header(&out, &target, None).map_err(TranslateError::Encode)?;
     let soap = assemble(
         env,
         &hx,

@@ -40,6 +40,17 @@ pub enum Family {
     Uxp,
 }
 
+impl Family {
+    /// The dialect of a message of this family with no header to detect it from (a
+    /// fault): the family's 4.x profile.
+    pub fn headerless_dialect(self) -> Dialect {
+        match self {
+            Family::Legacy => Dialect::V4,
+            Family::Uxp => Dialect::Uxp,
+        }
+    }
+}
+
 /// Where each header element of a decoded message stood, for byte-exact re-encoding.
 #[derive(Debug, Clone)]
 pub struct HeaderLayout {
