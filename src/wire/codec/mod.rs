@@ -669,6 +669,7 @@ pub fn encode_header(
     source: Option<Source>,
 ) -> Result<Vec<u8>, EncodeError> {
     let dialect = target.dialect;
+    let codec = of(dialect);
     let reuse = source.filter(|s| s.layout.dialect == dialect);
     let env_p = target
         .env_prefix
@@ -678,67 +679,9 @@ pub fn encode_header(
     // header came from; then only what the source had in scope is in scope.
     let reuse_open = reuse
         .filter(|s| s.same_document && !s.layout.open.is_empty() && !s.layout.close.is_empty());
-    // The prefix the source bound to this dialect's namespace on its Envelope or Header,
-    // so new elements among copied ones look alike; otherwise our conventional one. Never
-    // one of the prefixes written alongside it, nor the Envelope's.
-    let src_prefix = reuse.and_then(|s| {
-        s.layout
-            .scope
-            .iter()
-            .find(|(p, u)| {
-                u == dialect.header_ns()
-                    && !p.is_empty()
-                    && !RESERVED_PREFIXES.contains(&p.as_str())
-                    && Some(p.as_str()) != target.env_prefix
-                    && bound(&s.layout.scope, p, u)
-            })
-            .map(|(p, _)| p.clone())
-    });
-    let prefix = src_prefix
-        .clone()
-        .unwrap_or_else(|| dialect.header_prefix().to_string());
-    let indent_default = "    ";
-    // Whitespace before the first element sets the indentation for new ones.
-    let indent = reuse
-        .and_then(|s| s.layout.elements.first())
-        .map(|(_, gap, _)| {
-            let g = slice(reuse.map(|s| s.src).unwrap_or(&[]), gap.clone());
-            let tail = g
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map(|i| &g[i + 1..])
-                .unwrap_or(g);
-            String::from_utf8_lossy(tail).into_owned()
-        })
-        .filter(|s| s.bytes().all(|b| b == b' ' || b == b'\t'))
-        .unwrap_or_else(|| indent_default.to_string());
-
-    // Declarations the copied elements need from their old document, hoisted onto
-    // the new Header start tag once (default-namespace ones stay on each element, as
-    // would any that clash with a prefix the new header uses itself).
-    let foreign = reuse.filter(|s| !s.same_document);
-    let codec = of(dialect);
-    let mut open_decls: Vec<(String, String)> =
-        vec![(prefix.clone(), dialect.header_ns().to_string())];
-    for (p, uri) in codec.header_decls() {
-        open_decls.push((p.to_string(), uri.to_string()));
-    }
-    if let Some(s) = foreign {
-        for (p, uri) in &s.layout.scope {
-            let clashes = p.is_empty()
-                || Some(p.as_str()) == target.env_prefix
-                || open_decls.iter().any(|(op, ou)| op == p && ou != uri);
-            let used = s.layout.elements.iter().any(|(_, _, span)| {
-                let needle = format!("{p}:");
-                let el = slice(s.src, span.clone());
-                el.windows(needle.len()).any(|w| w == needle.as_bytes())
-            });
-            if used && !clashes && !open_decls.iter().any(|(op, _)| op == p) {
-                open_decls.push((p.clone(), uri.clone()));
-            }
-        }
-    }
-    open_decls.retain(|(p, u)| !bound(target.env_decls, p, u));
+    let prefix = header_prefix(dialect, target, reuse);
+    let indent = source_indent(reuse);
+    let open_decls = open_decls(codec, &prefix, target, reuse);
     // What the Header's children see: the copied Header tag adds only the source's own
     // declarations; a new one adds `open_decls`.
     let in_scope: Vec<(String, String)> = match reuse_open {
@@ -783,40 +726,14 @@ pub fn encode_header(
             o.raw(">");
         }
     }
-    let mut wrote_any = false;
-    for tag in emission_order(h) {
-        let copied = reuse.and_then(|s| {
-            let (_, gap, span) = s.layout.elements.iter().find(|(t, _, _)| *t == tag)?;
-            if !field_eq(h, &s.layout.original, tag) {
-                return None;
-            }
-            Some((s, gap.clone(), span.clone()))
-        });
-        match copied {
-            Some((s, gap, span)) => {
-                o.buf.extend_from_slice(slice(s.src, gap));
-                let el = slice(s.src, span);
-                if s.same_document {
-                    o.buf.extend_from_slice(el);
-                } else {
-                    // In another envelope the element may rely on declarations of its old
-                    // one that could not be hoisted onto the Header.
-                    o.buf
-                        .extend_from_slice(&with_decls(el, &s.layout.scope, &in_scope));
-                }
-                wrote_any = true;
-            }
-            None => {
-                let mark = o.buf.len();
-                o.fmt(format_args!("\n{indent}"));
-                if write_field(codec, &mut o, h, tag, &indent, &in_scope)? {
-                    wrote_any = true;
-                } else {
-                    o.buf.truncate(mark);
-                }
-            }
-        }
-    }
+    let wrote_any = write_fields(&mut o, codec, h, reuse, &indent, &in_scope)?;
+    close_header(&mut o, reuse, &env_p, &indent, wrote_any);
+    Ok(o.buf)
+}
+
+/// The Header end tag: copied with the whitespace before it when writing back into the
+/// source document, else written after the source's trailing whitespace or our own.
+fn close_header(o: &mut Out, reuse: Option<Source>, env_p: &str, indent: &str, wrote_any: bool) {
     match reuse {
         Some(s) if s.same_document && !s.layout.close.is_empty() => {
             o.buf
@@ -837,7 +754,127 @@ pub fn encode_header(
             o.fmt(format_args!("</{env_p}Header>"));
         }
     }
-    Ok(o.buf)
+}
+
+/// The prefix the source bound to this dialect's namespace on its Envelope or Header,
+/// so new elements among copied ones look alike; otherwise our conventional one. Never
+/// one of the prefixes written alongside it, nor the Envelope's.
+fn header_prefix(dialect: Dialect, target: &Target, reuse: Option<Source>) -> String {
+    reuse
+        .and_then(|s| {
+            s.layout
+                .scope
+                .iter()
+                .find(|(p, u)| {
+                    u == dialect.header_ns()
+                        && !p.is_empty()
+                        && !RESERVED_PREFIXES.contains(&p.as_str())
+                        && Some(p.as_str()) != target.env_prefix
+                        && bound(&s.layout.scope, p, u)
+                })
+                .map(|(p, _)| p.clone())
+        })
+        .unwrap_or_else(|| dialect.header_prefix().to_string())
+}
+
+/// Whitespace before the source's first element sets the indentation for new ones.
+fn source_indent(reuse: Option<Source>) -> String {
+    let indent_default = "    ";
+    reuse
+        .and_then(|s| s.layout.elements.first().map(|(_, gap, _)| (s, gap)))
+        .map(|(s, gap)| {
+            let g = slice(s.src, gap.clone());
+            let tail = g
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map(|i| &g[i + 1..])
+                .unwrap_or(g);
+            String::from_utf8_lossy(tail).into_owned()
+        })
+        .filter(|s| s.bytes().all(|b| b == b' ' || b == b'\t'))
+        .unwrap_or_else(|| indent_default.to_string())
+}
+
+/// Declarations of a Header start tag written fresh: the dialect's own, and those the
+/// elements copied from another document need, hoisted once (default-namespace ones
+/// stay on each element, as would any that clash with a prefix the new header uses
+/// itself). None the target Envelope already binds.
+fn open_decls(
+    codec: &dyn DialectCodec,
+    prefix: &str,
+    target: &Target,
+    reuse: Option<Source>,
+) -> Vec<(String, String)> {
+    let foreign = reuse.filter(|s| !s.same_document);
+    let mut open_decls: Vec<(String, String)> =
+        vec![(prefix.to_string(), codec.dialect().header_ns().to_string())];
+    for (p, uri) in codec.header_decls() {
+        open_decls.push((p.to_string(), uri.to_string()));
+    }
+    if let Some(s) = foreign {
+        for (p, uri) in &s.layout.scope {
+            let clashes = p.is_empty()
+                || Some(p.as_str()) == target.env_prefix
+                || open_decls.iter().any(|(op, ou)| op == p && ou != uri);
+            let used = s.layout.elements.iter().any(|(_, _, span)| {
+                let needle = format!("{p}:");
+                let el = slice(s.src, span.clone());
+                el.windows(needle.len()).any(|w| w == needle.as_bytes())
+            });
+            if used && !clashes && !open_decls.iter().any(|(op, _)| op == p) {
+                open_decls.push((p.clone(), uri.clone()));
+            }
+        }
+    }
+    open_decls.retain(|(p, u)| !bound(target.env_decls, p, u));
+    open_decls
+}
+
+/// The Header's children in emission order: each copied from the source when its value
+/// did not change, else written fresh by the codec. Returns whether any was written.
+fn write_fields(
+    o: &mut Out,
+    codec: &dyn DialectCodec,
+    h: &Header,
+    reuse: Option<Source>,
+    indent: &str,
+    in_scope: &[(String, String)],
+) -> Result<bool, EncodeError> {
+    let mut wrote_any = false;
+    for tag in emission_order(h) {
+        let copied = reuse.and_then(|s| {
+            let (_, gap, span) = s.layout.elements.iter().find(|(t, _, _)| *t == tag)?;
+            if !field_eq(h, &s.layout.original, tag) {
+                return None;
+            }
+            Some((s, gap.clone(), span.clone()))
+        });
+        match copied {
+            Some((s, gap, span)) => {
+                o.buf.extend_from_slice(slice(s.src, gap));
+                let el = slice(s.src, span);
+                if s.same_document {
+                    o.buf.extend_from_slice(el);
+                } else {
+                    // In another envelope the element may rely on declarations of its old
+                    // one that could not be hoisted onto the Header.
+                    o.buf
+                        .extend_from_slice(&with_decls(el, &s.layout.scope, in_scope));
+                }
+                wrote_any = true;
+            }
+            None => {
+                let mark = o.buf.len();
+                o.fmt(format_args!("\n{indent}"));
+                if write_field(codec, o, h, tag, indent, in_scope)? {
+                    wrote_any = true;
+                } else {
+                    o.buf.truncate(mark);
+                }
+            }
+        }
+    }
+    Ok(wrote_any)
 }
 
 mod short;
