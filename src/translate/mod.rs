@@ -9,7 +9,9 @@
 //! 4. [`response_to_uxp`]: the legacy answer → UXP response, its header echoed from the
 //!    UXP request.
 //!
-//! Nothing here knows element names: that is the codecs' business (`wire::codec`).
+//! Nothing here knows element names or a dialect's rules (what it requires, carries,
+//! and in which order): that is the codecs' business (`wire::codec`, one per dialect,
+//! asked through `codec::of(dialect)`).
 
 pub mod belongs;
 mod error;
