@@ -1,4 +1,4 @@
-//! Dialect detection + header decode (src/wire/codec.rs) over the SOAP scanner and the
+//! Dialect detection + header decode (src/wire/codec/) over the SOAP scanner and the
 //! message parser, in both families and both kinds, then re-encoding the decoded header
 //! into its own dialect. Nothing may panic; every error is a typed `WireError`.
 #![no_main]

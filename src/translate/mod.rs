@@ -9,7 +9,9 @@
 //! 4. [`response_to_uxp`]: the legacy answer → UXP response, its header echoed from the
 //!    UXP request.
 //!
-//! Nothing here knows element names: that is the codecs' business (`wire::codec`).
+//! Nothing here knows element names or a dialect's rules (what it requires, carries,
+//! and in which order): that is the codecs' business (`wire::codec`, one per dialect,
+//! asked through `codec::of(dialect)`).
 
 pub mod belongs;
 mod error;
@@ -26,7 +28,7 @@ use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec::{self, Family, HeaderLayout, Kind, Source, Target};
 use crate::wire::envelope::{Envelope, ScanLimits};
 use crate::wire::fault::{Fault, Rescue};
-use crate::wire::header::{FieldTag, Header, Party, RequestHash, ServiceRef};
+use crate::wire::header::{Header, Party, RequestHash, ServiceRef};
 use crate::wire::ids::{ClientId, ServiceId};
 use crate::wire::message::{Input, Message, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::wire::{Dialect, SoapVersion};
@@ -256,10 +258,7 @@ pub fn decode<'a>(
     }
     let dialect = match (&msg.env.header, msg.env.is_fault()) {
         // A fault may come without a header; its dialect is then the family's.
-        (None, true) => match family {
-            Family::Uxp => Dialect::Uxp,
-            Family::Legacy => Dialect::V4,
-        },
+        (None, true) => family.headerless_dialect(),
         _ => codec::detect(&msg.env, family).map_err(wire)?,
     };
     let (header, layout) = codec::decode(&msg.env, dialect, kind).map_err(wire)?;
@@ -421,32 +420,16 @@ pub fn request_to_uxp_as(
         id,
         user_id: h.user_id.clone(),
         issue: h.issue.clone(),
-        represented_party: h.represented_party.clone(),
-        // A 4.x legacy client keeps its own version string; older dialects get 4.0.
-        protocol_version: Some(h.protocol_version.clone().unwrap_or_else(|| "4.0".into())),
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    out.order = vec![FieldTag::Client, FieldTag::Service, FieldTag::Id];
-    for t in [
-        FieldTag::UserId,
-        FieldTag::Issue,
-        FieldTag::RepresentedParty,
-        FieldTag::ProtocolVersion,
-    ] {
-        out.note(t);
-    }
-    // Unknown headers keep their relative place at the end.
-    for t in &h.order {
-        if let FieldTag::Extension(i) = t {
-            out.note(FieldTag::Extension(*i));
-        }
-    }
+    let dropped = codec::of(Dialect::Uxp).complete_request(h, &mut out);
     let target_soap = opts.uxp_soap;
     let env = &d.msg.env;
     let target = target_for(env, Dialect::Uxp);
-    let source = (d.dialect == Dialect::V4).then(|| d.source(true));
-    let hx = codec::encode_header(&out, &target, source).map_err(TranslateError::Encode)?;
+    // Written fresh: a codec copies elements only from a header of its own dialect, and
+    // a legacy request's never is UXP's.
+    let hx = codec::encode_header(&out, &target, None).map_err(TranslateError::Encode)?;
     let soap = assemble(
         env,
         &hx,
@@ -456,16 +439,6 @@ pub fn request_to_uxp_as(
         },
     );
     let rebuilt = d.msg.rebuild(soap, target_soap);
-    let mut dropped = Vec::new();
-    if h.request_hash.is_some() {
-        dropped.push((
-            "requestHash".into(),
-            h.request_hash
-                .as_ref()
-                .map(|r| r.value.clone())
-                .unwrap_or_default(),
-        ));
-    }
     Ok(Translation {
         bytes: rebuilt.bytes,
         content_type: rebuilt.content_type,
@@ -531,7 +504,6 @@ pub fn request_to_legacy_decoded(
         check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &method)?;
     }
 
-    let structured = dialect.has_structured_ids();
     let mut out = Header {
         client: Some(legacy_client.clone()),
         producer: producer.clone(),
@@ -542,38 +514,8 @@ pub fn request_to_legacy_decoded(
         extensions: h.extensions.clone(),
         ..Header::default()
     };
-    if dialect == Dialect::V60 && out.user_id.is_none() {
-        // Early X-Road 6 requires userId; an empty one is what its clients sent.
-        out.user_id = Some(String::new());
-    }
-    if dialect == Dialect::V4 {
-        out.protocol_version = h.protocol_version.clone();
-        out.represented_party = h.represented_party.clone();
-    }
-    out.order = if structured {
-        vec![
-            FieldTag::Client,
-            FieldTag::Service,
-            FieldTag::Id,
-            FieldTag::UserId,
-            FieldTag::Issue,
-        ]
-    } else {
-        vec![
-            FieldTag::Client,
-            FieldTag::Producer,
-            FieldTag::UserId,
-            FieldTag::Id,
-            FieldTag::Service,
-            FieldTag::Issue,
-        ]
-    };
-    let mut dropped = Vec::new();
-    if let Some(rp) = &h.represented_party {
-        if dialect != Dialect::V4 {
-            dropped.push(("representedParty".to_string(), rp.party_code.clone()));
-        }
-    }
+    // What only the target dialect carries or requires, and its field order.
+    let dropped = codec::of(dialect).complete_request(h, &mut out);
     let env = &d.msg.env;
     let target = target_for(env, dialect);
     let hx = codec::encode_header(&out, &target, None).map_err(TranslateError::Encode)?;

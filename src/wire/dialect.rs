@@ -96,14 +96,6 @@ impl Dialect {
         matches!(self, Dialect::V60 | Dialect::V4 | Dialect::Uxp)
     }
 
-    /// Short-name dialects of X-Road ≤5 (consumer/producer strings).
-    pub fn is_v5_family(self) -> bool {
-        matches!(
-            self,
-            Dialect::V2 | Dialect::V30 | Dialect::V31 | Dialect::V31Eu
-        )
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::V2 => "v2",
