@@ -62,7 +62,7 @@ impl Active {
         // Rules name agencies and services in either vocabulary; resolve them to UXP
         // identities through these mappings, refusing rules that would fight.
         settings.rollout = crate::routing::resolve::resolve(&settings.rollout, &maps)
-            .map_err(|problems| format!("[rollout]: {}", problems.join("; ")))?;
+            .map_err(|problems| format!("[rollout]: {problems}"))?;
         let mut tls = HashMap::new();
         for l in &settings.listeners {
             if let Some(t) = &l.tls {
