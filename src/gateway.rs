@@ -68,7 +68,7 @@ impl Gateway {
                 crate::proxy::short(&maps.fingerprint())
             )],
         )?;
-        let active = Active::build(settings.clone(), maps).map_err(StartError::Upstream)?;
+        let active = Active::build(settings.clone(), maps)?;
         let exchanges = store.exchanges();
         let redactor = exchanges.redactor(&settings.store.redaction)?;
         let s = &settings.store;

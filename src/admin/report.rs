@@ -14,7 +14,7 @@ use percent_encoding::percent_decode_str;
 use crate::proxy::server::text;
 use crate::proxy::Shared;
 use crate::report::render::Format;
-use crate::report::{self, parse_utc, ReportOptions};
+use crate::report::{self, parse_utc, BadDate, ReportOptions};
 
 /// What a query asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,22 +44,38 @@ fn decode(s: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
+/// A report query the admin listener refuses (400); each names the parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A value with a broken `%` escape or not UTF-8 once decoded.
+    #[error("{param}: not a valid query value")]
+    BadValue { param: String },
+    /// `since` or `until` that is not a date.
+    #[error("{param}: {source}")]
+    BadDate {
+        param: &'static str,
+        #[source]
+        source: BadDate,
+    },
+    #[error("unknown parameter `{0}` (known: agency, since, until)")]
+    Unknown(String),
+}
+
 /// Parses `agency=…&since=…&until=…`; the error names the parameter.
-pub fn parse_query(query: Option<&str>) -> Result<ReportQuery, String> {
+pub fn parse_query(query: Option<&str>) -> Result<ReportQuery, QueryError> {
     let mut q = ReportQuery::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = decode(v).ok_or_else(|| format!("{k}: not a valid query value"))?;
+        let v = decode(v).ok_or_else(|| QueryError::BadValue {
+            param: k.to_string(),
+        })?;
+        let date = |param: &'static str| move |source| QueryError::BadDate { param, source };
         match k {
             "agency" if !v.is_empty() => q.agency = Some(v),
             "agency" => {}
-            "since" => q.since_ms = Some(parse_utc(&v).map_err(|e| format!("since: {e}"))?),
-            "until" => q.until_ms = Some(parse_utc(&v).map_err(|e| format!("until: {e}"))?),
-            other => {
-                return Err(format!(
-                    "unknown parameter `{other}` (known: agency, since, until)"
-                ))
-            }
+            "since" => q.since_ms = Some(parse_utc(&v).map_err(date("since"))?),
+            "until" => q.until_ms = Some(parse_utc(&v).map_err(date("until"))?),
+            other => return Err(QueryError::Unknown(other.to_string())),
         }
     }
     Ok(q)
@@ -116,9 +132,14 @@ mod tests {
         );
         assert_eq!(parse_query(None), Ok(ReportQuery::default()));
         let e = parse_query(Some("since=yesterday")).expect_err("bad date");
-        assert!(e.starts_with("since: `yesterday` is not a date"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("since: `yesterday` is not a date"),
+            "{e}"
+        );
         assert!(parse_query(Some("agnecy=x"))
             .expect_err("typo")
+            .to_string()
             .contains("unknown parameter `agnecy`"));
         assert!(parse_query(Some("agency=%zz")).is_err());
     }
@@ -143,7 +164,7 @@ mod tests {
             "agency=%+f",
         ] {
             assert_eq!(
-                parse_query(Some(bad)),
+                parse_query(Some(bad)).map_err(|e| e.to_string()),
                 Err("agency: not a valid query value".into()),
                 "{bad}"
             );

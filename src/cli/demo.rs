@@ -304,8 +304,7 @@ async fn gateway_story(maps: Mappings, clock: crate::clock::Clock) -> anyhow::Re
     for (i, (title, rules)) in phases.iter().enumerate() {
         gw.shared
             .apply(settings(rules)?, Some(maps.clone()), "demo", title)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            .await?;
         total_fail += drive(addr, i, DEFAULT_DEMO_REQUESTS).await?;
         let after = served(&gw.shared.metrics);
         for (k, (label, _, _, _)) in AGENCIES.iter().enumerate() {

@@ -309,7 +309,7 @@ pub(super) fn check_bindings(
             .and_then(|t| match parse_fingerprint(t) {
                 Ok(f) => Some(Fingerprint(f)),
                 Err(e) => {
-                    c.report(&p.key("cert_sha256"), ErrorKind::Invalid, e);
+                    c.report(&p.key("cert_sha256"), ErrorKind::Invalid, e.to_string());
                     None
                 }
             });
@@ -319,7 +319,7 @@ pub(super) fn check_bindings(
             .and_then(|t| match Subject::parse(t) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    c.report(&p.key("cert_subject"), ErrorKind::Invalid, e);
+                    c.report(&p.key("cert_subject"), ErrorKind::Invalid, e.to_string());
                     None
                 }
             });

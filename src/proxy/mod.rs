@@ -23,8 +23,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{ListenerRole, Settings};
-use crate::mapping::Mappings;
+use crate::config::{ConfigErrors, ListenerRole, Settings};
+use crate::mapping::{MappingErrors, Mappings};
 use crate::routing::{SwitchScope, SwitchState};
 use crate::store::{Attribution, AuditAction, Store, StoreError};
 use crate::telemetry::events::{names, ConfigReloaded};
@@ -58,16 +58,18 @@ pub struct Active {
 impl Active {
     /// Builds the runtime state for `settings`: mappings loaded, upstream clients built,
     /// TLS certificates loaded (an error names the listener and the file).
-    pub fn build(mut settings: Settings, maps: Mappings) -> Result<Active, String> {
+    pub fn build(mut settings: Settings, maps: Mappings) -> Result<Active, BuildError> {
         // Rules name agencies and services in either vocabulary; resolve them to UXP
         // identities through these mappings, refusing rules that would fight.
         settings.rollout = crate::routing::resolve::resolve(&settings.rollout, &maps)
-            .map_err(|problems| format!("[rollout]: {}", problems.join("; ")))?;
+            .map_err(BuildError::Rollout)?;
         let mut tls = HashMap::new();
         for l in &settings.listeners {
             if let Some(t) = &l.tls {
-                let config = crate::tls::server_config(t)
-                    .map_err(|e| format!("listener `{}`: TLS: {e}", l.name))?;
+                let config = crate::tls::server_config(t).map_err(|source| BuildError::Tls {
+                    listener: l.name.clone(),
+                    source,
+                })?;
                 tls.insert(l.name.clone(), config);
             }
         }
@@ -75,21 +77,22 @@ impl Active {
         let mut upstreams = HashMap::new();
         let mut mirror_upstreams = HashMap::new();
         for (name, u) in &settings.upstreams {
-            let c = UpstreamClient::new(u, settings.limits.max_message_bytes)
-                .map_err(|e| e.to_string())?;
+            let client_error = |source| BuildError::Upstream {
+                upstream: name.clone(),
+                source,
+            };
+            let c =
+                UpstreamClient::new(u, settings.limits.max_message_bytes).map_err(client_error)?;
             upstreams.insert(name.clone(), c);
             let shadow = crate::config::Upstream {
                 request_timeout: u.request_timeout.min(settings.shadow.timeout),
                 ..u.clone()
             };
             let c = UpstreamClient::new(&shadow, settings.limits.max_message_bytes)
-                .map_err(|e| e.to_string())?;
+                .map_err(client_error)?;
             mirror_upstreams.insert(name.clone(), c);
         }
-        let compare = settings
-            .compare
-            .compile()
-            .map_err(|e| format!("[compare]: {e}"))?;
+        let compare = settings.compare.compile().map_err(BuildError::Compare)?;
         let uxp_soap = settings
             .stacks
             .as_ref()
@@ -130,7 +133,50 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Upstream(String),
+    Build(#[from] BuildError),
+}
+
+/// Why [`Active::build`] refused settings and mappings (at start or on reload).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `[rollout]` rules that fight once resolved through the mappings.
+    #[error("[rollout]: {0}")]
+    Rollout(crate::routing::resolve::RuleConflicts),
+    /// A listener's certificate, key or client CAs could not be loaded.
+    #[error("listener `{listener}`: TLS: {source}")]
+    Tls {
+        listener: String,
+        #[source]
+        source: crate::tls::TlsError,
+    },
+    /// An upstream's HTTP client (its TLS settings) could not be built.
+    #[error("{source}")]
+    Upstream {
+        upstream: String,
+        #[source]
+        source: self::upstream::UpstreamError,
+    },
+    /// `[compare]` rules that do not compile.
+    #[error("[compare]: {0}")]
+    Compare(crate::shadow::ConfigError),
+}
+
+/// Why a reload (or an [`Shared::apply`]) was refused; the old configuration stays in
+/// force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("this gateway was started without a config file; nothing to reload")]
+    NoConfigFile,
+    #[error("{}: invalid configuration:\n{errors}", path.display())]
+    Config { path: PathBuf, errors: ConfigErrors },
+    #[error("listeners, [admin], data_dir, [store] and shadow.concurrency cannot change on reload; restart dualroad for that")]
+    NeedsRestart,
+    #[error("mappings in {} are invalid:\n{errors}", dir.display())]
+    Mappings { dir: PathBuf, errors: MappingErrors },
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("could not record the change in the audit log, so it was not applied: {0}")]
+    Audit(StoreError),
 }
 
 /// `(what, sha256)` of every certificate the settings name (listener certificates and
@@ -313,13 +359,13 @@ impl Shared {
 
     /// Re-reads the config file (and its mappings) and swaps them in. An invalid new
     /// configuration is refused with every reason; the old one stays in force.
-    pub async fn reload(&self, actor: &str) -> Result<Vec<String>, String> {
+    pub async fn reload(&self, actor: &str) -> Result<Vec<String>, ReloadError> {
         let Some(path) = self.config_path.clone() else {
-            return Err("this gateway was started without a config file; nothing to reload".into());
+            return Err(ReloadError::NoConfigFile);
         };
         let result = match Settings::from_file(&path) {
             Ok(s) => self.apply(s, None, actor, "config file reloaded").await,
-            Err(e) => Err(format!("{}: invalid configuration:\n{e}", path.display())),
+            Err(errors) => Err(ReloadError::Config { path, errors }),
         };
         let (outcome, detail) = match &result {
             Ok(diff) => (
@@ -330,7 +376,7 @@ impl Shared {
                     diff.join("; ")
                 },
             ),
-            Err(e) => ("refused", e.clone()),
+            Err(e) => ("refused", e.to_string()),
         };
         ConfigReloaded {
             outcome,
@@ -348,7 +394,7 @@ impl Shared {
         maps: Option<Mappings>,
         actor: &str,
         reason: &str,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, ReloadError> {
         let _g = self.change.lock().await;
         let old = self.active();
         // TLS settings of a listener may change (new certificates); its address and
@@ -365,12 +411,14 @@ impl Shared {
             || new.store != old.settings.store
             || new.shadow.concurrency != old.settings.shadow.concurrency
         {
-            return Err("listeners, [admin], data_dir, [store] and shadow.concurrency cannot change on reload; restart dualroad for that".into());
+            return Err(ReloadError::NeedsRestart);
         }
         let maps = match maps {
             Some(m) => m,
-            None => Mappings::load_dir(&new.mappings)
-                .map_err(|e| format!("mappings in {} are invalid:\n{e}", new.mappings.display()))?,
+            None => Mappings::load_dir(&new.mappings).map_err(|errors| ReloadError::Mappings {
+                dir: new.mappings.clone(),
+                errors,
+            })?,
         };
         let mut diff = old.settings.diff(&new);
         if maps.fingerprint() != old.maps.fingerprint() {
@@ -393,9 +441,7 @@ impl Shared {
         };
         self.store
             .append_audit(AuditAction::ConfigReload, &by, diff.clone())
-            .map_err(|e| {
-                format!("could not record the change in the audit log, so it was not applied: {e}")
-            })?;
+            .map_err(ReloadError::Audit)?;
         write_lock(&self.active, Arc::new(active));
         self.gates.clear();
         Ok(diff)

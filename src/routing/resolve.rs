@@ -17,16 +17,76 @@
 //! Pure: no I/O; `proxy::Active::build` calls it and refuses to start (or to reload)
 //! on an error. docs/identifiers.md documents the order.
 
+use std::fmt;
+
 use super::pattern::Pattern;
-use super::policy::{RolloutPolicy, Rule};
+use super::policy::{RolloutPolicy, Rule, Stage};
 use crate::mapping::{LegacyMember, Mappings};
 use crate::wire::header::{Party, ServiceRef};
 use crate::wire::ids::{ClientId, LegacyServiceName, ServiceId};
 
+/// One rule as a refusal names it: its index in `[rollout] rules`, the selectors as
+/// written, what they resolved to when that differs, and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    pub index: usize,
+    pub agency: Pattern,
+    pub service: Pattern,
+    /// The canonical `(agency, service)` when either differs from what was written.
+    pub canonical: Option<(Pattern, Pattern)>,
+    /// `file:line`, for rules read from a file.
+    pub origin: Option<String>,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rollout.rules[{}] (agency = \"{}\", service = \"{}\"",
+            self.index, self.agency, self.service
+        )?;
+        if let Some((agency, service)) = &self.canonical {
+            write!(f, ", i.e. {agency} / {service}")?;
+        }
+        f.write_str(")")?;
+        if let Some(at) = &self.origin {
+            write!(f, " at {at}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Two rules that [`resolve`] refuses to keep together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleConflict {
+    #[error("{first} and {second} select the same traffic with different stages ({first_stage} vs {second_stage}); remove one")]
+    SameTraffic {
+        first: RuleRef,
+        second: RuleRef,
+        first_stage: Stage,
+        second_stage: Stage,
+    },
+    #[error("{first} and {second} are equally specific and may match the same request (one names it by its legacy name, the other by its UXP identifier); write both in one vocabulary")]
+    CrossVocabulary { first: RuleRef, second: RuleRef },
+}
+
+/// Every [`RuleConflict`] of one policy; shown joined with `; `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join(.0))]
+pub struct RuleConflicts(pub Vec<RuleConflict>);
+
+fn join(conflicts: &[RuleConflict]) -> String {
+    conflicts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The policy with every exact agency and service rewritten to its UXP identity, or
 /// every problem found (each naming `rollout.rules[N]` and, for rules read from a
 /// file, its `file:line`).
-pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy, Vec<String>> {
+pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy, RuleConflicts> {
     let rules: Vec<Rule> = policy
         .rules()
         .iter()
@@ -40,47 +100,41 @@ pub fn resolve(policy: &RolloutPolicy, maps: &Mappings) -> Result<RolloutPolicy,
     let mut problems = Vec::new();
     let name = |i: usize, r: &Rule| {
         let written = &policy.rules()[i];
-        let mut s = format!(
-            "rollout.rules[{i}] (agency = \"{}\", service = \"{}\"",
-            written.agency, written.service
-        );
-        if written.agency != r.agency || written.service != r.service {
-            s.push_str(&format!(", i.e. {} / {}", r.agency, r.service));
+        RuleRef {
+            index: i,
+            agency: written.agency.clone(),
+            service: written.service.clone(),
+            canonical: (written.agency != r.agency || written.service != r.service)
+                .then(|| (r.agency.clone(), r.service.clone())),
+            origin: written.origin.clone(),
         }
-        s.push(')');
-        if let Some(at) = &written.origin {
-            s.push_str(&format!(" at {at}"));
-        }
-        s
     };
     for (i, a) in rules.iter().enumerate() {
         for (j, b) in rules.iter().enumerate().skip(i + 1) {
             let identical = a.agency == b.agency && a.service == b.service;
             if identical && a.stage != b.stage {
-                problems.push(format!(
-                    "{} and {} select the same traffic with different stages ({} vs {}); remove one",
-                    name(i, a),
-                    name(j, b),
-                    a.stage,
-                    b.stage
-                ));
+                problems.push(RuleConflict::SameTraffic {
+                    first: name(i, a),
+                    second: name(j, b),
+                    first_stage: a.stage,
+                    second_stage: b.stage,
+                });
             } else if !identical
                 && a.specificity() == b.specificity()
                 && may_overlap(&a.agency, &b.agency, maps)
                 && may_overlap(&a.service, &b.service, maps)
             {
-                problems.push(format!(
-                    "{} and {} are equally specific and may match the same request (one names it by its legacy name, the other by its UXP identifier); write both in one vocabulary",
-                    name(i, a),
-                    name(j, b)
-                ));
+                problems.push(RuleConflict::CrossVocabulary {
+                    first: name(i, a),
+                    second: name(j, b),
+                });
             }
         }
     }
     if problems.is_empty() {
         Ok(RolloutPolicy::new(policy.fallback(), rules))
     } else {
-        Err(problems)
+        Err(RuleConflicts(problems))
     }
 }
 
@@ -309,7 +363,10 @@ uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
             ],
         );
         let e = resolve(&p, &maps).expect_err("the same traffic, two stages");
-        assert!(e[0].contains("select the same traffic"), "{e:?}");
+        assert!(
+            e.0[0].to_string().contains("select the same traffic"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -323,9 +380,10 @@ uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
             ],
         );
         let e = resolve(&p, &maps()).expect_err("refused");
-        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e.0.len(), 1, "{e:?}");
         assert!(
-            e[0].contains("rollout.rules[0]") && e[0].contains("rollout.rules[1]"),
+            e.0[0].to_string().contains("rollout.rules[0]")
+                && e.0[0].to_string().contains("rollout.rules[1]"),
             "{e:?}"
         );
         // The same stage twice is harmless.
@@ -350,7 +408,7 @@ uxp = "PS-UXP/GOV/10000004/tax-debt/getTaxDebt/v1"
             ],
         );
         let e = resolve(&p, &maps()).expect_err("refused");
-        assert!(e[0].contains("equally specific"), "{e:?}");
+        assert!(e.0[0].to_string().contains("equally specific"), "{e:?}");
         // Same vocabulary, different prefixes of one length: disjoint, fine.
         let p = RolloutPolicy::new(
             Stage::Legacy,

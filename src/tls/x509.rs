@@ -17,6 +17,24 @@ use x509_cert::Certificate;
 #[error("the certificate is not DER X.509: {0}")]
 pub struct BadCertificate(String);
 
+/// A subject as an operator wrote it that [`Subject::parse`] refuses; the text is the
+/// offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    #[error("`{0}` is not ATTRIBUTE=value (write the subject like \"C=EE, O=Ministry of Health, CN=moh-portal\")")]
+    NotAttribute(String),
+    #[error("`{0}` has an empty attribute or value")]
+    EmptyPart(String),
+    #[error("the subject is empty")]
+    Empty,
+}
+
+/// Text that [`parse_fingerprint`] cannot read as a SHA-256 fingerprint (the text as
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a SHA-256 fingerprint (64 hex digits, colons optional; `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints one)")]
+pub struct BadFingerprint(pub String);
+
 /// A distinguished name as a list of `(attribute, value)` pairs in certificate order,
 /// attributes by their short names (`CN`, `O`, `C`, …) or dotted OID. Two subjects are
 /// equal when they hold the same pairs in any order, so `C=EE, O=X, CN=y` (openssl's
@@ -49,7 +67,7 @@ impl Subject {
     /// CN=moh-portal` (openssl's `-subject` output, with or without `subject=`), the RFC
     /// 4514 form `CN=moh-portal,O=Ministry of Health,C=EE`, or the slash form
     /// `/C=EE/O=…/CN=…`. `\,` escapes a comma inside a value.
-    pub fn parse(text: &str) -> Result<Subject, String> {
+    pub fn parse(text: &str) -> Result<Subject, SubjectError> {
         let t = text.trim();
         let t = t.strip_prefix("subject=").unwrap_or(t).trim();
         let parts: Vec<String> = if let Some(rest) = t.strip_prefix('/') {
@@ -77,19 +95,16 @@ impl Subject {
         let mut attrs = Vec::new();
         for part in parts {
             let Some((k, v)) = part.split_once('=') else {
-                return Err(format!(
-                    "`{}` is not ATTRIBUTE=value (write the subject like \"C=EE, O=Ministry of Health, CN=moh-portal\")",
-                    part.trim()
-                ));
+                return Err(SubjectError::NotAttribute(part.trim().to_string()));
             };
             let (k, v) = (k.trim(), v.trim());
             if k.is_empty() || v.is_empty() {
-                return Err(format!("`{}` has an empty attribute or value", part.trim()));
+                return Err(SubjectError::EmptyPart(part.trim().to_string()));
             }
             attrs.push((short_name(k), v.to_string()));
         }
         if attrs.is_empty() {
-            return Err("the subject is empty".into());
+            return Err(SubjectError::Empty);
         }
         Ok(Subject(attrs))
     }
@@ -142,18 +157,14 @@ pub fn fingerprint(der: &[u8]) -> [u8; 32] {
 }
 
 /// Parses a fingerprint as tools print it: hex, any case, colons or spaces optional.
-pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], BadFingerprint> {
     let digits: String = text
         .chars()
         .filter(|c| !matches!(c, ':' | ' ' | '\t'))
         .collect();
     let digits = digits.strip_prefix("sha256=").unwrap_or(&digits);
     let mut out = [0u8; 32];
-    hex::decode_to_slice(digits, &mut out).map_err(|_| {
-        format!(
-            "`{text}` is not a SHA-256 fingerprint (64 hex digits, colons optional; `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints one)"
-        )
-    })?;
+    hex::decode_to_slice(digits, &mut out).map_err(|_| BadFingerprint(text.to_string()))?;
     Ok(out)
 }
 

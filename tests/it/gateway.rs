@@ -328,7 +328,7 @@ async fn reload_with_bad_file_keeps_old_rules() {
     .unwrap();
     // A bad file: no fallback.
     std::fs::write(&path, good.replace("fallback = \"legacy\"", "")).unwrap();
-    let err = gw.shared.reload("tester").await.unwrap_err();
+    let err = gw.shared.reload("tester").await.unwrap_err().to_string();
     assert!(err.contains("fallback"), "{err}");
     post(consumer(&gw), V31EU, XML).await;
     assert_eq!(env.legacy.hits(), 1, "old rules still in force");

@@ -272,7 +272,7 @@ async fn rules_that_fight_are_refused_with_both_files_and_lines() {
     let maps = Mappings::load_dir(&crate::support::repo().join("mappings")).expect("mappings");
     let e = match dualroad::proxy::Active::build(settings, maps) {
         Ok(_) => panic!("two stages for one agency must be refused"),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     assert!(
         e.contains("rollout.rules[0] (agency = \"10000042\"")

@@ -572,7 +572,7 @@ async fn reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() 
 
     // A broken certificate is refused, named, and the renewed one stays in force.
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
-    let err = gw.shared.reload("tester").await.unwrap_err();
+    let err = gw.shared.reload("tester").await.unwrap_err().to_string();
     assert!(
         err.contains("listeners[0].tls.cert") && err.contains(&cert.display().to_string()),
         "{err}"
@@ -580,7 +580,7 @@ async fn reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() 
     // A key that does not belong to the certificate: refused too.
     std::fs::copy(tls_file("server2.pem"), &cert).unwrap();
     std::fs::copy(tls_file("server.key"), &key).unwrap();
-    let err = gw.shared.reload("tester").await.unwrap_err();
+    let err = gw.shared.reload("tester").await.unwrap_err().to_string();
     assert!(err.contains("gw.pem") && err.contains("gw.key"), "{err}");
     let (status, _, seen) = https_post(addr, trust, V31EU).await.unwrap();
     assert_eq!((status, seen), (200, der("server2.pem")));
