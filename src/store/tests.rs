@@ -551,13 +551,8 @@ fn second_open_of_a_live_store_fails_clearly() {
 }
 
 /// Opens the raw sled database behind a store that was just dropped. sled releases its
-/// file lock lazily after the last handle goes (sled #1234), so retry briefly.
+/// file lock lazily after the last handle goes (sled #1234); the store's own opener
+/// retries while the lock is contended, so wait on that rather than on a sleep here.
 fn raw_sled(path: &std::path::Path) -> sled::Db {
-    for _ in 0..40 {
-        if let Ok(db) = sled::open(path) {
-            return db;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    sled::open(path).expect("sled")
+    crate::store::open_sled(path, crate::store::DEFAULT_CACHE_CAPACITY).expect("sled")
 }

@@ -191,7 +191,8 @@ async fn serve_connection(
                 stream.write_all(FAULT_11.as_bytes()).await?;
             }
             Hostile::Stall => {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+                // Holds the connection open, never answering.
+                std::future::pending::<()>().await;
                 return Ok(());
             }
             Hostile::Flood => {

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::stub::{self, Behaviour, Stub};
-use crate::support::repo;
+use crate::support::{eventually, eventually_async, repo};
 
 pub(crate) const V31EU: &str =
     include_str!("../../fixtures/messages/v3.1-eu/request-getPatientSummary.xml");
@@ -187,26 +187,15 @@ async fn shadow_stages_serve_from_primary_and_mirror() {
         "{body}"
     );
     // Mirrors arrive asynchronously.
-    for _ in 0..100 {
-        if env.legacy.hits() == 2 && env.uxp.hits() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert_eq!(
-        (env.legacy.hits(), env.uxp.hits()),
+        (env.legacy.hits_reach(2).await, env.uxp.hits_reach(2).await),
         (2, 2),
         "each stack served one and got one copy"
     );
     let m = &gw.shared.metrics;
     // Each copy ends compared (echo stubs answer differently shaped messages, so the
     // class itself is not the point here; tests/it/shadow.rs checks classes).
-    for _ in 0..100 {
-        if m.counter_sum("dualroad_mirror_total", &[]) == 2.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(|| m.counter_sum("dualroad_mirror_total", &[]) >= 2.0).await;
     assert_eq!(m.counter_sum("dualroad_mirror_total", &[]), 2.0);
     assert_eq!(
         m.counter_sum("dualroad_mirror_total", &[("outcome", "upstream-error")])
@@ -524,18 +513,17 @@ fn overlapping_rules_are_refused_with_both_lines() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let env = env_with(Behaviour::Slow, Behaviour::Echo).await;
+    let env = env_with(Behaviour::Held, Behaviour::Echo).await;
     let gw = start(&config_text(&env, "legacy", "", "", 2000)).await;
     let addr = consumer(&gw);
     let inflight = tokio::spawn(async move { post(addr, V31EU, XML).await });
-    // Let the request reach the slow upstream, then stop the gateway.
-    for _ in 0..100 {
-        if env.legacy.hits() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    gw.shutdown().await;
+    // Once the request is held at the upstream, stop the gateway; once it has stopped
+    // accepting, let the upstream answer.
+    env.legacy.hits_reach(1).await;
+    let stopping = tokio::spawn(gw.shutdown());
+    eventually_async(|| async { tokio::net::TcpStream::connect(addr).await.is_err() }).await;
+    env.legacy.release();
+    stopping.await.unwrap();
     let (status, body) = inflight.await.unwrap();
     assert_eq!(
         (status, body.as_str()),

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::gateway::{config_text, env_with, post, start, V31EU};
 use crate::stub::Behaviour;
+use crate::support::{eventually, eventually_async};
 
 const XML: &str = "text/xml; charset=utf-8";
 /// Hang guard only.
@@ -115,17 +116,13 @@ async fn connection_limit_refuses_clearly_and_recovers() {
     );
     // The slot comes back when the connection goes.
     drop(held);
-    let mut served = false;
-    for _ in 0..200 {
-        if raw(addr, &request_with_headers(""))
+    // The gateway frees the slot when it sees the close; until then it still refuses.
+    let served = eventually_async(|| async {
+        raw(addr, &request_with_headers(""))
             .await
             .starts_with("HTTP/1.1 200")
-        {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     assert!(served, "a freed slot serves again");
     gw.shutdown().await;
 }
@@ -199,18 +196,14 @@ async fn a_tls_handshake_that_never_comes_is_cut_off() {
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "the gateway closed the silent connection");
-    let mut failures = 0.0;
-    for _ in 0..200 {
-        failures = gw.shared.metrics.counter_sum(
+    let failures = || {
+        gw.shared.metrics.counter_sum(
             "dualroad_tls_handshake_failures_total",
             &[("listener", "agencies")],
-        );
-        if failures >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(failures, 1.0);
+        )
+    };
+    eventually(|| failures() >= 1.0).await;
+    assert_eq!(failures(), 1.0);
     gw.shutdown().await;
 }
 

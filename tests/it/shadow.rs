@@ -4,7 +4,6 @@
 //! answer while the shadow call is still open), not by a duration.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use dualroad::evidence::{DiffRecord, ExchangeRecord};
 use dualroad::gateway::Gateway;
@@ -12,6 +11,7 @@ use dualroad::sim::{self, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};
 use crate::stub::Behaviour;
+use crate::support::eventually;
 
 const XML: &str = "text/xml; charset=utf-8";
 const WRITE: &str =
@@ -32,17 +32,16 @@ fn consumer(gw: &Gateway) -> SocketAddr {
 /// them oldest first.
 async fn records(gw: &Gateway, n: usize) -> Vec<ExchangeRecord> {
     let store = gw.shared.store.exchanges();
-    let mut last = Vec::new();
-    for _ in 0..500 {
-        last = store
+    let all = || -> Vec<ExchangeRecord> {
+        store
             .exchanges_between(0, u64::MAX)
             .map(|r| r.unwrap().1)
-            .collect();
-        if last.len() >= n {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .collect()
+    };
+    if eventually(|| all().len() >= n).await {
+        return all();
     }
+    let last = all();
     panic!(
         "expected {n} exchange records, store has {}: {last:#?}",
         last.len()
@@ -339,14 +338,10 @@ async fn the_auto_gate_rolls_back_under_divergence_and_not_above_the_threshold()
             .count();
         assert!(compared >= 5, "{recs:#?}");
         // The gate acts on the mirror task's records; give the rollback time to land.
-        let mut switch = gw.shared.switch();
-        for _ in 0..200 {
-            switch = gw.shared.switch();
-            if !switch.entries.is_empty() || !diverge {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if diverge {
+            eventually(|| !gw.shared.switch().entries.is_empty()).await;
         }
+        let switch = gw.shared.switch();
         if diverge {
             let e = switch.entries.first().expect("the gate rolled back");
             assert_eq!(
@@ -414,14 +409,8 @@ async fn calibration_learns_noise_from_two_primary_answers() {
             continue;
         }
         assert!(outcomes.iter().all(|o| *o == "match"), "{outcomes:?}");
-        for _ in 0..200 {
-            if legacy.hits() == 2 * n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         assert_eq!(
-            legacy.hits(),
+            legacy.hits_reach(2 * n).await,
             2 * n,
             "each request went twice to the primary"
         );

@@ -3,9 +3,7 @@
 //! echoed), and misbehaving upstreams for fault-injection cases.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,6 +12,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::support::HANG_GUARD;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Behaviour {
@@ -27,8 +28,9 @@ pub(crate) enum Behaviour {
     Reset,
     /// 500 with a SOAP fault.
     Fault,
-    /// Like `Echo`, after half a second.
-    Slow,
+    /// Like `Echo`, once the test says so ([`Stub::release`]): a request held in
+    /// flight for exactly as long as the test needs.
+    Held,
     /// Like `Echo`, with `<stamp>N</stamp>` (N = this stub's hit count) added inside
     /// the first `<request>`: an answer that differs on every call, like a server
     /// timestamp, for noise calibration.
@@ -45,17 +47,42 @@ pub(crate) enum Behaviour {
 /// The last request a stub saw: content type and body.
 pub(crate) type LastRequest = (Option<String>, Bytes);
 
-/// A running stub; counts hits and keeps the last request.
+/// A running stub; counts hits (on a watch channel, so a test can wait for the n-th
+/// instead of sleeping) and keeps the last request.
 #[derive(Clone)]
 pub(crate) struct Stub {
     pub addr: SocketAddr,
-    pub hits: Arc<AtomicUsize>,
+    hits: Arc<watch::Sender<usize>>,
+    released: Arc<watch::Sender<bool>>,
     pub last: Arc<Mutex<Option<LastRequest>>>,
 }
 
 impl Stub {
     pub(crate) fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        *self.hits.borrow()
+    }
+
+    /// Waits until the stub has had at least `n` hits (hang guard only), and returns
+    /// the count then; the caller asserts on it.
+    pub(crate) async fn hits_reach(&self, n: usize) -> usize {
+        let mut rx = self.hits.subscribe();
+        let _ = tokio::time::timeout(HANG_GUARD, rx.wait_for(|h| *h >= n)).await;
+        self.hits()
+    }
+
+    /// Lets every request a `Held` stub holds (and every later one) be answered.
+    pub(crate) fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// Counts one hit; the count before it.
+    fn hit(&self) -> usize {
+        let mut before = 0;
+        self.hits.send_modify(|h| {
+            before = *h;
+            *h += 1;
+        });
+        before
     }
     pub(crate) fn last_body(&self) -> String {
         self.last
@@ -74,7 +101,8 @@ pub(crate) async fn spawn(behaviour: Behaviour) -> Stub {
     let addr = listener.local_addr().unwrap();
     let stub = Stub {
         addr,
-        hits: Arc::new(AtomicUsize::new(0)),
+        hits: Arc::new(watch::Sender::new(0)),
+        released: Arc::new(watch::Sender::new(false)),
         last: Arc::new(Mutex::new(None)),
     };
     let s = stub.clone();
@@ -87,13 +115,14 @@ pub(crate) async fn spawn(behaviour: Behaviour) -> Stub {
             tokio::spawn(async move {
                 match behaviour {
                     Behaviour::Stall => {
-                        s.hits.fetch_add(1, Ordering::SeqCst);
+                        s.hit();
                         let mut buf = [0u8; 4096];
                         let _ = stream.read(&mut buf).await;
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        // Holds the connection open, never answering.
+                        std::future::pending::<()>().await;
                     }
                     Behaviour::Reset => {
-                        s.hits.fetch_add(1, Ordering::SeqCst);
+                        s.hit();
                         let mut buf = [0u8; 65536];
                         let _ = stream.read(&mut buf).await;
                         let _ = stream
@@ -105,7 +134,7 @@ pub(crate) async fn spawn(behaviour: Behaviour) -> Stub {
                         let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                             let s = s.clone();
                             async move {
-                                let hit = s.hits.fetch_add(1, Ordering::SeqCst);
+                                let hit = s.hit();
                                 let ct = req
                                     .headers()
                                     .get("content-type")
@@ -118,11 +147,14 @@ pub(crate) async fn spawn(behaviour: Behaviour) -> Stub {
                                     .map(|c| c.to_bytes())
                                     .unwrap_or_default();
                                 *s.last.lock().unwrap() = Some((ct.clone(), body.clone()));
-                                if behaviour == Behaviour::Slow {
-                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                if behaviour == Behaviour::Held {
+                                    let mut released = s.released.subscribe();
+                                    let _ =
+                                        tokio::time::timeout(HANG_GUARD, released.wait_for(|r| *r))
+                                            .await;
                                 }
                                 let (status, ct, body) = match behaviour {
-                                    Behaviour::Echo | Behaviour::Slow => {
+                                    Behaviour::Echo | Behaviour::Held => {
                                         (200, ct.unwrap_or_else(|| "text/xml".into()), body)
                                     }
                                     Behaviour::EchoThenFault if hit % 2 == 0 => {
@@ -180,7 +212,8 @@ impl Stub {
     pub(crate) fn dummy() -> Stub {
         Stub {
             addr: "127.0.0.1:9".parse().unwrap(),
-            hits: Arc::new(AtomicUsize::new(0)),
+            hits: Arc::new(watch::Sender::new(0)),
+            released: Arc::new(watch::Sender::new(false)),
             last: Arc::new(Mutex::new(None)),
         }
     }

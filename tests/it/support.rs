@@ -3,8 +3,37 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use dualroad::mapping::Mappings;
+
+/// The longest a test waits for an event before it fails: a hang guard, never a timing
+/// assertion (on a busy 2-core machine an event may take seconds; it must come).
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// Re-checks `cond` until it holds or [`HANG_GUARD`] passes, and returns its last value
+/// for the caller to assert on. Only for events nothing announces (a metric counter, a
+/// record in the store, the switch state); where the code or a stub offers a
+/// notification, wait on that instead (`Stub::hits_reach`).
+pub(crate) async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    eventually_async(|| std::future::ready(cond())).await
+}
+
+/// [`eventually`] for a check that has to await (a connection, a request).
+pub(crate) async fn eventually_async<F: std::future::Future<Output = bool>>(
+    mut cond: impl FnMut() -> F,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

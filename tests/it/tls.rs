@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::gateway::{start, temp_dir, with_id, V31EU};
 use crate::stub::{self, Behaviour, Stub};
-use crate::support::repo;
+use crate::support::{eventually, repo};
 
 const XML: &str = "text/xml; charset=utf-8";
 /// Hang guard only: nothing here is expected to take more than a moment.
@@ -211,15 +211,8 @@ async fn metric_reaches(
     labels: &[(&'static str, &'static str)],
     want: f64,
 ) -> f64 {
-    let mut got = 0.0;
-    for _ in 0..200 {
-        got = gw.shared.metrics.counter_sum(name, labels);
-        if got >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    got
+    eventually(|| gw.shared.metrics.counter_sum(name, labels) >= want).await;
+    gw.shared.metrics.counter_sum(name, labels)
 }
 
 #[tokio::test]
