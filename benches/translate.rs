@@ -76,7 +76,7 @@ fn message(body_payload: usize) -> Vec<u8> {
 
 fn mappings() -> Mappings {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
-    let m = Mappings::load_dir(&dir).expect("mappings/ loads");
+    let m = dualroad::mapping::load_dir(&dir).expect("mappings/ loads");
     // The bench message is v3.1 (x-road.ee); the repo mappings' dialect only matters
     // for UXP → legacy, so they serve here as they are.
     m

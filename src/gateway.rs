@@ -47,10 +47,12 @@ impl Gateway {
         let switch = store.switch_state()?;
         let maps = match maps {
             Some(m) => m,
-            None => Mappings::load_dir(&settings.mappings).map_err(|e| StartError::Mappings {
-                dir: settings.mappings.display().to_string(),
-                errors: e.to_string(),
-            })?,
+            None => {
+                crate::mapping::load_dir(&settings.mappings).map_err(|e| StartError::Mappings {
+                    dir: settings.mappings.display().to_string(),
+                    errors: e.to_string(),
+                })?
+            }
         };
         let metrics = Arc::new(Metrics::new());
         describe_all(&metrics);

@@ -1,20 +1,26 @@
 //! dualroad: a gateway that moves a government data exchange from a legacy X-Road to
 //! Cybernetica UXP without a flag day.
 //!
-//! Crate map, in the order a message flows through it:
-//! - [`wire`]: dialect detection, one codec per dialect around a canonical header,
-//!   SOAP envelopes, faults and `multipart/related`.
-//! - [`mapping`]: legacy short names ↔ UXP identifiers, loaded from `mappings/*.toml`.
-//! - [`translate`]: pure functions that turn a message of one dialect into another.
-//! - [`routing`]: pure routing decisions (stages, canary split, rollback switch).
+//! This crate is the shell: the network, the store, the clock, the files and the
+//! command line. What it decides with lives in `dualroad-core` (`crates/dualroad-core`),
+//! re-exported here under the same names, so `dualroad::wire` is `dualroad_core::wire`.
+//!
+//! Crate map, in the order a message flows through it (core modules marked *core*):
+//! - [`wire`] (*core*): dialect detection, one codec per dialect around a canonical
+//!   header, SOAP envelopes, faults and `multipart/related`.
+//! - [`mapping`] (*core*, files read here): legacy short names ↔ UXP identifiers, from
+//!   `mappings/*.toml`.
+//! - [`translate`] (*core*): a message of one dialect turned into another.
+//! - [`routing`] (*core*): routing decisions (stages, canary split, rollback switch).
 //! - [`proxy`]: the gateway's I/O shell: listeners, pipeline, upstream clients, the
 //!   single error-to-fault rescue.
-//! - [`shadow`]: shadow mode's comparison core: two SOAP answers compared as SOAP
+//! - [`shadow`] (*core*): shadow mode's comparison core: two SOAP answers compared as SOAP
 //!   (canonical trees, volatile fields, ignore rules, noise calibration).
-//! - [`evidence`]: the one record of an exchange (and its diff, its capture), built in
+//! - [`evidence`] (*core*): the one record of an exchange (and its diff, its capture), built in
 //!   one place from what the pipeline and the shadow copy learned. Pure.
 //! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
-//! - [`report`]: migration reports (readiness per agency × service) from the evidence.
+//! - [`report`] (*core*, store read here): migration reports (readiness per agency ×
+//!   service) from the evidence.
 //! - [`net`]: network building blocks shared by the listeners (authority parsing).
 //! - [`clock`]: the one injected wall clock of the shell.
 //! - [`gateway`]: starts everything (store, listeners, admin) and serves until stopped.
@@ -25,22 +31,18 @@
 //! - [`sim`]: stand-ins for a legacy X-Road and a UXP security server (tests, demos).
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
+pub use dualroad_core::{error, evidence, routing, shadow, translate, wire};
+
 pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod error;
-pub mod evidence;
 pub mod gateway;
 pub mod mapping;
 pub mod net;
 pub mod proxy;
 pub mod report;
-pub mod routing;
-pub mod shadow;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
-pub mod translate;
-pub mod wire;

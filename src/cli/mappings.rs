@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::mapping::Mappings;
 use crate::wire::Dialect;
 
 #[derive(Debug, Args)]
@@ -25,7 +24,7 @@ pub struct ImportArgs {
 }
 
 pub(super) fn check(dir: &Path) -> anyhow::Result<ExitCode> {
-    match Mappings::load_dir(dir) {
+    match crate::mapping::load_dir(dir) {
         Ok(m) => {
             println!(
                 "{}: ok — {} members, {} services; legacy dialect {}, UXP instance {}",

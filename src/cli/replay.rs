@@ -741,7 +741,7 @@ fn prepare(args: &ReplayArgs, settings: Option<&Settings>) -> anyhow::Result<Pre
         .clone()
         .or_else(|| settings.map(|s| s.mappings.clone()))
         .unwrap_or_else(|| PathBuf::from(crate::config::file::DEFAULT_MAPPINGS_DIR));
-    let maps = Mappings::load_dir(&mappings_dir)
+    let maps = crate::mapping::load_dir(&mappings_dir)
         .map_err(|e| anyhow!("--mappings {}: {e}", mappings_dir.display()))?;
     let max_message_bytes = settings.map_or(crate::config::file::DEFAULT_MAX_MESSAGE_BYTES, |s| {
         s.limits.max_message_bytes

@@ -99,7 +99,7 @@ pub(super) fn run(args: ReportArgs, clock: crate::clock::Clock) -> anyhow::Resul
     };
     let thresholds = settings.as_ref().map(|s| s.report).unwrap_or_default();
     let maps = match &settings {
-        Some(s) => match Mappings::load_dir(&s.mappings) {
+        Some(s) => match crate::mapping::load_dir(&s.mappings) {
             Ok(m) => Some(m),
             Err(e) => {
                 eprintln!("{e}");

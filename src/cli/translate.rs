@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::mapping::Mappings;
 use crate::translate::{self, Options, TranslateError};
 use crate::wire::codec::Family;
 use crate::wire::message::{Input, DEFAULT_MAX_MESSAGE_BYTES};
@@ -71,7 +70,7 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub(super) fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
-    let maps = Mappings::load_dir(&args.mappings).map_err(|e| {
+    let maps = crate::mapping::load_dir(&args.mappings).map_err(|e| {
         anyhow::anyhow!("mappings in {} are invalid:\n{e}", args.mappings.display())
     })?;
     let file = read_input(&args.file)?;

@@ -415,10 +415,12 @@ impl Shared {
         }
         let maps = match maps {
             Some(m) => m,
-            None => Mappings::load_dir(&new.mappings).map_err(|errors| ReloadError::Mappings {
-                dir: new.mappings.clone(),
-                errors,
-            })?,
+            None => {
+                crate::mapping::load_dir(&new.mappings).map_err(|errors| ReloadError::Mappings {
+                    dir: new.mappings.clone(),
+                    errors,
+                })?
+            }
         };
         let mut diff = old.settings.diff(&new);
         if maps.fingerprint() != old.maps.fingerprint() {

@@ -269,7 +269,8 @@ async fn rules_that_fight_are_refused_with_both_files_and_lines() {
         line_of("agency = \"PS-UXP/GOV/10000042/moh-portal\""),
     );
     let settings = dualroad::config::Settings::from_str("gw.toml", &text).expect("valid file");
-    let maps = Mappings::load_dir(&crate::support::repo().join("mappings")).expect("mappings");
+    let maps =
+        dualroad::mapping::load_dir(&crate::support::repo().join("mappings")).expect("mappings");
     let e = match dualroad::proxy::Active::build(settings, maps) {
         Ok(_) => panic!("two stages for one agency must be refused"),
         Err(e) => e.to_string(),

@@ -26,7 +26,7 @@ const STEP_MS: u64 = 120_000;
 const NOW_MS: u64 = START_MS + 7 * 86_400_000;
 
 fn maps() -> Mappings {
-    Mappings::load_dir(&repo().join("mappings")).expect("mappings")
+    dualroad::mapping::load_dir(&repo().join("mappings")).expect("mappings")
 }
 
 fn sample() -> Sample {

@@ -103,7 +103,8 @@ pub(crate) fn mappings(dir: &Path) -> &'static Mappings {
     let cache = CACHE.get_or_init(Default::default);
     let mut guard = cache.lock().unwrap();
     guard.entry(dir.to_path_buf()).or_insert_with(|| {
-        let m = Mappings::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let m =
+            dualroad::mapping::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         Box::leak(Box::new(m))
     })
 }

@@ -212,37 +212,6 @@ fn bodies_are_text_when_utf8_and_base64_otherwise() {
         let back: CaptureRecord = decode(&raw).expect("decode");
         assert_eq!(back, c);
     }
-    for len in 0..20 {
-        let data: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
-        assert_eq!(
-            crate::evidence::base64::decode(&crate::evidence::base64::encode(&data)),
-            Some(data)
-        );
-    }
-    assert_eq!(crate::evidence::base64::encode(b"foobar"), "Zm9vYmFy");
-    assert_eq!(crate::evidence::base64::encode(b"fo"), "Zm8=");
-    for bad in ["Zm9", "Zm=v", "Z===", "Zm8=Zm8=", "Zm9v!A=="] {
-        assert_eq!(crate::evidence::base64::decode(bad), None, "{bad}");
-    }
-    for bad in [
-        "====",
-        "Zm9v====",
-        "Zg==Zg==",
-        "Zm9v Zg==",
-        "Zm9v\nZg==",
-        "Zg=",
-        "Zm9v-_==",
-    ] {
-        assert_eq!(crate::evidence::base64::decode(bad), None, "{bad:?}");
-    }
-    // Bits past the last whole byte are dropped, not refused: records written by any
-    // encoder of the past still read back.
-    assert_eq!(
-        crate::evidence::base64::decode("Zm9="),
-        Some(b"fo".to_vec())
-    );
-    assert_eq!(crate::evidence::base64::decode("Zh=="), Some(b"f".to_vec()));
-    assert_eq!(crate::evidence::base64::decode(""), Some(Vec::new()));
 }
 
 #[test]

@@ -14,9 +14,7 @@
 //! gateway would translate some identities and silently misroute others.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
 use std::fmt;
-use std::fs;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
@@ -36,73 +34,14 @@ const UXP_KEYS: &[&str] = &["instance"];
 const MEMBER_KEYS: &[&str] = &["legacy", "uxp"];
 const SERVICE_KEYS: &[&str] = &["legacy", "uxp", "effect", "wrapper"];
 
-pub(super) fn load_dir(dir: &Path) -> Result<Mappings, MappingErrors> {
-    let mut problems = Vec::new();
-    let whole = |message: String| Problem {
-        file: dir.to_path_buf(),
-        line: None,
-        field: None,
-        message,
-    };
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            return Err(MappingErrors(vec![whole(format!(
-                "cannot read mappings directory: {e}"
-            ))]))
-        }
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(whole(format!("cannot list mappings directory: {e}")));
-                continue;
-            }
-        };
-        let path = entry.path();
-        // Hidden files are editor artefacts (`.#agencies.toml` lock links, swap files),
-        // never part of the table.
-        if entry.file_name().to_string_lossy().starts_with('.')
-            || path.extension() != Some(OsStr::new("toml"))
-        {
-            continue;
-        }
-        // `fs::metadata` follows symlinks, so a linked-in shared file counts.
-        match fs::metadata(&path) {
-            Ok(m) if m.is_file() => files.push(path),
-            Ok(_) => {}
-            Err(e) => problems.push(Problem {
-                file: path,
-                line: None,
-                field: None,
-                message: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    let mut sources = Vec::new();
-    for path in files {
-        match fs::read(&path).map(String::from_utf8) {
-            Ok(Ok(text)) => sources.push((path, text)),
-            Ok(Err(e)) => problems.push(Problem {
-                file: path,
-                line: None,
-                field: None,
-                message: format!(
-                    "not valid UTF-8 (first bad byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            }),
-            Err(e) => problems.push(Problem {
-                file: path,
-                line: None,
-                field: None,
-                message: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    validate(dir, sources, problems)
+/// Validates what the shell read (`(path, text)` pairs) together with the problems it
+/// met reading them (an unreadable file, bad UTF-8), so every problem is reported at once.
+pub(super) fn from_read(
+    origin: &Path,
+    sources: Vec<(PathBuf, String)>,
+    problems: Vec<Problem>,
+) -> Result<Mappings, MappingErrors> {
+    validate(origin, sources, problems)
 }
 
 pub(super) fn from_sources(

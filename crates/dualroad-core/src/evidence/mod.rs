@@ -315,6 +315,38 @@ pub(crate) mod base64 {
     pub(crate) fn decode(input: &str) -> Option<Vec<u8>> {
         BODY.decode(input).ok()
     }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn padded_standard_base64_round_trips_and_refuses_the_rest() {
+            for len in 0..20 {
+                let data: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
+                assert_eq!(super::decode(&super::encode(&data)), Some(data));
+            }
+            assert_eq!(super::encode(b"foobar"), "Zm9vYmFy");
+            assert_eq!(super::encode(b"fo"), "Zm8=");
+            for bad in ["Zm9", "Zm=v", "Z===", "Zm8=Zm8=", "Zm9v!A=="] {
+                assert_eq!(super::decode(bad), None, "{bad}");
+            }
+            for bad in [
+                "====",
+                "Zm9v====",
+                "Zg==Zg==",
+                "Zm9v Zg==",
+                "Zm9v\nZg==",
+                "Zg=",
+                "Zm9v-_==",
+            ] {
+                assert_eq!(super::decode(bad), None, "{bad:?}");
+            }
+            // Bits past the last whole byte are dropped, not refused: records written by any
+            // encoder of the past still read back.
+            assert_eq!(super::decode("Zm9="), Some(b"fo".to_vec()));
+            assert_eq!(super::decode("Zh=="), Some(b"f".to_vec()));
+            assert_eq!(super::decode(""), Some(Vec::new()));
+        }
+    }
 }
 
 /// One served exchange as the proxy hands it over.

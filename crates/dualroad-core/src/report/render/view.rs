@@ -518,19 +518,47 @@ fn width(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{HistoryEntry, LearnedPath};
-    use crate::report::{build, ReportOptions};
-    use crate::store::Store;
+    use crate::report::aggregate::{Aggregator, Buckets};
+    use crate::report::model::{Evidence, History, HistoryEntry, LearnedPath};
+    use crate::report::{assemble, warnings, Period, ReportOptions};
 
-    /// The report of an empty store: every section present, nothing in it.
+    /// The report of no evidence at all: every section present, nothing in it.
     fn empty_report() -> Report {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("store");
+        let now_ms = 1_772_323_200_000;
         let opts = ReportOptions {
-            now_ms: 1_772_323_200_000,
+            now_ms,
             ..ReportOptions::default()
         };
-        build(&store, &opts).expect("report")
+        let period = Period {
+            since_ms: now_ms,
+            until_ms: now_ms + 1,
+            since_requested: false,
+            until_requested: false,
+        };
+        let agg = Aggregator::new(Buckets::for_period(now_ms, now_ms + 1), None);
+        let mut evidence = Evidence {
+            exchanges_read: 0,
+            diffs_read: 0,
+            records_skipped: 0,
+            dropped_exchanges: 0,
+            dropped_diffs: 0,
+            failed_writes: 0,
+            retention_removed: 0,
+            bodies_withheld: 0,
+            unified_withheld: 0,
+            warnings: Vec::new(),
+        };
+        evidence.warnings = warnings(&evidence, &agg);
+        let history = History {
+            entries: Vec::new(),
+            verification: ChainCheck {
+                ok: true,
+                entries_verified: 0,
+                first_bad: None,
+                problem: None,
+            },
+        };
+        assemble(agg, &period, &opts, evidence, history)
     }
 
     #[test]

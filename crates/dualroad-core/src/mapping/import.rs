@@ -609,12 +609,9 @@ fn parse_new_id(p: &mut Pull, line: usize, attrs: &[Attr]) -> Result<ClientId, I
 mod tests {
     use super::*;
     use crate::mapping::{LegacyMember, Mappings};
-    use std::path::PathBuf;
 
     fn fixture() -> String {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/mappings/import/identifiermapping.xml");
-        std::fs::read_to_string(p).unwrap()
+        include_str!("../../../../fixtures/mappings/import/identifiermapping.xml").to_string()
     }
 
     fn cid(s: &str) -> ClientId {

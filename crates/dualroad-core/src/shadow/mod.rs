@@ -24,8 +24,8 @@
 //!   by the gateway's mirror and `dualroad replay`.
 //!
 //! ```
-//! use dualroad::shadow::{compare, CompareConfig, Date, Options};
-//! use dualroad::wire::message::Input;
+//! use dualroad_core::shadow::{compare, CompareConfig, Date, Options};
+//! use dualroad_core::wire::message::Input;
 //!
 //! let rules = CompareConfig::default().compile().unwrap();
 //! let today: Date = "2026-03-01".parse().unwrap();
