@@ -21,7 +21,8 @@
 //! - [`store`]: sled: switch state, the tamper-evident audit log and the evidence.
 //! - [`report`] (*core*, store read here): migration reports (readiness per agency ×
 //!   service) from the evidence.
-//! - [`net`]: network building blocks shared by the listeners (authority parsing).
+//! - [`net`] (crate `dualroad-net`): the one accept loop with its connection limits and
+//!   graceful drain, the TLS handshake, authority parsing; shared with the simulators.
 //! - [`clock`]: the one injected wall clock of the shell.
 //! - [`gateway`]: starts everything (store, listeners, admin) and serves until stopped.
 //! - [`admin`]: health, metrics, rollout, switch and reload over HTTP.
@@ -32,6 +33,7 @@
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
 pub use dualroad_core::{error, evidence, routing, shadow, translate, wire};
+pub use dualroad_net as net;
 
 pub mod admin;
 pub mod cli;
@@ -39,7 +41,6 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod mapping;
-pub mod net;
 pub mod proxy;
 pub mod report;
 pub mod sim;
