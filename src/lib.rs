@@ -29,11 +29,14 @@
 //! - [`config`]: file config → validated settings.
 //! - [`telemetry`]: logging, typed events, metrics.
 //! - [`tls`]: rustls configs for HTTPS listeners and upstreams, certificate facts.
-//! - [`sim`]: stand-ins for a legacy X-Road and a UXP security server (tests, demos).
+//! - [`sim`] (crate `dualroad-sim`, feature `sim`): stand-ins for a legacy X-Road and a
+//!   UXP security server (tests, demos), and the report's sample evidence.
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
 pub use dualroad_core::{error, evidence, routing, shadow, translate, wire};
 pub use dualroad_net as net;
+#[cfg(feature = "sim")]
+pub use dualroad_sim as sim;
 
 pub mod admin;
 pub mod cli;
@@ -43,7 +46,6 @@ pub mod gateway;
 pub mod mapping;
 pub mod proxy;
 pub mod report;
-pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -6,12 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = dualroad::cli::Cli::parse();
-    // The demo and one-shot commands print their own output; the gateway logs requests.
-    let level = match cli.command {
-        dualroad::cli::Command::Serve(_) | dualroad::cli::Command::Sim { .. } => "info",
-        _ => "warn",
-    };
-    dualroad::telemetry::init(cli.log_format, level);
+    dualroad::telemetry::init(cli.log_format, cli.command.log_level());
     match dualroad::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -1,12 +1,14 @@
 //! The `dualroad` command line: clap definitions and dispatch. `main.rs` only parses
 //! and calls [`run`]; each subcommand lives in its own file and returns an exit code.
 
+#[cfg(feature = "sim")]
 mod demo;
 mod diffs;
 mod mappings;
 mod replay;
 mod report;
 mod serve;
+#[cfg(feature = "sim")]
 mod sim;
 mod switch;
 mod translate;
@@ -31,6 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[cfg(feature = "sim")]
     /// Run the whole story on loopback with embedded defaults: no config needed.
     Demo,
     /// Run the gateway.
@@ -53,6 +56,7 @@ pub enum Command {
         command: MappingsCommand,
     },
     /// Run a stack simulator (a legacy X-Road or a UXP security server stand-in).
+    #[cfg(feature = "sim")]
     Sim {
         #[command(subcommand)]
         command: sim::SimCommand,
@@ -66,6 +70,19 @@ pub enum Command {
     },
     /// Migration report from the stored evidence: readiness per agency and service.
     Report(report::ReportArgs),
+}
+
+impl Command {
+    /// The default log level: the servers log their requests; the demo and one-shot
+    /// commands print their own output and log only warnings.
+    pub fn log_level(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            #[cfg(feature = "sim")]
+            Command::Sim { .. } => "info",
+            _ => "warn",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +102,7 @@ pub enum MappingsCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock = crate::clock::system();
     match cli.command {
+        #[cfg(feature = "sim")]
         Command::Demo => demo::run(clock),
         Command::Serve(args) => serve::run(args, clock),
         Command::Switch { command } => switch::switch(command, clock),
@@ -94,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MappingsCommand::Check { dir } => mappings::check(&dir),
             MappingsCommand::Import(args) => mappings::import(args),
         },
+        #[cfg(feature = "sim")]
         Command::Sim { command } => sim::run(command),
         Command::Replay(args) => replay::run(args, clock),
         Command::Diffs { command } => diffs::run(command),

@@ -14,12 +14,12 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::config::Settings;
-use crate::mapping::Mappings;
 use crate::report::render::Format;
-use crate::report::sample::Sample;
 use crate::report::{self, parse_utc, ReportOptions, Thresholds};
 use crate::shadow::IgnoreRule;
 use crate::store::{Store, StoreError};
+#[cfg(feature = "sim")]
+use dualroad_sim::sample::Sample;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -193,13 +193,28 @@ fn open_failed(data: &Path, e: &StoreError, settings: Option<&Settings>) -> Exit
 /// Sample exchanges `--sample` generates by default: four days, one a minute.
 const SAMPLE_EXCHANGES: u64 = 6_000;
 /// The span every sample covers, whatever its size.
+#[cfg(feature = "sim")]
 const SAMPLE_SPAN_MS: u64 = SAMPLE_EXCHANGES * 60_000;
 /// Above this many exchanges, samples hand no bodies to the writer (their diffs'
 /// unified text is then withheld), which keeps generating a million fast.
+#[cfg(feature = "sim")]
 const SAMPLE_MAX_WITH_BODIES: u64 = 100_000;
 /// 2026-03-01T00:00:00Z.
+#[cfg(feature = "sim")]
 const SAMPLE_START_MS: u64 = 1_772_323_200_000;
 
+#[cfg(not(feature = "sim"))]
+fn sample_report(
+    _args: &ReportArgs,
+    _thresholds: Thresholds,
+    _clock: &crate::clock::Clock,
+) -> anyhow::Result<String> {
+    anyhow::bail!(
+        "--sample needs the simulators: this dualroad was built without the `sim` feature"
+    )
+}
+
+#[cfg(feature = "sim")]
 fn sample_report(
     args: &ReportArgs,
     thresholds: Thresholds,
@@ -221,12 +236,13 @@ fn sample_report(
     result
 }
 
+#[cfg(feature = "sim")]
 fn sample_into(
     dir: &Path,
     keep: bool,
     args: &ReportArgs,
     thresholds: Thresholds,
-    maps: &Mappings,
+    maps: &crate::mapping::Mappings,
     clock: &crate::clock::Clock,
 ) -> anyhow::Result<String> {
     if keep && dir.exists() {

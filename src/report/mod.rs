@@ -4,6 +4,7 @@
 //! verdicts, the model and the renderers live). [`sample`] fills a store with a
 //! plausible migration for `dualroad report --sample` and the report's screenshots.
 
+#[cfg(feature = "sim")]
 pub mod sample;
 
 pub use dualroad_core::report::*;

@@ -541,7 +541,7 @@ fn _unused(_: &Path) {}
 /// as it would from the legacy stack, in its own dialect and header.
 #[tokio::test]
 async fn with_simulators_both_stacks_answer_alike() {
-    use dualroad::sim::{self, SimConfig};
+    use dualroad_sim::{self as sim, SimConfig};
     let start_sim = |cfg: SimConfig| async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();

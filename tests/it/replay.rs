@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use dualroad::evidence::ExchangeRecord;
-use dualroad::sim::{self, SimConfig};
 use dualroad::store::Store;
+use dualroad_sim::{self as sim, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, temp_dir, with_id, V31EU};
 use crate::stub::Behaviour;

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use dualroad::admin::client::call;
 use dualroad::mapping::Mappings;
 use dualroad::report::render::{html, json, markdown};
-use dualroad::report::sample::Sample;
 use dualroad::report::{self, Report, ReportOptions, Thresholds};
 use dualroad::store::Store;
+use dualroad_sim::sample::Sample;
 
 use crate::gateway::{config_text, env_with, start};
 use crate::stub::Behaviour;

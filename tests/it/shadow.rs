@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use dualroad::evidence::{DiffRecord, ExchangeRecord};
 use dualroad::gateway::Gateway;
-use dualroad::sim::{self, SimConfig};
+use dualroad_sim::{self as sim, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};
 use crate::stub::Behaviour;

@@ -17,13 +17,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use dualroad::mapping::Mappings;
-use dualroad::sim::{self, SimConfig, SimKind};
 use dualroad::translate::{self, Options};
 use dualroad::wire::dialect::NS_XROAD;
 use dualroad::wire::envelope::Envelope;
 use dualroad::wire::fault::Fault;
 use dualroad::wire::message::{Input, Message, DEFAULT_MAX_MESSAGE_BYTES};
 use dualroad::wire::SoapVersion;
+use dualroad_sim::{self as sim, SimConfig, SimKind};
 
 use crate::support::{cases, mappings, repo};
 

@@ -4,9 +4,9 @@
 
 use http::StatusCode;
 
-use crate::error::{FaultCode, Side};
 use crate::translate::TranslateError;
 use crate::wire::{Dialect, WireError};
+use dualroad_core::error::{FaultCode, Side};
 
 use super::SimKind;
 

@@ -13,7 +13,6 @@
 use http::{Method, StatusCode};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::error::Side;
 use crate::translate::{self, Decoded, Options};
 use crate::wire::codec::Kind;
 use crate::wire::dialect::{Dialect, SoapVersion, LEGACY_DIALECTS, NS_SOAP11, NS_SOAP12, NS_XROAD};
@@ -22,6 +21,7 @@ use crate::wire::fault::Fault;
 use crate::wire::header::ServiceRef;
 use crate::wire::message::{Input, Packaging};
 use crate::wire::WireError;
+use dualroad_core::error::Side;
 
 use super::body::{compose, compose_fault, BodyScan, Convention};
 use super::data::{decide, Rng};

@@ -1,5 +1,8 @@
-//! Stack simulators: stand-ins for a legacy X-Road security server and a UXP security
-//! server, for integration tests, load scripts and `dualroad demo`.
+//! dualroad-sim: stack simulators — stand-ins for a legacy X-Road security server and a
+//! UXP security server, for integration tests, load scripts and `dualroad demo` — and
+//! the report's sample evidence ([`sample`]). Built on the core (`dualroad-core`) and
+//! the one accept loop (`dualroad-net`), never on the gateway; the gateway's `sim`
+//! feature (on by default) pulls it in for `demo`, `sim` and `report --sample`.
 //!
 //! Where it sits: the gateway talks to two upstream stacks; in tests and demos both are
 //! these simulators. They serve the handful of services in `mappings/` and answer the
@@ -25,11 +28,16 @@ mod data;
 pub mod echo;
 mod error;
 mod respond;
+pub mod sample;
 mod server;
 mod service;
 mod xml;
 
 use std::time::Duration;
+
+// The core's and the accept loop's modules under the names the gateway gives them.
+use dualroad_core::{evidence, mapping, shadow, translate, wire};
+use dualroad_net as net;
 
 use crate::wire::codec::Family;
 use crate::wire::Dialect;
