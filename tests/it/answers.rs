@@ -187,3 +187,60 @@ fn a_legacy_answer_to_a_translated_uxp_request_must_belong_to_it() {
         );
     }
 }
+
+/// A copy under its own message id (`Translator::with_message_id`), in every direction:
+/// the translated request carries the copy's id, and the answer must echo the copy's
+/// id, not the client's.
+#[test]
+fn a_copy_goes_under_its_own_id_and_its_answer_must_echo_it() {
+    let maps = mappings(&repo().join("mappings"));
+    let copy = Translator::new(maps, Options::default()).with_message_id("copy-1");
+    let cases = [
+        (
+            "v3.1-eu/request-RR19IsikuElukoht.xml",
+            "uxp/response-to-v31eu-getResidence.xml",
+            "da91096e-139f-45aa-810c-aa2214d9c05e",
+        ),
+        (
+            "uxp/request-getPatientSummary.xml",
+            "v3.1-eu/response-getPatientSummary.xml",
+            "594629e9-476b-428c-9189-43606f4acecd",
+        ),
+    ];
+    for (request, answer, client_id) in cases {
+        let (request, answer) = (read(request), read(answer));
+        let req = Input::new(request.as_bytes());
+        let to_legacy = request.contains("<xro:id>");
+        let sent = if to_legacy {
+            copy.request_to_legacy(req)
+        } else {
+            copy.request_to_uxp(req)
+        }
+        .expect("translates");
+        assert_eq!(sent.message_id.as_deref(), Some("copy-1"));
+        let text = String::from_utf8_lossy(&sent.bytes);
+        assert!(
+            text.contains(">copy-1<") && !text.contains(client_id),
+            "{text}"
+        );
+        let back = |a: &str| {
+            let a = Input::new(a.as_bytes());
+            if to_legacy {
+                copy.response_to_uxp(a, req)
+            } else {
+                copy.response_to_legacy(a, req)
+            }
+            .map(|t| t.message_id)
+            .map_err(|e| e.fault_code().to_string())
+        };
+        // The client's own id in the answer: not the copy's answer.
+        assert_eq!(
+            back(&answer),
+            Err("Server.ServerProxy.ServiceFailed.InvalidResponse".to_string()),
+            "{client_id}"
+        );
+        // The copy's id: it belongs, and the client's header is echoed.
+        let echoed = answer.replacen(client_id, "copy-1", 1);
+        assert_eq!(back(&echoed), Ok(Some(client_id.to_string())));
+    }
+}
