@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use dualroad::mapping::Mappings;
-use dualroad::translate::{self, Options};
+use dualroad::translate::{Options, Translator};
 use dualroad::wire::message::Input;
 
 /// Counts bytes allocated, to report allocation per translation.
@@ -94,7 +94,8 @@ fn raw_scan(bytes: &[u8]) -> usize {
 }
 
 fn translate_once(maps: &Mappings, bytes: &[u8]) -> usize {
-    let t = translate::request_to_uxp(maps, &Options::default(), Input::new(bytes))
+    let t = Translator::new(maps, Options::default())
+        .request_to_uxp(Input::new(bytes))
         .expect("translates");
     t.bytes.len()
 }

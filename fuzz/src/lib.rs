@@ -55,7 +55,7 @@ pub fn mappings() -> &'static Mappings {
     static MAPS: OnceLock<Mappings> = OnceLock::new();
     MAPS.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../mappings");
-        match Mappings::load_dir(std::path::Path::new(dir)) {
+        match dualroad::mapping::load_dir(std::path::Path::new(dir)) {
             Ok(m) => m,
             Err(e) => panic!("fuzz setup: {dir}: {e}"),
         }

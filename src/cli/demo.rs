@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::mapping::Mappings;
-use crate::translate::{self, Options, Translation};
+use crate::translate::{self, Options, Translation, Translator};
 use crate::wire::codec::Family;
 use crate::wire::message::Input;
 
@@ -64,7 +64,7 @@ fn show(
             }
         }
         Err(e) => {
-            let rescue = translate::rescue_for(rescue_of, family, &Options::default());
+            let rescue = Options::default().rescue_for(rescue_of, family);
             let fault = rescue.fault_message(&e.fault_code(), &e.to_string(), "demo");
             println!("  rejected ({} side) → {}", e.side(), e.fault_code());
             println!(
@@ -79,7 +79,7 @@ fn show(
 }
 
 fn translation_tour(maps: &Mappings) {
-    let opts = Options::default();
+    let tr = Translator::new(maps, Options::default());
     println!(
         "dualroad demo — part 1: translation core (embedded mappings: {} members, {} services)",
         maps.members().count(),
@@ -87,43 +87,38 @@ fn translation_tour(maps: &Mappings) {
     );
     show(
         "2.0 rpc/encoded request from the health portal → UXP",
-        translate::request_to_uxp(maps, &opts, Input::new(V2_REQUEST)),
+        tr.request_to_uxp(Input::new(V2_REQUEST)),
         Input::new(V2_REQUEST),
         Family::Legacy,
     );
     show(
         "UXP answer → back to the 2.0 client (its own header restored, requestHash dropped)",
-        translate::response_to_legacy(
-            maps,
-            &opts,
-            Input::new(UXP_RESPONSE_TO_V2),
-            Input::new(V2_REQUEST),
-        ),
+        tr.response_to_legacy(Input::new(UXP_RESPONSE_TO_V2), Input::new(V2_REQUEST)),
         Input::new(V2_REQUEST),
         Family::Legacy,
     );
     show(
         "3.1-eu request whose operation was renamed on UXP (wrapper rename)",
-        translate::request_to_uxp(maps, &opts, Input::new(V31EU_RENAMED)),
+        tr.request_to_uxp(Input::new(V31EU_RENAMED)),
         Input::new(V31EU_RENAMED),
         Family::Legacy,
     );
     let ct = Some("application/soap+xml; charset=utf-8; action=\"urn:getPatientSummary\"");
     show(
         "SOAP 1.2 UXP client → service still on the legacy stack (v3.1-eu)",
-        translate::request_to_legacy(maps, &opts, Input::new(UXP_SOAP12).with_content_type(ct)),
+        tr.request_to_legacy(Input::new(UXP_SOAP12).with_content_type(ct)),
         Input::new(UXP_SOAP12).with_content_type(ct),
         Family::Uxp,
     );
     show(
         "XXE attempt",
-        translate::request_to_uxp(maps, &opts, Input::new(XXE)),
+        tr.request_to_uxp(Input::new(XXE)),
         Input::new(XXE),
         Family::Legacy,
     );
     show(
         "consumer with no mapping",
-        translate::request_to_uxp(maps, &opts, Input::new(UNMAPPED)),
+        tr.request_to_uxp(Input::new(UNMAPPED)),
         Input::new(UNMAPPED),
         Family::Legacy,
     );

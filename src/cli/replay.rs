@@ -5,8 +5,8 @@
 //! come from a data directory's captures (rules with `capture = true`; stored after
 //! redaction, so redacted values are keyed-hash tokens) or from a directory of request
 //! files (`*.xml`, `*.mime`). Each one goes, under one fresh message id, as is to the
-//! legacy URL (`translate::reissue`) and translated to the UXP URL
-//! (`translate::request_to_uxp_as`); the UXP answer is brought back to the client's
+//! legacy URL (`Translator::reissue`) and translated to the UXP URL
+//! (`Translator::request_to_uxp`, through `proxy::copy::send`); the UXP answer is brought back to the client's
 //! dialect and the pair is judged by the same functions the mirror calls
 //! (`shadow::exchange`: `shadow_to_client_dialect`, `judge`, `event`) with the
 //! config's `[compare]` rules and the noise the gateway learned. Results are stored
@@ -52,7 +52,7 @@ use crate::store::{
     CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, Store,
     StoreError, WriterConfig,
 };
-use crate::translate::{self, Decoded, Options as TranslateOptions};
+use crate::translate::{Decoded, Options as TranslateOptions, Translator};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
 use crate::wire::{Dialect, SoapVersion};
@@ -220,14 +220,9 @@ pub(super) struct Filter {
 }
 
 /// Is this a legacy request the filter selects? Pure.
-pub(super) fn select(
-    maps: &Mappings,
-    opts: &TranslateOptions,
-    filter: &Filter,
-    r: &Recorded,
-) -> Result<(), Skip> {
-    let d = decode(opts, r.input()).map_err(Skip::NotALegacyRequest)?;
-    let names = translate::route_names_legacy(maps, &d.header);
+pub(super) fn select(tr: Translator<'_>, filter: &Filter, r: &Recorded) -> Result<(), Skip> {
+    let d = decode(tr.options(), r.input()).map_err(Skip::NotALegacyRequest)?;
+    let names = tr.route_names(&d.header, Family::Legacy);
     let wanted = |f: &Option<String>, names: &[String]| {
         f.as_ref().map_or(true, |f| names.iter().any(|n| n == f))
     };
@@ -240,14 +235,14 @@ pub(super) fn select(
 
 /// Decodes a legacy client's request; responses and faults are refused too.
 fn decode<'a>(opts: &TranslateOptions, input: Input<'a>) -> Result<Decoded<'a>, String> {
-    let d = translate::decode(
-        input,
-        Family::Legacy,
-        Kind::Request,
-        crate::error::Side::Client,
-        opts,
-    )
-    .map_err(|e| e.to_string())?;
+    let d = opts
+        .decode(
+            input,
+            Family::Legacy,
+            Kind::Request,
+            crate::error::Side::Client,
+        )
+        .map_err(|e| e.to_string())?;
     if d.msg.env.is_fault() {
         return Err("a SOAP fault, not a request".into());
     }
@@ -542,6 +537,12 @@ struct Ctx {
     clock: crate::clock::Clock,
 }
 
+impl Ctx {
+    fn translator(&self) -> Translator<'_> {
+        Translator::new(&self.maps, self.opts)
+    }
+}
+
 /// The fault code of a SOAP answer, when it is a fault.
 fn fault_code(a: &Answer, max: usize) -> Option<String> {
     let m = Message::parse(a.input(), max).ok()?;
@@ -551,8 +552,9 @@ fn fault_code(a: &Answer, max: usize) -> Option<String> {
 
 /// Replays one request to both stacks, judges the pair and stores the result.
 async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
+    let tr = ctx.translator();
     let d = decode(&ctx.opts, r.input())?;
-    let names = translate::route_names_legacy(&ctx.maps, &d.header);
+    let names = tr.route_names(&d.header, Family::Legacy);
     let mut unmapped = Vec::new();
     // As the gateway records it: a name with no counterpart is unmapped.
     if names.agency.len() == 1 {
@@ -562,7 +564,7 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
         unmapped.push(format!("service {}", names.service[0]));
     }
     let fresh = uuid::Uuid::new_v4().to_string();
-    let fingerprint = translate::request_fingerprint(&ctx.maps, &d);
+    let fingerprint = tr.fingerprint(&d);
     let mut meta = Facts {
         at_unix_ms: (ctx.clock)(),
         message_id: d.header.id.clone(),
@@ -594,7 +596,9 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
         );
         return store(ctx, meta, &c, None, RawBodies::default(), vec![], false).await;
     }
-    let legacy_req = translate::reissue(&d, &fresh)
+    let legacy_req = tr
+        .with_message_id(&fresh)
+        .reissue(&d)
         .map_err(|e| format!("{}: cannot be re-issued: {e}", r.origin))?;
     // The answers echo the request each stack got: the re-issued one, as the client.
     let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
@@ -613,15 +617,9 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
         (r, started.elapsed().as_secs_f64() * 1000.0)
     };
     // The UXP leg is a shadow copy like the live mirror's, by the same driver.
-    let uxp_copy = copy::send(
-        &ctx.maps,
-        &ctx.opts,
-        &client_req,
-        Stack::Uxp,
-        &fresh,
-        Some(&ctx.uxp),
-        |_| true,
-    );
+    let uxp_copy = copy::send(tr, &client_req, Stack::Uxp, &fresh, Some(&ctx.uxp), |_| {
+        true
+    });
     let ((legacy_res, legacy_ms), uxp) = tokio::join!(legacy_call, uxp_copy);
     meta.primary_latency_ms = legacy_ms;
     let mismatch = uxp.same_request == Some(false);
@@ -735,6 +733,12 @@ struct Prepared {
     max_message_bytes: u64,
 }
 
+impl Prepared {
+    fn translator(&self) -> Translator<'_> {
+        Translator::new(&self.maps, self.opts)
+    }
+}
+
 fn prepare(args: &ReplayArgs, settings: Option<&Settings>) -> anyhow::Result<Prepared> {
     let mappings_dir = args
         .mappings
@@ -818,7 +822,7 @@ fn first_pass(
     let mut tally = Tally::default();
     source
         .visit(|r| {
-            match select(&p.maps, &p.opts, filter, &r) {
+            match select(p.translator(), filter, &r) {
                 Ok(()) => tally.total += 1,
                 Err(s) => tally.skip(&r.origin, s),
             }
@@ -986,7 +990,7 @@ async fn dispatch(
     let pctx = ctx.clone();
     let producer = tokio::task::spawn_blocking(move || {
         source.visit(|r| {
-            if select(&pctx.maps, &pctx.opts, &filter, &r).is_err() {
+            if select(pctx.translator(), &filter, &r).is_err() {
                 return true;
             }
             // A closed channel: the dispatcher stopped.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::translate::{self, Options, TranslateError};
+use crate::translate::{Options, TranslateError, Translator};
 use crate::wire::codec::Family;
 use crate::wire::message::{Input, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::wire::SoapVersion;
@@ -88,11 +88,12 @@ pub(super) fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
     let req_input = request
         .as_deref()
         .map(|r| Input::new(r).with_content_type(args.request_content_type.as_deref()));
+    let tr = Translator::new(&maps, opts);
     let result = match (args.to, req_input) {
-        (Direction::Uxp, None) => translate::request_to_uxp(&maps, &opts, input),
-        (Direction::Legacy, None) => translate::request_to_legacy(&maps, &opts, input),
-        (Direction::Legacy, Some(req)) => translate::response_to_legacy(&maps, &opts, input, req),
-        (Direction::Uxp, Some(req)) => translate::response_to_uxp(&maps, &opts, input, req),
+        (Direction::Uxp, None) => tr.request_to_uxp(input),
+        (Direction::Legacy, None) => tr.request_to_legacy(input),
+        (Direction::Legacy, Some(req)) => tr.response_to_legacy(input, req),
+        (Direction::Uxp, Some(req)) => tr.response_to_uxp(input, req),
     };
     let mut out = std::io::stdout().lock();
     match result {
@@ -114,7 +115,7 @@ pub(super) fn run(args: TranslateArgs) -> anyhow::Result<ExitCode> {
                 (Direction::Legacy, Some(req)) => (req, Family::Legacy),
                 (Direction::Uxp, Some(req)) => (req, Family::Uxp),
             };
-            let rescue = translate::rescue_for(rescue_input, family, &opts);
+            let rescue = opts.rescue_for(rescue_input, family);
             let code = err.fault_code();
             let error_id = uuid::Uuid::new_v4().to_string();
             out.write_all(&rescue.fault_message(&code, &err.to_string(), &error_id))?;

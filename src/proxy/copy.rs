@@ -4,8 +4,9 @@
 //! call) and by `dualroad replay` (its UXP leg), so a replayed request is copied,
 //! checked and judged exactly as a live one.
 //!
-//! One copy: translate (`translate::request_to_uxp_as` for UXP, `translate::reissue`
-//! for legacy) → prove it is the same logical request (`translate::same_request`) →
+//! One copy, under its own message id (`Translator::with_message_id`): translate
+//! (`Translator::request_to_uxp` for UXP, `Translator::reissue` for legacy) → prove it
+//! is the same logical request (`Translator::same_request`) →
 //! call the stack, timed, within a byte budget → bring the answer back
 //! (`shadow::exchange::shadow_to_client_dialect`, which also proves the answer
 //! belongs to this copy). Every failure ends as a `ShadowResult` saying why: the
@@ -14,12 +15,11 @@
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::mapping::Mappings;
 use crate::proxy::upstream::{UpstreamClient, UpstreamError};
 use crate::routing::Stack;
 use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::NotComparedReason;
-use crate::translate::{self, Decoded, Options};
+use crate::translate::{Decoded, Translator};
 use crate::wire::codec::Family;
 
 /// What one copy gave.
@@ -59,17 +59,17 @@ fn not_compared(
 /// size before it is kept (the mirror's per-service byte budget; `|_| true` for none).
 /// The answer is echoed against `request`'s header, as the gateway would answer it.
 pub async fn send(
-    maps: &Mappings,
-    opts: &Options,
+    tr: Translator<'_>,
     request: &Decoded<'_>,
     stack: Stack,
     id: &str,
     client: Option<&UpstreamClient>,
     admit: impl FnOnce(u64) -> bool,
 ) -> Copied {
+    let copy_tr = tr.with_message_id(id);
     let copy = match stack {
-        Stack::Uxp => translate::request_to_uxp_as(maps, opts, request, Some(id.to_string())),
-        Stack::Legacy => translate::reissue(request, id),
+        Stack::Uxp => copy_tr.request_to_uxp(request),
+        Stack::Legacy => copy_tr.reissue(request),
     };
     let copy = match copy {
         Ok(c) => c,
@@ -88,7 +88,7 @@ pub async fn send(
         Stack::Legacy => Family::Legacy,
         Stack::Uxp => Family::Uxp,
     };
-    let same_request = Some(translate::same_request(maps, opts, request, &copy, family));
+    let same_request = Some(tr.same_request(request, &copy, family));
     let Some(client) = client else {
         return Copied {
             same_request,
@@ -128,7 +128,7 @@ pub async fn send(
         Err(e) => not_compared(reason_for(&e), e.to_string(), Some(latency_ms)),
     };
     // Back in the client's dialect, exactly as the gateway would have answered.
-    let result = exchange::shadow_to_client_dialect(maps, opts, request, stack, id, result);
+    let result = exchange::shadow_to_client_dialect(tr, request, stack, id, result);
     Copied {
         same_request,
         result,

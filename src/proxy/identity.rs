@@ -126,7 +126,7 @@ pub fn binding_covers(b: &ClientBinding, conn: &ConnIdentity) -> bool {
 }
 
 /// The decision. `claimed`: every name the request's client is known by (legacy name
-/// and mapped UXP id; `translate::route_names_legacy`). Returns the names of the
+/// and mapped UXP id; `Translator::route_names`). Returns the names of the
 /// bindings that allowed it (empty when no bindings are configured).
 pub fn check<'b>(
     bindings: &'b [ClientBinding],

@@ -292,16 +292,14 @@ async fn run(
         content_type: job.request.content_type.as_deref(),
         soap_action: job.soap_action.as_deref(),
     };
-    let opts = &active.opts;
-    let maps = &active.maps;
+    let tr = active.translator();
     // The request path decoded the same bytes already; this cannot fail, but a
     // failure still ends as a record rather than a panic.
-    let d = match translate::decode(
+    let d = match active.opts.decode(
         input,
         Family::Legacy,
         Kind::Request,
         crate::error::Side::Client,
-        opts,
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -317,10 +315,7 @@ async fn run(
     let shadow_id = uuid::Uuid::new_v4().to_string();
     let client = mirror_client(&active, &job.target);
     let reservation = &mut job.reservation;
-    let sent = copy::send(maps, opts, &d, stack, &shadow_id, client, |n| {
-        reservation.add(n)
-    })
-    .await;
+    let sent = copy::send(tr, &d, stack, &shadow_id, client, |n| reservation.add(n)).await;
     if sent.same_request == Some(false) {
         ShadowRequestMismatch {
             stack: stack.name(),
@@ -335,9 +330,7 @@ async fn run(
     };
     let copy = Copy {
         shadow_id: Some(shadow_id),
-        request_hash: sent
-            .same_request
-            .map(|_| translate::request_fingerprint(maps, &d)),
+        request_hash: sent.same_request.map(|_| tr.fingerprint(&d)),
         calibration,
     };
     finish(
@@ -363,7 +356,7 @@ async fn ask_again(
 ) -> Result<Answer, String> {
     let id = uuid::Uuid::new_v4().to_string();
     let client = mirror_client(active, &Target::Stack(stack));
-    let again = copy::send(&active.maps, &active.opts, d, stack, &id, client, |_| true).await;
+    let again = copy::send(active.translator(), d, stack, &id, client, |_| true).await;
     match again.result {
         ShadowResult::Answered { answer, .. } => Ok(answer),
         ShadowResult::Foreign { why, .. } => Err(why),

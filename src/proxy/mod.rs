@@ -29,7 +29,7 @@ use crate::routing::{SwitchScope, SwitchState};
 use crate::store::{Attribution, AuditAction, Store, StoreError};
 use crate::telemetry::events::{names, ConfigReloaded};
 use crate::telemetry::metrics::Metrics;
-use crate::translate::Options;
+use crate::translate::{Options, Translator};
 use crate::wire::SoapVersion;
 
 use self::upstream::UpstreamClient;
@@ -56,6 +56,11 @@ pub struct Active {
 }
 
 impl Active {
+    /// The translator of these mappings and options.
+    pub fn translator(&self) -> Translator<'_> {
+        Translator::new(&self.maps, self.opts)
+    }
+
     /// Builds the runtime state for `settings`: mappings loaded, upstream clients built,
     /// TLS certificates loaded (an error names the listener and the file).
     pub fn build(mut settings: Settings, maps: Mappings) -> Result<Active, BuildError> {

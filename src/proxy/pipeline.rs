@@ -26,7 +26,7 @@ use crate::shadow::NotComparedReason;
 use crate::telemetry::events::{
     AnswerMismatched, LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled,
 };
-use crate::translate::{self, Options};
+use crate::translate::{self, Options, Translator};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
 
@@ -96,7 +96,7 @@ pub async fn handle(
         soap_action: soap_action.as_deref(),
     };
     if let Some(e) = refused {
-        let rescue = translate::rescue_for(input, family, &active.opts);
+        let rescue = active.opts.rescue_for(input, family);
         return finish(
             &shared,
             &active,
@@ -115,7 +115,7 @@ pub async fn handle(
             provider(&shared, &active, &upstream, input, &mut served).await
         }
     };
-    let result = result.map_err(|e| (e, translate::rescue_for(input, family, &active.opts), r));
+    let result = result.map_err(|e| (e, active.opts.rescue_for(input, family), r));
     let request = Answer {
         status: 0,
         content_type: content_type.clone(),
@@ -490,15 +490,15 @@ async fn consumer(
     served: &mut Served,
 ) -> Result<Response<Body>, GatewayError> {
     // Phase `decode`: once, for routing and (when UXP serves) translation.
-    let d = translate::decode(
+    let tr = active.translator();
+    let d = active.opts.decode(
         input,
         Family::Legacy,
         Kind::Request,
         crate::error::Side::Client,
-        &active.opts,
     )?;
     // Phase `route`.
-    let names = translate::route_names_legacy(&active.maps, &d.header);
+    let names = tr.route_names(&d.header, Family::Legacy);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
     // May this connection speak for the client the header names?
@@ -587,7 +587,7 @@ async fn consumer(
         }
         Stack::Uxp => {
             // Phase `translate`.
-            let t = translate::request_to_uxp_decoded(&active.maps, &active.opts, &d)?;
+            let t = tr.request_to_uxp(&d)?;
             LossyFieldsSeen {
                 agency: &served.agency,
                 fields: &t.lossy,
@@ -606,8 +606,7 @@ async fn consumer(
             served.primary_latency = Some(resp.elapsed);
             // Phase `translate_back`.
             let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-            let back =
-                translate::response_to_legacy_decoded(&active.maps, &active.opts, input, &d, None);
+            let back = tr.response_to_legacy(input, &d);
             answer(shared, back, &resp, Stack::Uxp, served)
         }
     }
@@ -689,19 +688,19 @@ async fn provider(
         legacy_dialect: Some(client.upstream.dialect),
         ..active.opts
     };
-    let d = translate::decode(
+    let tr = Translator::new(&active.maps, opts);
+    let d = opts.decode(
         input,
         Family::Uxp,
         Kind::Request,
         crate::error::Side::Client,
-        &opts,
     )?;
-    let names = translate::route_names_uxp(&active.maps, &d.header);
+    let names = tr.route_names(&d.header, Family::Uxp);
     served.agency = names.agency.first().cloned().unwrap_or_default();
     served.service = names.service.first().cloned().unwrap_or_default();
     served.message_id = d.header.id.clone();
     served.served_by = evidence::ServedBy::Legacy;
-    let t = translate::request_to_legacy_decoded(&active.maps, &opts, &d)?;
+    let t = tr.request_to_legacy(&d)?;
     let resp = forward(
         shared,
         client,
@@ -713,7 +712,7 @@ async fn provider(
     .await?;
     served.primary_latency = Some(resp.elapsed);
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-    let back = translate::response_to_uxp_decoded(&active.maps, &opts, input, &d);
+    let back = tr.response_to_uxp(input, &d);
     answer(shared, back, &resp, Stack::Legacy, served)
 }
 

@@ -1,6 +1,6 @@
 //! The one place where a gateway error becomes a wire answer: a SOAP Fault in the
 //! caller's SOAP version, with the caller's header echoed in its own dialect when it
-//! could be read (`translate::rescue_for`), an X-Road style code, and an error id that
+//! could be read (`Options::rescue_for`), an X-Road style code, and an error id that
 //! also appears in the log line, so an operator can find the cause from a client report.
 
 use bytes::Bytes;

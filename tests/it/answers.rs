@@ -4,7 +4,7 @@
 //! close delimiter, so its fault must reach the client as that fault; a request whose
 //! SOAP part does not say it is SOAP is refused with `Client.InvalidContentType`.
 
-use dualroad::translate::{self, MessageKind, Options};
+use dualroad::translate::{MessageKind, Options, Translator};
 use dualroad::wire::message::Input;
 
 use crate::support::{mappings, repo};
@@ -31,13 +31,12 @@ fn a_fault_in_a_multipart_answer_without_close_delimiter_reaches_the_client() {
         "=_uxp_fault_51c0",
     );
     let request = read("multipart/v31eu-swa-fileApplication.mime");
-    let t = translate::response_to_legacy(
-        maps,
-        &Options::default(),
-        Input::new(answer.as_bytes()).with_content_type(Some(FAULT_CT)),
-        Input::new(request.as_bytes()).with_content_type(Some(SWA_CT)),
-    )
-    .expect("delivered as the service's fault, not MimeParsingFailed");
+    let t = Translator::new(maps, Options::default())
+        .response_to_legacy(
+            Input::new(answer.as_bytes()).with_content_type(Some(FAULT_CT)),
+            Input::new(request.as_bytes()).with_content_type(Some(SWA_CT)),
+        )
+        .expect("delivered as the service's fault, not MimeParsingFailed");
     assert_eq!(t.kind, MessageKind::Fault);
     let text = String::from_utf8_lossy(&t.bytes);
     assert!(text.contains("failed schema validation"), "{text}");
@@ -48,13 +47,10 @@ fn requests_stay_strict_about_mime_framing() {
     let maps = mappings(&repo().join("mappings"));
     let swa = read("multipart/v31eu-swa-fileApplication.mime");
     let code = |body: &str| {
-        translate::request_to_uxp(
-            maps,
-            &Options::default(),
-            Input::new(body.as_bytes()).with_content_type(Some(SWA_CT)),
-        )
-        .map(|_| ())
-        .map_err(|e| e.fault_code().to_string())
+        Translator::new(maps, Options::default())
+            .request_to_uxp(Input::new(body.as_bytes()).with_content_type(Some(SWA_CT)))
+            .map(|_| ())
+            .map_err(|e| e.fault_code().to_string())
     };
     assert_eq!(code(&swa), Ok(()), "the fixture itself is fine");
     // A truncated request is still refused.
@@ -88,14 +84,10 @@ fn a_uxp_answer_for_another_client_or_service_is_refused() {
     let answer = read("uxp/response-to-v31eu-getResidence.xml");
     let request = read("v3.1-eu/request-RR19IsikuElukoht.xml");
     let back = |a: &str| {
-        translate::response_to_legacy(
-            maps,
-            &Options::default(),
-            Input::new(a.as_bytes()),
-            Input::new(request.as_bytes()),
-        )
-        .map(|_| ())
-        .map_err(|e| (e.fault_code().to_string(), e.to_string()))
+        Translator::new(maps, Options::default())
+            .response_to_legacy(Input::new(a.as_bytes()), Input::new(request.as_bytes()))
+            .map(|_| ())
+            .map_err(|e| (e.fault_code().to_string(), e.to_string()))
     };
     assert_eq!(back(&answer), Ok(()));
     let other_client = answer.replacen(
@@ -130,13 +122,12 @@ fn a_uxp_answer_with_another_message_id_is_refused() {
         1,
     );
     assert_ne!(other_id, answer);
-    let e = translate::response_to_legacy(
-        maps,
-        &Options::default(),
-        Input::new(other_id.as_bytes()),
-        Input::new(request.as_bytes()),
-    )
-    .expect_err("an answer to another message");
+    let e = Translator::new(maps, Options::default())
+        .response_to_legacy(
+            Input::new(other_id.as_bytes()),
+            Input::new(request.as_bytes()),
+        )
+        .expect_err("an answer to another message");
     assert_eq!(
         e.fault_code().as_str(),
         "Server.ServerProxy.ServiceFailed.InvalidResponse"
@@ -158,14 +149,10 @@ fn a_legacy_answer_to_a_translated_uxp_request_must_belong_to_it() {
     let request = read("uxp/request-getPatientSummary.xml");
     let answer = read("v3.1-eu/response-getPatientSummary.xml");
     let back = |a: &str| {
-        translate::response_to_uxp(
-            maps,
-            &Options::default(),
-            Input::new(a.as_bytes()),
-            Input::new(request.as_bytes()),
-        )
-        .map(|_| ())
-        .map_err(|e| (e.fault_code().to_string(), e.to_string()))
+        Translator::new(maps, Options::default())
+            .response_to_uxp(Input::new(a.as_bytes()), Input::new(request.as_bytes()))
+            .map(|_| ())
+            .map_err(|e| (e.fault_code().to_string(), e.to_string()))
     };
     assert_eq!(back(&answer), Ok(()));
     let cases = [
@@ -198,5 +185,62 @@ fn a_legacy_answer_to_a_translated_uxp_request_must_belong_to_it() {
             text.contains("legacy stack answered another request") && text.contains(want),
             "{text}"
         );
+    }
+}
+
+/// A copy under its own message id (`Translator::with_message_id`), in every direction:
+/// the translated request carries the copy's id, and the answer must echo the copy's
+/// id, not the client's.
+#[test]
+fn a_copy_goes_under_its_own_id_and_its_answer_must_echo_it() {
+    let maps = mappings(&repo().join("mappings"));
+    let copy = Translator::new(maps, Options::default()).with_message_id("copy-1");
+    let cases = [
+        (
+            "v3.1-eu/request-RR19IsikuElukoht.xml",
+            "uxp/response-to-v31eu-getResidence.xml",
+            "da91096e-139f-45aa-810c-aa2214d9c05e",
+        ),
+        (
+            "uxp/request-getPatientSummary.xml",
+            "v3.1-eu/response-getPatientSummary.xml",
+            "594629e9-476b-428c-9189-43606f4acecd",
+        ),
+    ];
+    for (request, answer, client_id) in cases {
+        let (request, answer) = (read(request), read(answer));
+        let req = Input::new(request.as_bytes());
+        let to_legacy = request.contains("<xro:id>");
+        let sent = if to_legacy {
+            copy.request_to_legacy(req)
+        } else {
+            copy.request_to_uxp(req)
+        }
+        .expect("translates");
+        assert_eq!(sent.message_id.as_deref(), Some("copy-1"));
+        let text = String::from_utf8_lossy(&sent.bytes);
+        assert!(
+            text.contains(">copy-1<") && !text.contains(client_id),
+            "{text}"
+        );
+        let back = |a: &str| {
+            let a = Input::new(a.as_bytes());
+            if to_legacy {
+                copy.response_to_uxp(a, req)
+            } else {
+                copy.response_to_legacy(a, req)
+            }
+            .map(|t| t.message_id)
+            .map_err(|e| e.fault_code().to_string())
+        };
+        // The client's own id in the answer: not the copy's answer.
+        assert_eq!(
+            back(&answer),
+            Err("Server.ServerProxy.ServiceFailed.InvalidResponse".to_string()),
+            "{client_id}"
+        );
+        // The copy's id: it belongs, and the client's header is echoed.
+        let echoed = answer.replacen(client_id, "copy-1", 1);
+        assert_eq!(back(&echoed), Ok(Some(client_id.to_string())));
     }
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use dualroad::shadow::{self, Date, Rules};
-use dualroad::translate::{self, Options};
+use dualroad::translate::{Options, Translator};
 use dualroad::wire::codec::{self, Family, Kind};
 use dualroad::wire::message::{Input, Message};
 use dualroad::wire::WireError;
@@ -97,14 +97,14 @@ fn decode(path: &Path, data: &[u8]) {
 /// The translate targets, both request and both response directions.
 fn translate_all(_: &Path, data: &[u8]) {
     let maps = mappings(&repo().join("mappings"));
-    let opts = Options::default();
+    let tr = Translator::new(maps, Options::default());
     let (a, b) = two(data);
     let (a, b) = (framed(a), framed(b));
     for r in [
-        translate::request_to_uxp(maps, &opts, a),
-        translate::request_to_legacy(maps, &opts, a),
-        translate::response_to_legacy(maps, &opts, a, b),
-        translate::response_to_uxp(maps, &opts, a, b),
+        tr.request_to_uxp(a),
+        tr.request_to_legacy(a),
+        tr.response_to_legacy(a, b),
+        tr.response_to_uxp(a, b),
     ] {
         if let Err(e) = r {
             assert!(e.fault_code().as_str().contains('.'), "{e}");

@@ -43,7 +43,7 @@ async fn identity_fields_in_a_second_xroad_namespace_are_refused_at_the_gateway(
 // === §5: every element dualroad writes is well-formed in its own scope ===
 
 use dualroad::error::{FaultCode, Side};
-use dualroad::translate::{self, Options};
+use dualroad::translate::{self, Options, Translator};
 use dualroad::wire::codec::{Family, Kind};
 use dualroad::wire::dialect::{
     NS_IDENTIFIERS, NS_SOAP11, NS_V2, NS_V31_EU, NS_XROAD, NS_XSD, NS_XSI,
@@ -226,14 +226,9 @@ fn resolve_all(xml: &[u8]) -> Vec<(String, String, String)> {
 }
 
 fn decode(msg: &[u8], family: Family) -> translate::Decoded<'_> {
-    translate::decode(
-        Input::new(msg),
-        family,
-        Kind::Request,
-        Side::Client,
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(msg)))
+    Options::default()
+        .decode(Input::new(msg), family, Kind::Request, Side::Client)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(msg)))
 }
 
 /// The re-issued copy (uxp-shadow and calibration copies) of a request in each legacy
@@ -246,12 +241,14 @@ fn reissued_copies_are_well_formed_in_every_declaration_style() {
         (Dialect::V2, NS_V2, &V2_FIELDS),
         (Dialect::V4, NS_XROAD, &V4_FIELDS),
     ];
+    let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    let copy_tr = Translator::new(maps, Options::default()).with_message_id("copy-7");
     for (dialect, ns, fields) in dialects {
         for style in STYLES {
             let msg = styled(style, ns, fields);
             let d = decode(msg.as_bytes(), Family::Legacy);
             assert_eq!(d.dialect, dialect, "{style:?}\n{msg}");
-            let copy = translate::reissue(&d, "copy-7").unwrap();
+            let copy = copy_tr.reissue(&d).unwrap();
             let elements = resolve_all(&copy.bytes);
             assert!(
                 elements
@@ -279,7 +276,8 @@ fn translated_and_echoed_headers_are_well_formed_in_every_declaration_style() {
     let maps = crate::support::mappings(&crate::support::repo().join("fixtures/mappings/xroad6"));
     for style in STYLES {
         let msg = styled(style, NS_XROAD, &V4_FIELDS);
-        let t = translate::request_to_uxp(maps, &Options::default(), Input::new(msg.as_bytes()))
+        let t = Translator::new(maps, Options::default())
+            .request_to_uxp(Input::new(msg.as_bytes()))
             .unwrap_or_else(|e| panic!("{style:?}: {e}"));
         let elements = resolve_all(&t.bytes);
         let instances: Vec<&str> = elements
@@ -296,11 +294,7 @@ fn translated_and_echoed_headers_are_well_formed_in_every_declaration_style() {
             (NS_V2, &V2_FIELDS[..]),
         ] {
             let msg = styled(style, ns, fields);
-            let rescue = translate::rescue_for(
-                Input::new(msg.as_bytes()),
-                Family::Legacy,
-                &Options::default(),
-            );
+            let rescue = Options::default().rescue_for(Input::new(msg.as_bytes()), Family::Legacy);
             assert!(
                 rescue.header_xml.is_some(),
                 "{style:?}: the header is echoed"
@@ -375,14 +369,16 @@ fn header_values_keep_their_whitespace_from_uxp_to_legacy_and_back() {
             legacy_dialect: Some(dialect),
             ..Options::default()
         };
-        let legacy = translate::request_to_legacy(maps, &opts, Input::new(uxp.as_bytes()))
+        let tr = Translator::new(maps, opts);
+        let legacy = tr
+            .request_to_legacy(Input::new(uxp.as_bytes()))
             .unwrap_or_else(|e| panic!("{dialect}: {e}"));
         let text = String::from_utf8_lossy(&legacy.bytes);
         assert!(text.contains(&format!(">{USER_ID}</")), "{text}");
         let back = decode(&legacy.bytes, Family::Legacy);
         assert_eq!(back.dialect, dialect);
         assert_eq!(values(&back), EXACT, "{dialect}:\n{text}");
-        let again = translate::request_to_uxp(maps, &opts, Input::new(&legacy.bytes)).unwrap();
+        let again = tr.request_to_uxp(Input::new(&legacy.bytes)).unwrap();
         assert_eq!(
             values(&decode(&again.bytes, Family::Uxp)),
             EXACT,
@@ -405,12 +401,14 @@ fn header_values_keep_their_whitespace_from_legacy_to_uxp_and_back() {
         };
         let legacy = legacy_request_with_values(ns);
         assert_eq!(values(&decode(legacy.as_bytes(), Family::Legacy)), EXACT);
-        let uxp = translate::request_to_uxp(maps, &opts, Input::new(legacy.as_bytes()))
+        let tr = Translator::new(maps, opts);
+        let uxp = tr
+            .request_to_uxp(Input::new(legacy.as_bytes()))
             .unwrap_or_else(|e| panic!("{dialect}: {e}"));
         let text = String::from_utf8_lossy(&uxp.bytes);
         assert!(text.contains(&format!(">{ISSUE}</")), "{text}");
         assert_eq!(values(&decode(&uxp.bytes, Family::Uxp)), EXACT, "{text}");
-        let back = translate::request_to_legacy(maps, &opts, Input::new(&uxp.bytes)).unwrap();
+        let back = tr.request_to_legacy(Input::new(&uxp.bytes)).unwrap();
         assert_eq!(
             values(&decode(&back.bytes, Family::Legacy)),
             EXACT,
@@ -428,6 +426,7 @@ fn header_values_keep_their_whitespace_from_legacy_to_uxp_and_back() {
 #[test]
 fn translation_names_the_missing_field_of_every_dialect() {
     let maps = crate::support::mappings(&crate::support::repo().join("mappings"));
+    let tr = Translator::new(maps, Options::default());
     let cases: Vec<(Family, &str, Vec<&str>, Vec<&str>)> = vec![
         (
             Family::Legacy,
@@ -475,8 +474,8 @@ fn translation_names_the_missing_field_of_every_dialect() {
             let msg = styled(Style::OnEnvelope, ns, &kept);
             let input = Input::new(msg.as_bytes());
             let err = match family {
-                Family::Legacy => translate::request_to_uxp(maps, &Options::default(), input),
-                Family::Uxp => translate::request_to_legacy(maps, &Options::default(), input),
+                Family::Legacy => tr.request_to_uxp(input),
+                Family::Uxp => tr.request_to_legacy(input),
             }
             .expect_err(missing);
             assert_eq!(

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use dualroad::mapping::{import_identifier_mapping, Mappings};
-use dualroad::translate::{self, Options};
+use dualroad::translate::{self, Options, Translator};
 use dualroad::wire::message::Input;
 use dualroad::wire::Dialect;
 
@@ -67,18 +67,14 @@ fn uxp_request(
 }
 
 fn to_uxp(maps: &Mappings, xml: &str) -> Result<String, translate::TranslateError> {
-    let t = translate::request_to_uxp(
-        maps,
-        &Options::default(),
+    let t = Translator::new(maps, Options::default()).request_to_uxp(
         Input::new(xml.as_bytes()).with_content_type(Some("text/xml; charset=utf-8")),
     )?;
     Ok(String::from_utf8(t.bytes).expect("UTF-8"))
 }
 
 fn to_legacy(maps: &Mappings, xml: &str) -> Result<String, translate::TranslateError> {
-    let t = translate::request_to_legacy(
-        maps,
-        &Options::default(),
+    let t = Translator::new(maps, Options::default()).request_to_legacy(
         Input::new(xml.as_bytes()).with_content_type(Some("text/xml; charset=utf-8")),
     )?;
     Ok(String::from_utf8(t.bytes).expect("UTF-8"))
@@ -215,15 +211,16 @@ fn a_4x_client_on_a_short_name_stack_is_known_by_both_names() {
         "getRefund",
         "v1",
     );
-    let d = translate::decode(
-        Input::new(req.as_bytes()),
-        dualroad::wire::codec::Family::Legacy,
-        dualroad::wire::codec::Kind::Request,
-        dualroad::error::Side::Client,
-        &Options::default(),
-    )
-    .expect("a 4.x request decodes on the legacy side");
-    let names = translate::route_names_legacy(&maps, &d.header);
+    let tr = Translator::new(&maps, Options::default());
+    let d = Options::default()
+        .decode(
+            Input::new(req.as_bytes()),
+            dualroad::wire::codec::Family::Legacy,
+            dualroad::wire::codec::Kind::Request,
+            dualroad::error::Side::Client,
+        )
+        .expect("a 4.x request decodes on the legacy side");
+    let names = tr.route_names(&d.header, dualroad::wire::codec::Family::Legacy);
     assert_eq!(
         names.agency,
         vec![
@@ -233,16 +230,17 @@ fn a_4x_client_on_a_short_name_stack_is_known_by_both_names() {
     );
     // And the legacy client's names are unchanged: legacy name first, then its UXP id.
     let legacy = v31_request("10000042", "tax", "tax.getRefund.v1", "getRefund");
-    let d = translate::decode(
-        Input::new(legacy.as_bytes()),
-        dualroad::wire::codec::Family::Legacy,
-        dualroad::wire::codec::Kind::Request,
-        dualroad::error::Side::Client,
-        &Options::default(),
-    )
-    .expect("decodes");
+    let d = Options::default()
+        .decode(
+            Input::new(legacy.as_bytes()),
+            dualroad::wire::codec::Family::Legacy,
+            dualroad::wire::codec::Kind::Request,
+            dualroad::error::Side::Client,
+        )
+        .expect("decodes");
     assert_eq!(
-        translate::route_names_legacy(&maps, &d.header).agency,
+        tr.route_names(&d.header, dualroad::wire::codec::Family::Legacy)
+            .agency,
         vec![
             "10000042".to_string(),
             "PS-UXP/GOV/10000042/portal".to_string()

@@ -4,7 +4,7 @@
 //! outcome must be a translation or a typed error with an X-Road fault code.
 //! (The coverage-guided cargo-fuzz targets under `fuzz/` go further; see scripts/fuzz.sh.)
 
-use dualroad::translate::{self, Options};
+use dualroad::translate::{Options, Translator};
 use dualroad::wire::codec::Family;
 use dualroad::wire::message::Input;
 
@@ -105,12 +105,13 @@ fn mutated_fixtures_never_panic() {
             let inp = Input::new(&m).with_content_type(ct);
             let reqi = Input::new(&req);
             let outcome = std::panic::catch_unwind(|| {
+                let tr = Translator::new(maps, opts);
                 let results = [
-                    translate::request_to_uxp(maps, &opts, inp),
-                    translate::request_to_legacy(maps, &opts, inp),
-                    translate::response_to_legacy(maps, &opts, inp, reqi),
-                    translate::response_to_uxp(maps, &opts, inp, reqi),
-                    translate::response_to_legacy(maps, &opts, reqi, inp),
+                    tr.request_to_uxp(inp),
+                    tr.request_to_legacy(inp),
+                    tr.response_to_legacy(inp, reqi),
+                    tr.response_to_uxp(inp, reqi),
+                    tr.response_to_legacy(reqi, inp),
                 ];
                 for r in results {
                     if let Err(e) = r {
@@ -118,9 +119,9 @@ fn mutated_fixtures_never_panic() {
                         assert!(code.as_str().contains('.'), "bad code {code}");
                     }
                 }
-                let _ = translate::identity(inp, Family::Legacy, &opts);
-                let _ = translate::identity(inp, Family::Uxp, &opts);
-                let _ = translate::rescue_for(inp, Family::Legacy, &opts);
+                let _ = opts.identity(inp, Family::Legacy);
+                let _ = opts.identity(inp, Family::Uxp);
+                let _ = opts.rescue_for(inp, Family::Legacy);
             });
             assert!(
                 outcome.is_ok(),

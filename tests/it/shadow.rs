@@ -693,12 +693,9 @@ async fn a_shadow_answer_to_another_request_is_the_shadows_error_never_a_match()
     let legacy_sim = start_sim(SimConfig::legacy()).await;
     let uxp_sim = start_sim(SimConfig::uxp()).await;
     let (_, legacy_cached) = post(legacy_sim, V31EU, XML).await;
-    let to_uxp = dualroad::translate::request_to_uxp(
-        maps,
-        &opts,
-        dualroad::wire::message::Input::new(V31EU.as_bytes()),
-    )
-    .unwrap();
+    let to_uxp = dualroad::translate::Translator::new(maps, opts)
+        .request_to_uxp(dualroad::wire::message::Input::new(V31EU.as_bytes()))
+        .unwrap();
     let (_, uxp_cached) = post(uxp_sim, std::str::from_utf8(&to_uxp.bytes).unwrap(), XML).await;
     let client_id = "b9a5b60b-a69b-46d2-a7ae-5f7ba344a418";
     assert!(legacy_cached.contains(client_id) && uxp_cached.contains(client_id));

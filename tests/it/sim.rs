@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use dualroad::mapping::Mappings;
-use dualroad::translate::{self, Options};
+use dualroad::translate::{Options, Translator};
 use dualroad::wire::dialect::NS_XROAD;
 use dualroad::wire::envelope::Envelope;
 use dualroad::wire::fault::Fault;
@@ -195,7 +195,8 @@ fn opts(soap: SoapVersion) -> Options {
 }
 
 fn to_uxp(req: &Msg, soap: SoapVersion) -> Msg {
-    let t = translate::request_to_uxp(maps(), &opts(soap), req.input())
+    let t = Translator::new(maps(), opts(soap))
+        .request_to_uxp(req.input())
         .unwrap_or_else(|e| panic!("{}: {e}", req.name));
     Msg {
         name: format!("{} as UXP {soap:?}", req.name),
@@ -205,7 +206,8 @@ fn to_uxp(req: &Msg, soap: SoapVersion) -> Msg {
 }
 
 fn uxp_to_v2(req: &Msg) -> Msg {
-    let t = translate::request_to_legacy(&v2_maps(), &Options::default(), req.input())
+    let t = Translator::new(&v2_maps(), Options::default())
+        .request_to_legacy(req.input())
         .unwrap_or_else(|e| panic!("{}: {e}", req.name));
     Msg {
         name: format!("{} as v2", req.name),
@@ -427,13 +429,12 @@ async fn sim_legacy_and_uxp_give_the_same_answer() {
             let u_req = to_uxp(&req, soap);
             let u = post(uxp.addr, Some(&u_req.content_type), &u_req.bytes).await;
             assert_eq!(u.status, 200, "{}", u.text());
-            let back = translate::response_to_legacy(
-                maps(),
-                &opts(soap),
-                Input::new(&u.body).with_content_type(Some(u.content_type())),
-                req.input(),
-            )
-            .unwrap_or_else(|e| panic!("{}: {e}", req.name));
+            let back = Translator::new(maps(), opts(soap))
+                .response_to_legacy(
+                    Input::new(&u.body).with_content_type(Some(u.content_type())),
+                    req.input(),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", req.name));
             if back.wrapper_renamed.is_some() {
                 renamed += 1;
             }
@@ -551,13 +552,12 @@ async fn sim_divergence_changes_the_uxp_answer_only() {
         assert_eq!(b.status, 200);
         assert_ne!(body(&a.body), body(&b.body), "{}", req.name);
         // What shadow mode sees: the translated-back UXP answer differs from legacy.
-        let back = translate::response_to_legacy(
-            maps(),
-            &Options::default(),
-            Input::new(&b.body).with_content_type(Some(b.content_type())),
-            req.input(),
-        )
-        .unwrap();
+        let back = Translator::new(maps(), Options::default())
+            .response_to_legacy(
+                Input::new(&b.body).with_content_type(Some(b.content_type())),
+                req.input(),
+            )
+            .unwrap();
         let l = post(legacy.addr, Some(&req.content_type), &req.bytes).await;
         assert_ne!(body(&back.bytes), body(&l.body), "{}", req.name);
         let ld = post(legacy_div.addr, Some(&req.content_type), &req.bytes).await;

@@ -6,7 +6,7 @@
 //! rejected input gets the expected X-Road fault code, and the fault parses.
 //! Translations are snapshotted with insta (`tests/it/snapshots/`).
 
-use dualroad::translate::{self, Options, Translation};
+use dualroad::translate::{self, Options, Translation, Translator};
 use dualroad::wire::codec::Family;
 use dualroad::wire::envelope::Envelope;
 use dualroad::wire::fault::Fault;
@@ -24,14 +24,13 @@ fn run(
     req: Option<&[u8]>,
     req_ct: &Option<String>,
 ) -> Result<Translation, translate::TranslateError> {
-    let maps = mappings(&case.mappings_dir());
-    let opts = Options::default();
+    let tr = Translator::new(mappings(&case.mappings_dir()), Options::default());
     let inp = input(bytes, &case.content_type);
     match (case.to.as_str(), req) {
-        ("uxp", None) => translate::request_to_uxp(maps, &opts, inp),
-        ("legacy", None) => translate::request_to_legacy(maps, &opts, inp),
-        ("legacy", Some(r)) => translate::response_to_legacy(maps, &opts, inp, input(r, req_ct)),
-        ("uxp", Some(r)) => translate::response_to_uxp(maps, &opts, inp, input(r, req_ct)),
+        ("uxp", None) => tr.request_to_uxp(inp),
+        ("legacy", None) => tr.request_to_legacy(inp),
+        ("legacy", Some(r)) => tr.response_to_legacy(inp, input(r, req_ct)),
+        ("uxp", Some(r)) => tr.response_to_uxp(inp, input(r, req_ct)),
         (other, _) => panic!("{}: bad `to` {other}", case.name),
     }
 }
@@ -171,7 +170,7 @@ fn check_case(case: &Case) {
                 ),
                 None => (input(&bytes, &case.content_type), family),
             };
-            let rescue = translate::rescue_for(ri, fam, &Options::default());
+            let rescue = Options::default().rescue_for(ri, fam);
             let msg = rescue.fault_message(&err.fault_code(), &err.to_string(), "ERROR-ID");
             let env = Envelope::scan(&msg, None).expect("fault parses");
             let f = Fault::from_elem(&env, env.body.fault.as_ref().expect("is a fault"));
@@ -216,12 +215,9 @@ fn check_invariants(
         Family::Uxp
     };
     // 1. decode → encode to the same dialect is byte-identical.
-    let same = translate::identity(
-        input(bytes, &case.content_type),
-        family,
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("identity failed: {e}"));
+    let same = Options::default()
+        .identity(input(bytes, &case.content_type), family)
+        .unwrap_or_else(|e| panic!("identity failed: {e}"));
     assert!(
         same == bytes,
         "identity re-encode differs:\n{}",
@@ -282,22 +278,17 @@ fn check_invariants(
     }
 
     // 3. Round trip restores the original header exactly.
-    let maps = mappings(&case.mappings_dir());
-    let opts = Options::default();
+    let tr = Translator::new(mappings(&case.mappings_dir()), Options::default());
     if req.is_none() && t.kind == translate::MessageKind::Request {
         // Use the translated request as the other stack's "answer": the echo rebuilt for
         // the original client must reproduce its header element for element.
         let back = if case.to == "uxp" {
-            translate::response_to_legacy(
-                maps,
-                &opts,
+            tr.response_to_legacy(
                 Input::new(&t.bytes).with_content_type(Some(&t.content_type)),
                 input(bytes, &case.content_type),
             )
         } else {
-            translate::response_to_uxp(
-                maps,
-                &opts,
+            tr.response_to_uxp(
                 Input::new(&t.bytes).with_content_type(Some(&t.content_type)),
                 input(bytes, &case.content_type),
             )

@@ -14,7 +14,7 @@ use super::SimKind;
 pub enum SimError {
     #[error("HTTP method {0} is not allowed: X-Road messages are sent with POST")]
     Method(String),
-    /// The request could not be read (from `translate::decode`).
+    /// The request could not be read (from `translate::Options::decode`).
     #[error("{0}")]
     Decode(#[from] TranslateError),
     /// The request's Body could not be read.

@@ -1,8 +1,8 @@
 //! The pure core of both simulators: one HTTP request in, one HTTP answer out, no I/O,
 //! no clock, no randomness (the UXP transaction id is handed in by the shell).
 //!
-//! 1. Parse and decode with the wire layer (`translate::decode`), as the security
-//!    server would; unreadable input gets a `fault::Rescue` fault.
+//! 1. Parse and decode with the wire layer (`translate::Options::decode`), as the
+//!    security server would; unreadable input gets a `fault::Rescue` fault.
 //! 2. Check the dialect is one this stack speaks and the message is a request.
 //! 3. Identify the service: UXP by the header's serviceCode, legacy by the Body wrapper.
 //! 4. Decide, from the message id, whether to fail (`fault_rate`) or, on UXP, to
@@ -13,7 +13,7 @@
 use http::{Method, StatusCode};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::translate::{self, Decoded, Options};
+use crate::translate::{Decoded, Options};
 use crate::wire::codec::Kind;
 use crate::wire::dialect::{Dialect, SoapVersion, LEGACY_DIALECTS, NS_SOAP11, NS_SOAP12, NS_XROAD};
 use crate::wire::envelope::Envelope;
@@ -127,15 +127,14 @@ pub fn respond(cfg: &SimConfig, req: &Request) -> SimResponse {
         r.transaction_id = transaction_id;
         return r;
     }
-    let decoded =
-        match translate::decode(input, cfg.kind.family(), Kind::Request, Side::Client, &opts) {
-            Ok(d) => d,
-            Err(e) => {
-                let mut r = rescue(cfg, input, &opts, SimError::Decode(e));
-                r.transaction_id = transaction_id;
-                return r;
-            }
-        };
+    let decoded = match opts.decode(input, cfg.kind.family(), Kind::Request, Side::Client) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut r = rescue(cfg, input, &opts, SimError::Decode(e));
+            r.transaction_id = transaction_id;
+            return r;
+        }
+    };
     let env = &decoded.msg.env;
     let scan = BodyScan::scan(env);
     let result = accept(cfg, &decoded).and_then(|()| match &scan {
@@ -177,7 +176,7 @@ fn fault_outcome(err: &SimError) -> Outcome {
 /// A fault for a request that could not be decoded: `fault::Rescue` in the caller's SOAP
 /// version, with its header echoed when it could be read.
 fn rescue(cfg: &SimConfig, input: Input, opts: &Options, err: SimError) -> SimResponse {
-    let r = translate::rescue_for(input, cfg.kind.family(), opts);
+    let r = opts.rescue_for(input, cfg.kind.family());
     let error_id = derived_uuid("rescue", input.bytes).to_string();
     // (Derived, not random: `respond` stays a pure function of its input.)
     let body = r.fault_message(&err.fault_code(), &err.to_string(), &error_id);

@@ -28,7 +28,7 @@ use crate::evidence::{
 };
 use crate::mapping::Mappings;
 use crate::shadow::{self, CompareConfig, Date, IgnoreRule, NoiseModel, Outcome, Role, Rules};
-use crate::translate::{self, Options};
+use crate::translate::{Options, Translator};
 use crate::wire::message::Input;
 use crate::{self as sim, SimConfig};
 
@@ -336,30 +336,26 @@ impl Sample {
         };
         let request = Bytes::from(request.into_bytes());
         let legacy = sim::respond(&SimConfig::legacy(), &sim::Request::post(&request));
-        let opts = Options::default();
+        let tr = Translator::new(&self.maps, Options::default());
         let mut lossy = Vec::new();
-        let uxp_back = translate::request_to_uxp(&self.maps, &opts, Input::new(&request))
+        let uxp_back = tr.request_to_uxp(Input::new(&request)).ok().and_then(|t| {
+            lossy = t.lossy.iter().map(|s| s.to_string()).collect();
+            let cfg = SimConfig {
+                divergence_rate: sc.divergence,
+                fault_rate: sc.uxp_fault_rate,
+                ..SimConfig::uxp()
+            };
+            let answer = sim::respond(
+                &cfg,
+                &sim::Request::post(&t.bytes).with_content_type(Some(&t.content_type)),
+            );
+            tr.response_to_legacy(
+                Input::new(&answer.body).with_content_type(Some(&answer.content_type)),
+                Input::new(&request),
+            )
             .ok()
-            .and_then(|t| {
-                lossy = t.lossy.iter().map(|s| s.to_string()).collect();
-                let cfg = SimConfig {
-                    divergence_rate: sc.divergence,
-                    fault_rate: sc.uxp_fault_rate,
-                    ..SimConfig::uxp()
-                };
-                let answer = sim::respond(
-                    &cfg,
-                    &sim::Request::post(&t.bytes).with_content_type(Some(&t.content_type)),
-                );
-                translate::response_to_legacy(
-                    &self.maps,
-                    &opts,
-                    Input::new(&answer.body).with_content_type(Some(&answer.content_type)),
-                    Input::new(&request),
-                )
-                .ok()
-                .map(|back| Bytes::from(back.bytes))
-            });
+            .map(|back| Bytes::from(back.bytes))
+        });
         let today = Date::new(2026, 3, 1).unwrap_or(Date::from_unix_seconds(0));
         let copts = shadow::Options::new(&self.rules, today).with_noise(Some(&self.noise));
         let cmp = |p: &[u8], s: Option<&Bytes>| match s {

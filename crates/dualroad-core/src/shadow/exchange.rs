@@ -12,12 +12,11 @@
 
 use bytes::Bytes;
 
-use crate::mapping::Mappings;
 use crate::routing::Stack;
 use crate::shadow::compare::{compare, Comparison, Options};
 use crate::shadow::outcome::{NotComparedReason, Outcome};
 use crate::translate::belongs::{self, Sent};
-use crate::translate::{self, Decoded, Options as TranslateOptions, TranslateError};
+use crate::translate::{Decoded, TranslateError, Translator};
 use crate::wire::message::{Input, Message};
 
 /// An HTTP answer: status, Content-Type and bytes.
@@ -93,8 +92,7 @@ pub enum Unusable {
 /// (`translate::belongs`). An answer a legacy stack sent that is not SOAP at all is
 /// left to the comparator, which calls it the shadow's error.
 pub fn to_client_dialect(
-    maps: &Mappings,
-    opts: &TranslateOptions,
+    tr: Translator<'_>,
     request: &Decoded<'_>,
     shadow_stack: Stack,
     sent_id: &str,
@@ -103,28 +101,27 @@ pub fn to_client_dialect(
     match shadow_stack {
         Stack::Legacy => {
             let sent = Sent::from_header(&request.header).with_id(Some(sent_id));
+            let opts = tr.options();
             if let Ok(m) = Message::parse_answer(answer.input(), opts.max_message_bytes, opts.scan)
             {
                 belongs::check_legacy(&m, &sent).map_err(|e| Unusable::Foreign(e.to_string()))?;
             }
             Ok(answer)
         }
-        Stack::Uxp => translate::response_to_legacy_decoded(
-            maps,
-            opts,
-            answer.input(),
-            request,
-            Some(sent_id),
-        )
-        .map(|t| Answer {
-            status: answer.status,
-            content_type: Some(t.content_type),
-            body: Bytes::from(t.bytes),
-        })
-        .map_err(|e| match e {
-            TranslateError::AnswerMismatch { .. } => Unusable::Foreign(e.to_string()),
-            e => Unusable::Untranslatable(format!("the UXP answer does not translate back: {e}")),
-        }),
+        Stack::Uxp => tr
+            .with_message_id(sent_id)
+            .response_to_legacy(answer.input(), request)
+            .map(|t| Answer {
+                status: answer.status,
+                content_type: Some(t.content_type),
+                body: Bytes::from(t.bytes),
+            })
+            .map_err(|e| match e {
+                TranslateError::AnswerMismatch { .. } => Unusable::Foreign(e.to_string()),
+                e => {
+                    Unusable::Untranslatable(format!("the UXP answer does not translate back: {e}"))
+                }
+            }),
     }
 }
 
@@ -134,8 +131,7 @@ pub fn to_client_dialect(
 /// answers another request becomes [`ShadowResult::Foreign`]. Used by the mirror and
 /// by `dualroad replay`.
 pub fn shadow_to_client_dialect(
-    maps: &Mappings,
-    opts: &TranslateOptions,
+    tr: Translator<'_>,
     request: &Decoded<'_>,
     shadow_stack: Stack,
     sent_id: &str,
@@ -143,7 +139,7 @@ pub fn shadow_to_client_dialect(
 ) -> ShadowResult {
     match shadow {
         ShadowResult::Answered { answer, latency_ms } => {
-            match to_client_dialect(maps, opts, request, shadow_stack, sent_id, answer.clone()) {
+            match to_client_dialect(tr, request, shadow_stack, sent_id, answer.clone()) {
                 Ok(a) => ShadowResult::Answered {
                     answer: a,
                     latency_ms,

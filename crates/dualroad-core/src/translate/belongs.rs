@@ -1,8 +1,10 @@
 //! Does an upstream answer belong to the request dualroad sent? Pure.
 //!
 //! Where it sits: every answer that comes back from a stack passes here before its Body
-//! is delivered or compared — the UXP answer in [`super::response_to_legacy_decoded`],
-//! the legacy answer to a 4.x client in [`super::response_to_uxp_decoded`], the legacy
+//! is delivered or compared — the UXP answer in
+//! [`Translator::response_to_legacy`](super::Translator::response_to_legacy), the legacy
+//! answer to a 4.x client in
+//! [`Translator::response_to_uxp`](super::Translator::response_to_uxp), the legacy
 //! answer passed through raw (`proxy::pipeline`) and both kinds of shadow answer
 //! (`shadow::exchange::to_client_dialect`).
 //!

@@ -1,13 +1,28 @@
 //! Translation between dialects: pure functions from bytes to bytes, no I/O.
 //!
-//! Each direction is decode (source dialect) → map identifiers → encode (target
-//! dialect) → assemble with the untouched Body:
-//! 1. [`request_to_uxp`]: a legacy client's request → UXP request.
-//! 2. [`response_to_legacy`]: the UXP answer → the legacy client's response, its header
-//!    rebuilt from the client's own request (legacy-only fields restored exactly).
-//! 3. [`request_to_legacy`]: a UXP client's request → the legacy stack's dialect.
-//! 4. [`response_to_uxp`]: the legacy answer → UXP response, its header echoed from the
-//!    UXP request.
+//! One value does it: a [`Translator`] — the [`Mappings`] and the [`Options`] a
+//! translation is made with — has one method per direction. Each direction is decode
+//! (source dialect) → map identifiers → encode (target dialect) → assemble with the
+//! untouched Body:
+//! 1. [`Translator::request_to_uxp`]: a legacy client's request → UXP request.
+//! 2. [`Translator::response_to_legacy`]: the UXP answer → the legacy client's response,
+//!    its header rebuilt from the client's own request (legacy-only fields restored
+//!    exactly).
+//! 3. [`Translator::request_to_legacy`]: a UXP client's request → the legacy stack's
+//!    dialect.
+//! 4. [`Translator::response_to_uxp`]: the legacy answer → UXP response, its header
+//!    echoed from the UXP request.
+//!
+//! The client's request each direction starts from or echoes is a [`ClientRequest`]:
+//! the bytes (decoded there) or a [`Decoded`] message (the gateway decodes once to
+//! route). A shadow copy goes under its own message id
+//! ([`Translator::with_message_id`]): requests then carry that id, answers must echo it,
+//! and [`Translator::reissue`] re-encodes a request in its own dialect under it.
+//! [`Translator::same_request`] and [`Translator::fingerprint`] prove a copy asks what
+//! the original asked; [`Translator::route_names`] gives every name a request's client
+//! and service are known by. What only reads a message and maps nothing —
+//! [`Options::decode`], [`Options::identity`], [`Options::rescue_for`] — is the
+//! options' own (the simulators use it without mappings).
 //!
 //! Nothing here knows element names or a dialect's rules (what it requires, carries,
 //! and in which order): that is the codecs' business (`wire::codec`, one per dialect,
@@ -20,7 +35,6 @@ mod shadow_copy;
 use belongs::Sent;
 
 pub use error::TranslateError;
-pub use shadow_copy::{reissue, request_fingerprint, same_request};
 
 use crate::error::Side;
 use crate::mapping::{LegacyMember, Mappings, ServiceMapError};
@@ -57,6 +71,93 @@ impl Default for Options {
     }
 }
 
+/// Translates between the dialects with one set of mappings and options: one method
+/// per direction. Cheap to copy (it borrows the mappings).
+#[derive(Debug, Clone, Copy)]
+pub struct Translator<'a> {
+    maps: &'a Mappings,
+    opts: Options,
+    /// The message id a copy goes under instead of the request's own.
+    message_id: Option<&'a str>,
+}
+
+/// The client's request a direction translates or echoes: as it came (decoded here,
+/// from the client's side) or already decoded by the caller.
+#[derive(Clone, Copy)]
+pub enum ClientRequest<'m> {
+    Raw(Input<'m>),
+    Decoded(&'m Decoded<'m>),
+}
+
+impl<'m> From<Input<'m>> for ClientRequest<'m> {
+    fn from(input: Input<'m>) -> Self {
+        ClientRequest::Raw(input)
+    }
+}
+
+impl<'m, 'd: 'm> From<&'m Decoded<'d>> for ClientRequest<'m> {
+    fn from(d: &'m Decoded<'d>) -> Self {
+        ClientRequest::Decoded(d)
+    }
+}
+
+impl<'a> Translator<'a> {
+    pub fn new(maps: &'a Mappings, opts: Options) -> Translator<'a> {
+        Translator {
+            maps,
+            opts,
+            message_id: None,
+        }
+    }
+
+    /// The same translator for a copy sent under message id `id` (a shadow or
+    /// calibration copy's own): requests carry `id` instead of their own, and an
+    /// answer must echo `id` ([`belongs`]).
+    pub fn with_message_id(self, id: &'a str) -> Translator<'a> {
+        Translator {
+            message_id: Some(id),
+            ..self
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The message id a translated request carries: the copy's, else the request's.
+    fn out_id(&self, h: &Header) -> Option<String> {
+        self.message_id.map(str::to_string).or_else(|| h.id.clone())
+    }
+
+    /// Runs `f` on the client's request, decoding it first when it came as bytes
+    /// (`family`: the client's).
+    fn with_request<T>(
+        &self,
+        request: ClientRequest,
+        family: Family,
+        f: impl FnOnce(&Decoded) -> Result<T, TranslateError>,
+    ) -> Result<T, TranslateError> {
+        match request {
+            ClientRequest::Raw(input) => {
+                let d = self
+                    .opts
+                    .decode(input, family, Kind::Request, Side::Client)?;
+                f(&d)
+            }
+            ClientRequest::Decoded(d) => f(d),
+        }
+    }
+
+    /// Every name the client and service of a request from `family` (its header `h`)
+    /// are known by, in both vocabularies.
+    pub fn route_names(&self, h: &Header, family: Family) -> RouteNames {
+        match family {
+            Family::Legacy => route_names_legacy(self.maps, h),
+            Family::Uxp => route_names_uxp(self.maps, h),
+        }
+    }
+}
+
 /// Every name a request's client and service are known by, in both vocabularies, for
 /// routing rules written in either. Mapping failures just leave a name out: an
 /// unmapped agency can still be served by the legacy stack.
@@ -67,7 +168,7 @@ pub struct RouteNames {
 }
 
 /// Names of a legacy client's request.
-pub fn route_names_legacy(maps: &Mappings, h: &Header) -> RouteNames {
+fn route_names_legacy(maps: &Mappings, h: &Header) -> RouteNames {
     let mut n = RouteNames::default();
     if let Some(c) = party_str(&h.client) {
         n.agency.push(c);
@@ -93,7 +194,7 @@ pub fn route_names_legacy(maps: &Mappings, h: &Header) -> RouteNames {
 }
 
 /// Names of a UXP client's request (provider side).
-pub fn route_names_uxp(maps: &Mappings, h: &Header) -> RouteNames {
+fn route_names_uxp(maps: &Mappings, h: &Header) -> RouteNames {
     let mut n = RouteNames::default();
     if let Some(Party::Id(cid)) = &h.client {
         n.agency.push(cid.to_string());
@@ -236,54 +337,96 @@ impl Decoded<'_> {
     }
 }
 
-/// Parses and decodes a message coming from `side`. `expect` forces the dialect (a
-/// response from a stack known to speak it); otherwise it is detected.
-pub fn decode<'a>(
-    input: Input<'a>,
-    family: Family,
-    kind: Kind,
-    side: Side,
-    opts: &Options,
-) -> Result<Decoded<'a>, TranslateError> {
-    let wire = |e| TranslateError::Wire { side, error: e };
-    let msg = match kind {
-        Kind::Request => Message::parse_with(input, opts.max_message_bytes, opts.scan),
-        Kind::Response => Message::parse_answer(input, opts.max_message_bytes, opts.scan),
+impl Options {
+    /// Parses and decodes a message of `family` and `kind` coming from `side`; its
+    /// dialect is detected (a fault without a header takes the family's).
+    pub fn decode<'a>(
+        &self,
+        input: Input<'a>,
+        family: Family,
+        kind: Kind,
+        side: Side,
+    ) -> Result<Decoded<'a>, TranslateError> {
+        let wire = |e| TranslateError::Wire { side, error: e };
+        let msg = match kind {
+            Kind::Request => Message::parse_with(input, self.max_message_bytes, self.scan),
+            Kind::Response => Message::parse_answer(input, self.max_message_bytes, self.scan),
+        }
+        .map_err(wire)?;
+        if family == Family::Legacy && msg.env.soap == SoapVersion::Soap12 && side == Side::Client {
+            return Err(wire(crate::wire::WireError::WrongSoapVersion(
+                "legacy X-Road messages are SOAP 1.1; SOAP 1.2 is only accepted from UXP".into(),
+            )));
+        }
+        let dialect = match (&msg.env.header, msg.env.is_fault()) {
+            // A fault may come without a header; its dialect is then the family's.
+            (None, true) => family.headerless_dialect(),
+            _ => codec::detect(&msg.env, family).map_err(wire)?,
+        };
+        let (header, layout) = codec::decode(&msg.env, dialect, kind).map_err(wire)?;
+        Ok(Decoded {
+            msg,
+            dialect,
+            header,
+            layout,
+        })
     }
-    .map_err(wire)?;
-    if family == Family::Legacy && msg.env.soap == SoapVersion::Soap12 && side == Side::Client {
-        return Err(wire(crate::wire::WireError::WrongSoapVersion(
-            "legacy X-Road messages are SOAP 1.1; SOAP 1.2 is only accepted from UXP".into(),
-        )));
-    }
-    let dialect = match (&msg.env.header, msg.env.is_fault()) {
-        // A fault may come without a header; its dialect is then the family's.
-        (None, true) => family.headerless_dialect(),
-        _ => codec::detect(&msg.env, family).map_err(wire)?,
-    };
-    let (header, layout) = codec::decode(&msg.env, dialect, kind).map_err(wire)?;
-    Ok(Decoded {
-        msg,
-        dialect,
-        header,
-        layout,
-    })
-}
 
-/// Decode → encode into the same dialect, unchanged. Byte-identical for every valid
-/// message; used by the invariant tests and as a sanity check of the codecs.
-pub fn identity(input: Input, family: Family, opts: &Options) -> Result<Vec<u8>, TranslateError> {
-    let d = decode(input, family, Kind::Response, Side::Client, opts)?;
-    let env = &d.msg.env;
-    let target = target_for(env, d.dialect);
-    let hx = codec::encode_header(&d.header, &target, Some(d.source(true)))
-        .map_err(TranslateError::Encode)?;
-    let soap = if env.header.is_some() {
-        assemble(env, &hx, env.soap, &BodyEdit::default())
-    } else {
-        env.src.to_vec()
-    };
-    Ok(d.msg.rebuild(soap, env.soap).bytes)
+    /// Decode → encode into the same dialect, unchanged. Byte-identical for every valid
+    /// message; used by the invariant tests and as a sanity check of the codecs.
+    pub fn identity(&self, input: Input, family: Family) -> Result<Vec<u8>, TranslateError> {
+        let d = self.decode(input, family, Kind::Response, Side::Client)?;
+        let env = &d.msg.env;
+        let target = target_for(env, d.dialect);
+        let hx = codec::encode_header(&d.header, &target, Some(d.source(true)))
+            .map_err(TranslateError::Encode)?;
+        let soap = if env.header.is_some() {
+            assemble(env, &hx, env.soap, &BodyEdit::default())
+        } else {
+            env.src.to_vec()
+        };
+        Ok(d.msg.rebuild(soap, env.soap).bytes)
+    }
+
+    /// How to answer the sender of `input` with a fault: its SOAP version and, when the
+    /// header can be read, the header echoed in its own dialect.
+    pub fn rescue_for(&self, input: Input, family: Family) -> Rescue {
+        let Ok(msg) = Message::parse_with(input, self.max_message_bytes, self.scan) else {
+            // Even when the message as a whole is broken, answer SOAP 1.2 clients in 1.2.
+            let soap12 = input
+                .content_type
+                .is_some_and(|c| c.to_ascii_lowercase().contains("application/soap+xml"));
+            return Rescue {
+                soap: if soap12 {
+                    SoapVersion::Soap12
+                } else {
+                    SoapVersion::Soap11
+                },
+                header_xml: None,
+            };
+        };
+        let soap = msg.env.soap;
+        let header_xml = codec::detect(&msg.env, family).ok().and_then(|dialect| {
+            let (h, layout) = codec::decode(&msg.env, dialect, Kind::Response).ok()?;
+            let env = &msg.env;
+            let target = Target {
+                dialect,
+                env_prefix: Some("SOAP-ENV"),
+                env_decls: &[],
+                charset: crate::wire::charset::Charset::Utf8,
+            };
+            let src = Source {
+                layout: &layout,
+                src: env.src,
+                same_document: false,
+            };
+            // The fault is always written in UTF-8; re-encode rather than copy when the
+            // request was in another charset.
+            let src = (env.charset == crate::wire::charset::Charset::Utf8).then_some(src);
+            codec::encode_header(&h, &target, src).ok()
+        });
+        Rescue { soap, header_xml }
+    }
 }
 
 fn target_for<'e>(env: &'e Envelope, dialect: Dialect) -> Target<'e> {
@@ -373,26 +516,56 @@ fn service_str(s: &Option<ServiceRef>) -> Option<String> {
 
 // === 1. legacy request → UXP request ===
 
-pub fn request_to_uxp(
-    maps: &Mappings,
-    opts: &Options,
-    input: Input,
-) -> Result<Translation, TranslateError> {
-    let d = decode(input, Family::Legacy, Kind::Request, Side::Client, opts)?;
-    request_to_uxp_decoded(maps, opts, &d)
+impl Translator<'_> {
+    /// Direction 1: a legacy client's request → UXP request (under the copy's message
+    /// id when one is set).
+    pub fn request_to_uxp<'m>(
+        &self,
+        request: impl Into<ClientRequest<'m>>,
+    ) -> Result<Translation, TranslateError> {
+        self.with_request(request.into(), Family::Legacy, |d| {
+            request_to_uxp(self.maps, &self.opts, d, self.out_id(&d.header))
+        })
+    }
+
+    /// Direction 3: a UXP client's request → the legacy stack's dialect (the options'
+    /// `legacy_dialect`, else the mappings').
+    pub fn request_to_legacy<'m>(
+        &self,
+        request: impl Into<ClientRequest<'m>>,
+    ) -> Result<Translation, TranslateError> {
+        self.with_request(request.into(), Family::Uxp, |d| {
+            request_to_legacy(self.maps, &self.opts, d, self.out_id(&d.header))
+        })
+    }
+
+    /// Direction 2: UXP response → the legacy client's response. `legacy_request` is
+    /// the request the legacy client sent (before translation); the answer must belong
+    /// to it as it was sent (under the copy's message id when one is set).
+    pub fn response_to_legacy<'m>(
+        &self,
+        uxp_response: Input,
+        legacy_request: impl Into<ClientRequest<'m>>,
+    ) -> Result<Translation, TranslateError> {
+        self.with_request(legacy_request.into(), Family::Legacy, |req| {
+            response_to_legacy(self.maps, &self.opts, uxp_response, req, self.message_id)
+        })
+    }
+
+    /// Direction 4: legacy response → UXP response. `uxp_request` is the request the
+    /// UXP client sent; the answer must belong to it as it went to the legacy stack.
+    pub fn response_to_uxp<'m>(
+        &self,
+        legacy_response: Input,
+        uxp_request: impl Into<ClientRequest<'m>>,
+    ) -> Result<Translation, TranslateError> {
+        self.with_request(uxp_request.into(), Family::Uxp, |req| {
+            response_to_uxp(self.maps, &self.opts, legacy_response, req, self.message_id)
+        })
+    }
 }
 
-/// [`request_to_uxp`] for a request already decoded (the gateway decodes once to route).
-pub fn request_to_uxp_decoded(
-    maps: &Mappings,
-    opts: &Options,
-    d: &Decoded,
-) -> Result<Translation, TranslateError> {
-    request_to_uxp_as(maps, opts, d, d.header.id.clone())
-}
-
-/// [`request_to_uxp_decoded`] under another message id: the shadow copy's own.
-pub fn request_to_uxp_as(
+fn request_to_uxp(
     maps: &Mappings,
     opts: &Options,
     d: &Decoded,
@@ -462,20 +635,11 @@ pub fn request_to_uxp_as(
 
 // === 3. UXP request → legacy request ===
 
-pub fn request_to_legacy(
-    maps: &Mappings,
-    opts: &Options,
-    input: Input,
-) -> Result<Translation, TranslateError> {
-    let d = decode(input, Family::Uxp, Kind::Request, Side::Client, opts)?;
-    request_to_legacy_decoded(maps, opts, &d)
-}
-
-/// [`request_to_legacy`] for a request already decoded.
-pub fn request_to_legacy_decoded(
+fn request_to_legacy(
     maps: &Mappings,
     opts: &Options,
     d: &Decoded,
+    id: Option<String>,
 ) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
@@ -504,11 +668,12 @@ pub fn request_to_legacy_decoded(
         check_wrapper(new_wrapper.as_deref().unwrap_or(&w.local), &method)?;
     }
 
+    let message_id = id.clone();
     let mut out = Header {
         client: Some(legacy_client.clone()),
         producer: producer.clone(),
         service: Some(legacy_service.clone()),
-        id: h.id.clone(),
+        id,
         user_id: h.user_id.clone(),
         issue: h.issue.clone(),
         extensions: h.extensions.clone(),
@@ -544,7 +709,7 @@ pub fn request_to_legacy_decoded(
         mapped_client: party_str(&Some(legacy_client)),
         service: Some(sid.to_string()),
         mapped_service: service_str(&Some(legacy_service)),
-        message_id: h.id.clone(),
+        message_id,
         fault_code: None,
     })
 }
@@ -613,35 +778,17 @@ fn legacy_client(maps: &Mappings, cid: &ClientId) -> Result<Party, TranslateErro
     }
 }
 
-/// Direction 2: UXP response → the legacy client's response. `legacy_request` is the
-/// request the legacy client sent (before translation).
-pub fn response_to_legacy(
-    maps: &Mappings,
-    opts: &Options,
-    uxp_response: Input,
-    legacy_request: Input,
-) -> Result<Translation, TranslateError> {
-    let req = decode(
-        legacy_request,
-        Family::Legacy,
-        Kind::Request,
-        Side::Client,
-        opts,
-    )?;
-    response_to_legacy_decoded(maps, opts, uxp_response, &req, None)
-}
-
-/// [`response_to_legacy`] with the legacy request already decoded. `sent_id` is the
-/// message id the UXP request carried when it is not the client's own (a shadow or
-/// calibration copy's); the answer must echo it ([`belongs`]).
-pub fn response_to_legacy_decoded(
+/// Direction 2 for the decoded legacy request `req`. `sent_id` is the message id the
+/// UXP request carried when it is not the client's own (a shadow or calibration
+/// copy's); the answer must echo it ([`belongs`]).
+fn response_to_legacy(
     maps: &Mappings,
     opts: &Options,
     uxp_response: Input,
     req: &Decoded,
     sent_id: Option<&str>,
 ) -> Result<Translation, TranslateError> {
-    let resp = decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp, opts)?;
+    let resp = opts.decode(uxp_response, Family::Uxp, Kind::Response, Side::Uxp)?;
     // The rename the request direction applied, reversed.
     let (sid, wrapper, method) = map_service_to_uxp(maps, &req.header)?;
     // The answer must be for this request as it was sent in UXP terms.
@@ -684,30 +831,19 @@ pub fn response_to_legacy_decoded(
     })
 }
 
-/// Direction 4: legacy response → UXP response. `uxp_request` is the request the UXP client sent.
-pub fn response_to_uxp(
-    maps: &Mappings,
-    opts: &Options,
-    legacy_response: Input,
-    uxp_request: Input,
-) -> Result<Translation, TranslateError> {
-    let req = decode(uxp_request, Family::Uxp, Kind::Request, Side::Client, opts)?;
-    response_to_uxp_decoded(maps, opts, legacy_response, &req)
-}
-
-/// [`response_to_uxp`] with the UXP request already decoded.
-pub fn response_to_uxp_decoded(
+/// Direction 4 for the decoded UXP request `req`; `sent_id` as for direction 2.
+fn response_to_uxp(
     maps: &Mappings,
     opts: &Options,
     legacy_response: Input,
     req: &Decoded,
+    sent_id: Option<&str>,
 ) -> Result<Translation, TranslateError> {
-    let resp = decode(
+    let resp = opts.decode(
         legacy_response,
         Family::Legacy,
         Kind::Response,
         Side::Legacy,
-        opts,
     )?;
     // The answer must be for the request as it went to the legacy stack.
     let sent_client = match &req.header.client {
@@ -725,7 +861,8 @@ pub fn response_to_uxp_decoded(
         id: req.header.id.as_deref(),
         client: sent_client.as_ref(),
         service: sent_service.as_ref(),
-    };
+    }
+    .with_id(sent_id);
     belongs::check(&resp.header, &sent, Side::Legacy)?;
     let rename = match &req.header.service {
         Some(ServiceRef::Id(sid)) => maps
@@ -757,44 +894,4 @@ pub fn response_to_uxp_decoded(
         message_id: req.header.id.clone(),
         fault_code: resp.fault_code(),
     })
-}
-
-/// How to answer the sender of `input` with a fault: its SOAP version and, when the
-/// header can be read, the header echoed in its own dialect.
-pub fn rescue_for(input: Input, family: Family, opts: &Options) -> Rescue {
-    let Ok(msg) = Message::parse_with(input, opts.max_message_bytes, opts.scan) else {
-        // Even when the message as a whole is broken, answer SOAP 1.2 clients in 1.2.
-        let soap12 = input
-            .content_type
-            .is_some_and(|c| c.to_ascii_lowercase().contains("application/soap+xml"));
-        return Rescue {
-            soap: if soap12 {
-                SoapVersion::Soap12
-            } else {
-                SoapVersion::Soap11
-            },
-            header_xml: None,
-        };
-    };
-    let soap = msg.env.soap;
-    let header_xml = codec::detect(&msg.env, family).ok().and_then(|dialect| {
-        let (h, layout) = codec::decode(&msg.env, dialect, Kind::Response).ok()?;
-        let env = &msg.env;
-        let target = Target {
-            dialect,
-            env_prefix: Some("SOAP-ENV"),
-            env_decls: &[],
-            charset: crate::wire::charset::Charset::Utf8,
-        };
-        let src = Source {
-            layout: &layout,
-            src: env.src,
-            same_document: false,
-        };
-        // The fault is always written in UTF-8; re-encode rather than copy when the
-        // request was in another charset.
-        let src = (env.charset == crate::wire::charset::Charset::Utf8).then_some(src);
-        codec::encode_header(&h, &target, src).ok()
-    });
-    Rescue { soap, header_xml }
 }

@@ -3,7 +3,7 @@
 //! Shadow mode sends a legacy client's request to the stack that does not serve it.
 //! The copy carries its own message id (the two stacks must not see one id twice, and
 //! the stored record links the two), so the legacy copy is re-encoded rather than
-//! forwarded as is. [`request_fingerprint`] hashes what makes two requests the same
+//! forwarded as is ([`Translator::reissue`]). [`Translator::fingerprint`] hashes what makes two requests the same
 //! *logical* request — client and service (in UXP identifiers whichever dialect carried
 //! them), user, issue and the Body content — so the gateway can check, and the store
 //! can show, that both stacks were asked the same thing.
@@ -12,44 +12,54 @@ use sha2::{Digest, Sha256};
 
 use super::{
     map_client_to_uxp, map_service_to_uxp, target_for, Decoded, MessageKind, TranslateError,
-    Translation,
+    Translation, Translator,
 };
 use crate::mapping::Mappings;
 use crate::wire::assemble::{assemble, BodyEdit};
 use crate::wire::codec;
 use crate::wire::header::{Party, ServiceRef};
 
-/// Whether `copy` (a translation of `d` for a stack of `family`), decoded from the
-/// bytes that are sent, is the same logical request as `d`: their
-/// [`request_fingerprint`]s are equal. A copy that does not decode is not.
-pub fn same_request(
-    maps: &Mappings,
-    opts: &super::Options,
-    d: &Decoded,
-    copy: &Translation,
-    family: codec::Family,
-) -> bool {
-    let input =
-        crate::wire::message::Input::new(&copy.bytes).with_content_type(Some(&copy.content_type));
-    match super::decode(
-        input,
-        family,
-        codec::Kind::Request,
-        crate::error::Side::Internal,
-        opts,
-    ) {
-        Ok(sent) => request_fingerprint(maps, &sent) == request_fingerprint(maps, d),
-        Err(_) => false,
+impl Translator<'_> {
+    /// Whether `copy` (a translation of `d` for a stack of `family`), decoded from the
+    /// bytes that are sent, is the same logical request as `d`: their
+    /// [`fingerprint`](Translator::fingerprint)s are equal. A copy that does not decode
+    /// is not.
+    pub fn same_request(&self, d: &Decoded, copy: &Translation, family: codec::Family) -> bool {
+        let input = crate::wire::message::Input::new(&copy.bytes)
+            .with_content_type(Some(&copy.content_type));
+        match self.opts.decode(
+            input,
+            family,
+            codec::Kind::Request,
+            crate::error::Side::Internal,
+        ) {
+            Ok(sent) => request_fingerprint(self.maps, &sent) == request_fingerprint(self.maps, d),
+            Err(_) => false,
+        }
+    }
+
+    /// The request `d` in its own dialect, byte for byte except the message id: the
+    /// copy's ([`Translator::with_message_id`]), else its own.
+    pub fn reissue(&self, d: &Decoded) -> Result<Translation, TranslateError> {
+        reissue(d, self.out_id(&d.header))
+    }
+
+    /// SHA-256 (hex) of the request's logical content. Equal for a legacy request and
+    /// its UXP translation (or its re-issued copy): identifiers are taken in their UXP
+    /// form, the message id is left out, and of the Body only what lies inside the
+    /// wrapper's name is hashed — a mapping's wrapper rename changes the name, never
+    /// the content. An identifier without a mapping is hashed as written.
+    pub fn fingerprint(&self, d: &Decoded) -> String {
+        request_fingerprint(self.maps, d)
     }
 }
 
-/// The request `d` in its own dialect, byte for byte except the message id.
-pub fn reissue(d: &Decoded, id: &str) -> Result<Translation, TranslateError> {
+fn reissue(d: &Decoded, id: Option<String>) -> Result<Translation, TranslateError> {
     if d.msg.env.is_fault() {
         return Err(TranslateError::NotARequest);
     }
     let mut h = d.header.clone();
-    h.id = Some(id.to_string());
+    h.id = id.clone();
     let env = &d.msg.env;
     let target = target_for(env, d.dialect);
     let hx =
@@ -72,17 +82,12 @@ pub fn reissue(d: &Decoded, id: &str) -> Result<Translation, TranslateError> {
         mapped_client: None,
         service: super::service_str(&d.header.service),
         mapped_service: None,
-        message_id: Some(id.to_string()),
+        message_id: id,
         fault_code: None,
     })
 }
 
-/// SHA-256 (hex) of the request's logical content. Equal for a legacy request and
-/// its UXP translation (or its re-issued copy): identifiers are taken in their UXP
-/// form, the message id is left out, and of the Body only what lies inside the
-/// wrapper's name is hashed — a mapping's wrapper rename changes the name, never the
-/// content. An identifier without a mapping is hashed as written.
-pub fn request_fingerprint(maps: &Mappings, d: &Decoded) -> String {
+fn request_fingerprint(maps: &Mappings, d: &Decoded) -> String {
     let h = &d.header;
     let mut hasher = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
