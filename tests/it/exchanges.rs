@@ -57,20 +57,13 @@ fn record(at_unix_ms: u64, n: u64) -> ExchangeRecord {
             .parse()
             .unwrap(),
         not_compared_reason: (n % 5 == 4).then_some(NotComparedReason::Timeout),
-        primary_fault_code: None,
-        shadow_fault_code: None,
         lossy_fields: if n % 7 == 0 {
             vec!["ametnik".into()]
         } else {
             vec![]
         },
-        unmapped: vec![],
-        ignore_rules: Vec::new(),
-        rejected_code: None,
         request_hash: Some(format!("{:064x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
-        noise_diffs: 0,
-        diff_id: None,
-        bodies: None,
+        ..ExchangeRecord::default()
     }
 }
 

@@ -424,26 +424,14 @@ impl Sample {
         let mut record = ExchangeRecord {
             at_unix_ms: at,
             message_id: Some(id.clone()),
-            shadow_message_id: None,
             agency: sc.agency.to_string(),
             service: sc.service.to_string(),
             stage,
             served_by,
             listener: "agencies".to_string(),
             primary_latency_ms: primary_ms,
-            shadow_latency_ms: None,
             outcome: ExchangeOutcome::Served,
-            not_compared_reason: None,
-            primary_fault_code: None,
-            shadow_fault_code: None,
-            lossy_fields: Vec::new(),
-            unmapped: Vec::new(),
-            ignore_rules: Vec::new(),
-            rejected_code: None,
-            request_hash: None,
-            noise_diffs: 0,
-            diff_id: None,
-            bodies: None,
+            ..ExchangeRecord::default()
         };
         if let Some(code) = sc.rejected {
             record.outcome = ExchangeOutcome::Rejected;

@@ -17,7 +17,6 @@ pub(crate) fn record(at_unix_ms: u64, agency: &str, outcome: &str) -> ExchangeRe
     ExchangeRecord {
         at_unix_ms,
         message_id: Some(format!("m-{at_unix_ms}")),
-        shadow_message_id: None,
         agency: agency.into(),
         service: "moh.getPatientSummary.v2".into(),
         stage: "shadow".parse().unwrap(),
@@ -26,17 +25,8 @@ pub(crate) fn record(at_unix_ms: u64, agency: &str, outcome: &str) -> ExchangeRe
         primary_latency_ms: 12.5,
         shadow_latency_ms: Some(14.0),
         outcome: outcome.parse().unwrap(),
-        not_compared_reason: None,
-        primary_fault_code: None,
-        shadow_fault_code: None,
-        lossy_fields: vec![],
-        unmapped: vec![],
-        ignore_rules: Vec::new(),
-        rejected_code: None,
         request_hash: Some("ab".repeat(32)),
-        noise_diffs: 0,
-        diff_id: None,
-        bodies: None,
+        ..ExchangeRecord::default()
     }
 }
 

@@ -99,6 +99,13 @@ impl Default for Stage {
     }
 }
 
+/// A record says `served` until a comparison or a refusal says more.
+impl Default for ExchangeOutcome {
+    fn default() -> ExchangeOutcome {
+        ExchangeOutcome::Served
+    }
+}
+
 /// Until a stack answers, dualroad does.
 impl Default for ServedBy {
     fn default() -> ServedBy {

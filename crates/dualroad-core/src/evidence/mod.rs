@@ -109,8 +109,9 @@ impl<'de> Deserialize<'de> for RecordKey {
 // === records ===
 
 /// One served request: what happened, not what was said (bodies only with
-/// `store_bodies`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `store_bodies`). Built by [`build`] alone; `Default` is for tests and sample data
+/// that set only what they are about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExchangeRecord {
     pub at_unix_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -506,8 +506,6 @@ mod tests {
     fn rec(at: u64, agency: &str, service: &str, outcome: &str) -> ExchangeRecord {
         ExchangeRecord {
             at_unix_ms: at,
-            message_id: None,
-            shadow_message_id: None,
             agency: agency.into(),
             service: service.into(),
             stage: "shadow".parse().unwrap(),
@@ -518,16 +516,7 @@ mod tests {
             outcome: outcome.parse().unwrap(),
             not_compared_reason: (outcome == "not-compared")
                 .then_some(crate::evidence::NotComparedReason::Timeout),
-            primary_fault_code: None,
-            shadow_fault_code: None,
-            lossy_fields: vec![],
-            unmapped: vec![],
-            ignore_rules: vec![],
-            rejected_code: None,
-            request_hash: None,
-            noise_diffs: 0,
-            diff_id: None,
-            bodies: None,
+            ..ExchangeRecord::default()
         }
     }
 
