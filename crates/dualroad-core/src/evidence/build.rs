@@ -40,6 +40,9 @@ pub struct RawBodies {
     pub shadow: Option<Answer>,
 }
 
+/// What a record's `written_by` says: this build of dualroad.
+pub(crate) const WRITTEN_BY: &str = concat!("dualroad ", env!("CARGO_PKG_VERSION"));
+
 /// The store event for one exchange. `comparison` is `None` when nothing was mirrored
 /// (outcome `served`, or `rejected` when `facts.rejected_code` is set). Bodies go to
 /// the writer whenever there is a diff (it needs them to redact the diff) or
@@ -102,6 +105,7 @@ pub fn build(
         rejected_code: facts.rejected_code,
         request_hash: facts.request_hash,
         noise_diffs: comparison.map_or(0, |c| c.noise_count as u64),
+        written_by: Some(WRITTEN_BY.to_string()),
         diff_id: None,
         bodies,
     };
@@ -247,6 +251,25 @@ mod tests {
         // stored without store_bodies.
         assert!(e.record.bodies.is_some());
         assert!(!e.store_bodies);
+    }
+
+    #[test]
+    fn a_record_names_the_dualroad_that_wrote_it_and_old_records_name_none() {
+        let e = build(
+            meta(),
+            None,
+            None,
+            &Rules::default(),
+            RawBodies::default(),
+            false,
+        );
+        let written_by = e.record.written_by.as_deref().expect("written_by");
+        assert_eq!(written_by, concat!("dualroad ", env!("CARGO_PKG_VERSION")));
+        let json = serde_json::to_string(&e.record).expect("encodes");
+        assert!(json.contains(r#""written_by":"dualroad "#), "{json}");
+        let old = r#"{"at_unix_ms":1,"agency":"A","service":"s","stage":"shadow","served_by":"legacy","listener":"l","primary_latency_ms":1.0,"outcome":"match"}"#;
+        let back: ExchangeRecord = serde_json::from_str(old).expect("an old record reads");
+        assert_eq!(back.written_by, None);
     }
 
     #[test]

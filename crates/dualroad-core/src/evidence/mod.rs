@@ -160,6 +160,11 @@ pub struct ExchangeRecord {
     /// matched only through the noise. Absent (0) in records written before it existed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub noise_diffs: u64,
+    /// The dualroad build that made the record (`dualroad 0.1.0`), so that evidence
+    /// gathered by a build later found wrong can be told apart. Absent in records
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
     /// Set by the writer when the exchange has a diff (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_id: Option<DiffId>,
