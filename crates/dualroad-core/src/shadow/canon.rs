@@ -57,10 +57,29 @@ use quick_xml::Reader;
 use crate::error::normalize_fault_code;
 use crate::shadow::values::is_xml_ws;
 use crate::wire::charset::Charset;
-use crate::wire::dialect::{SoapVersion, NS_SOAP11, NS_SOAP12, NS_SOAP_ENC, NS_XSI};
+use crate::wire::dialect::{
+    SoapVersion, NS_SOAP11, NS_SOAP12, NS_SOAP_ENC, NS_V2, NS_V30, NS_V31, NS_V31_EU, NS_XROAD,
+    NS_XSI,
+};
 use crate::wire::message::{Input, Message};
 use crate::wire::multipart::ContentType;
 use crate::wire::WireError;
+
+/// Namespaces of X-Road header elements, one per dialect family (v2, v3.0, v3.1,
+/// v3.1-eu, and the shared 6.0/4.x/UXP one).
+pub const XROAD_HEADER_NAMESPACES: [&str; 5] = [NS_V2, NS_V30, NS_V31, NS_V31_EU, NS_XROAD];
+/// Header elements that differ on every exchange by design: the message id (the shadow
+/// request carries its own) and the request hash (it hashes that id too).
+pub const VOLATILE_HEADERS: [&str; 2] = ["id", "requestHash"];
+
+/// Whether a direct child of the SOAP Header is a volatile X-Road field. A service's own
+/// header element called `id` in its own namespace is data, so the namespace is checked.
+pub fn is_volatile(el: &Element<'_>) -> bool {
+    VOLATILE_HEADERS.contains(&el.local())
+        && el
+            .namespace()
+            .is_some_and(|ns| XROAD_HEADER_NAMESPACES.contains(&ns))
+}
 
 /// Deepest element nesting accepted (real X-Road answers nest about 10 levels).
 pub const DEFAULT_MAX_DEPTH: usize = 64;
@@ -363,11 +382,6 @@ impl Canon {
     /// Elements, attributes and text segments read.
     pub fn node_count(&self) -> usize {
         self.count
-    }
-
-    /// The canonical text form (see [`super::render`]), with no rules applied.
-    pub fn canonical_text(&self) -> String {
-        crate::shadow::render::canonical_text(self, None)
     }
 
     /// Namespace ids of this answer mapped to those of `other` (by URI), for comparing

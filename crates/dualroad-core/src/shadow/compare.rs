@@ -39,13 +39,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
 
-use crate::shadow::canon::{Canon, CanonError, Children, Element, Limits};
+use crate::shadow::canon::{is_volatile, Canon, CanonError, Children, Element, Limits};
 use crate::shadow::noise::NoiseModel;
 use crate::shadow::outcome::{NotComparedReason, Outcome, Role};
 use crate::shadow::render::{self, View};
-use crate::shadow::rules::{Rules, Treatment};
+use crate::shadow::rules::{RuleStats, Rules, Treatment};
 use crate::shadow::values::{Date, Decimal, Timestamp};
-use crate::wire::dialect::{NS_V2, NS_V30, NS_V31, NS_V31_EU, NS_XROAD};
 use crate::wire::message::Input;
 
 /// Differences kept per list (counted and noise) in one comparison; the rest are only
@@ -63,22 +62,6 @@ pub const DEFAULT_CONTEXT_RADIUS: usize = 3;
 /// Time after which the line diff settles for a less minimal result. Myers' algorithm is
 /// O(N·D); two large, completely different answers must not stall the mirror task.
 pub const DEFAULT_DIFF_TIMEOUT: Duration = Duration::from_millis(50);
-
-/// Namespaces of X-Road header elements, one per dialect family (v2, v3.0, v3.1,
-/// v3.1-eu, and the shared 6.0/4.x/UXP one).
-pub const XROAD_HEADER_NAMESPACES: [&str; 5] = [NS_V2, NS_V30, NS_V31, NS_V31_EU, NS_XROAD];
-/// Header elements that differ on every exchange by design: the message id (the shadow
-/// request carries its own) and the request hash (it hashes that id too).
-pub const VOLATILE_HEADERS: [&str; 2] = ["id", "requestHash"];
-
-/// Whether a direct child of the SOAP Header is a volatile X-Road field. A service's own
-/// header element called `id` in its own namespace is data, so the namespace is checked.
-pub fn is_volatile(el: &Element<'_>) -> bool {
-    VOLATILE_HEADERS.contains(&el.local())
-        && el
-            .namespace()
-            .is_some_and(|ns| XROAD_HEADER_NAMESPACES.contains(&ns))
-}
 
 /// What happened at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -774,5 +757,15 @@ impl<'t> Walker<'_, '_, 't> {
         self.path.pop();
         self.key.truncate(marks.0);
         self.loc.truncate(marks.1);
+    }
+}
+
+impl RuleStats {
+    /// Counts one comparison. Answers that were not compared as trees (errors, not
+    /// compared) say nothing about whether a rule still matches, so they are skipped.
+    pub fn record(&mut self, c: &Comparison) {
+        if c.outcome.compared() {
+            self.count(&c.rules_matched);
+        }
     }
 }

@@ -37,6 +37,7 @@
 //! assert!(c.is_match());
 //! ```
 
+pub mod calibrate;
 pub mod canon;
 pub mod compare;
 pub mod exchange;

@@ -7,14 +7,16 @@
 //!
 //! Where it sits: the mirror, for `read` services with `calibrate > 0`, compares the two
 //! primary answers with `compare::Options::calibration` and feeds the result to
-//! [`NoiseModel::learn`]; the model is stored (serde) and handed to later comparisons.
+//! `NoiseModel::learn` ([`super::calibrate`], which owns learning so that this module,
+//! the model the comparator reads, does not depend on the comparator); the model is
+//! stored (serde) and handed to later comparisons.
 //!
 //! Only two *successful* primary answers teach anything: a pair in which either answer
 //! is a SOAP fault, not well-formed, has a failing HTTP status or never came (a failed
 //! call) differs everywhere for reasons that are not noise, and learning it would make
 //! every path of the service noise — a UXP stack diverging on every answer would then
 //! be recorded as `match`. Such a pair is counted in [`NoiseModel::errors`] (shown in
-//! reports) and never learned ([`NoiseModel::calibrate`]).
+//! reports) and never learned (`NoiseModel::calibrate`).
 //!
 //! The model is plain data: per path (aggregation key, as in `PathDiff::path`), how many
 //! calibration pairs differed there, out of how many pairs. A path is noise as soon as
@@ -23,13 +25,10 @@
 //! the shadow differs far more often than the primary differs from itself is still
 //! flagged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::shadow::canon::Canon;
-use crate::shadow::compare::{compare_canon, Comparison, Options};
-use crate::shadow::outcome::Outcome;
 use crate::wire::message::Input;
 
 /// Most paths a model tracks; beyond, differences are only counted in `dropped`, so a
@@ -64,7 +63,7 @@ pub struct CalibrationAnswer<'a> {
     pub input: Input<'a>,
 }
 
-/// Why a calibration pair was not learned from ([`NoiseModel::calibrate`]).
+/// Why a calibration pair was not learned from (`NoiseModel::calibrate`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalibrationError {
     #[error("the {which} call failed: {detail}")]
@@ -77,95 +76,9 @@ pub enum CalibrationError {
     Status { which: &'static str, status: u16 },
 }
 
-/// The answer as a tree, when it is a successful one.
-fn successful(
-    which: &'static str,
-    a: Result<CalibrationAnswer<'_>, String>,
-    opts: &Options<'_>,
-) -> Result<Canon, CalibrationError> {
-    let a = a.map_err(|detail| CalibrationError::Failed { which, detail })?;
-    let canon =
-        Canon::from_input(a.input, &opts.limits).map_err(|e| CalibrationError::Unreadable {
-            which,
-            detail: e.to_string(),
-        })?;
-    if let Some(f) = canon.fault() {
-        return Err(CalibrationError::Fault {
-            which,
-            code: f.code.clone(),
-        });
-    }
-    if !(200..300).contains(&a.status) {
-        return Err(CalibrationError::Status {
-            which,
-            status: a.status,
-        });
-    }
-    Ok(canon)
-}
-
 impl NoiseModel {
     pub fn new() -> NoiseModel {
         NoiseModel::default()
-    }
-
-    /// Learns from a comparison of two *primary* answers to the same request (made with
-    /// `Options::calibration`, so no path is cut off). Returns false, learning nothing,
-    /// when the pair was not compared as trees (an error or a not-compared outcome).
-    /// A pair in which one side faulted is not learned either (see the module header).
-    pub fn learn(&mut self, c: &Comparison) -> bool {
-        if !c.outcome.compared()
-            || matches!(
-                c.outcome,
-                Outcome::FaultMismatch { .. } | Outcome::FaultCodeDiff { .. }
-            )
-        {
-            return false;
-        }
-        // A path counts once per pair, however many list items differ there.
-        let paths: BTreeSet<&str> = c
-            .diffs
-            .iter()
-            .chain(&c.noise)
-            .map(|d| d.path.as_str())
-            .collect();
-        self.learn_paths(paths);
-        true
-    }
-
-    /// Compares two primary answers with `Options::calibration` and learns from them.
-    pub fn learn_pair(&mut self, first: &Canon, second: &Canon, opts: &Options<'_>) -> bool {
-        let opts = Options {
-            noise: None,
-            unified: false,
-            ..*opts
-        };
-        self.learn(&compare_canon(first, second, &opts))
-    }
-
-    /// Learns from a calibration pair when both answers are successful SOAP answers
-    /// (2xx, well-formed, not a fault); otherwise counts it in [`NoiseModel::errors`]
-    /// and says why. `served` is the answer the client got, `again` the calibration
-    /// call's (`Err` with the reason when that call failed).
-    pub fn calibrate(
-        &mut self,
-        served: Result<CalibrationAnswer<'_>, String>,
-        again: Result<CalibrationAnswer<'_>, String>,
-        opts: &Options<'_>,
-    ) -> Result<(), CalibrationError> {
-        let pair = successful("served", served, opts)
-            .and_then(|a| Ok((a, successful("calibration", again, opts)?)));
-        match pair {
-            Ok((a, b)) => {
-                // Two successful answers are always compared as trees.
-                self.learn_pair(&a, &b, opts);
-                Ok(())
-            }
-            Err(e) => {
-                self.errors += 1;
-                Err(e)
-            }
-        }
     }
 
     /// Counts one calibration pair that was not learned from.

@@ -28,8 +28,7 @@
 
 use std::fmt::Write;
 
-use crate::shadow::canon::{Canon, Element};
-use crate::shadow::compare::is_volatile;
+use crate::shadow::canon::{is_volatile, Canon, Element};
 use crate::shadow::rules::{Rules, Treatment};
 use crate::shadow::values::{Date, Decimal, Timestamp};
 
@@ -185,4 +184,11 @@ pub(crate) fn push_quoted(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+impl Canon {
+    /// The canonical text form (see this module), with no rules applied.
+    pub fn canonical_text(&self) -> String {
+        canonical_text(self, None)
+    }
 }

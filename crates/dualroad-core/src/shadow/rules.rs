@@ -542,14 +542,11 @@ impl RuleStats {
         }
     }
 
-    /// Counts one comparison. Answers that were not compared as trees (errors, not
-    /// compared) say nothing about whether a rule still matches, so they are skipped.
-    pub fn record(&mut self, c: &crate::shadow::compare::Comparison) {
-        if !c.outcome.compared() {
-            return;
-        }
+    /// Counts one comparison (tree-compared) in which the rules `rules_matched` matched;
+    /// `Comparison`s are counted through `RuleStats::record` (in `compare`).
+    pub(crate) fn count(&mut self, rules_matched: &[usize]) {
         self.comparisons += 1;
-        for &i in &c.rules_matched {
+        for &i in rules_matched {
             if i >= self.matches.len() {
                 self.matches.resize(i + 1, 0);
             }
