@@ -17,11 +17,11 @@
 //! simulators give the **same logical answer** to the same request (what shadow mode
 //! compares), unless `divergence_rate` makes the UXP side differ on purpose.
 //!
-//! Flow: [`server`] (thin hyper shell: read the body, sleep `latency`, write the answer)
+//! Flow: `server` (thin hyper shell: read the body, sleep `latency`, write the answer)
 //! → [`respond`] (pure: parse with the wire layer, pick the service, build the answer)
-//! → [`body`] (scan the request Body, compose the response Body in the request's
-//! conventions) ← [`service`] (what each service answers) ← [`data`] (deterministic
-//! names, places, dates) → [`xml`] (writes the answer tree).
+//! → `body` (scan the request Body, compose the response Body in the request's
+//! conventions) ← `service` (what each service answers) ← `data` (deterministic
+//! names, places, dates) → `xml` (writes the answer tree).
 
 mod body;
 mod data;

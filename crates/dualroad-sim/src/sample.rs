@@ -5,7 +5,7 @@
 //! request (with a message id derived from the seed and the exchange's number) is
 //! answered by the legacy simulator, translated to UXP and answered by the UXP
 //! simulator (with a per-scenario divergence and fault rate, decided per message id),
-//! translated back to the client's dialect and compared with [`crate::shadow::compare`]
+//! translated back to the client's dialect and compared with [`compare`](fn@crate::shadow::compare)
 //! under a few ignore rules and one calibration model (stored with the records, as the
 //! gateway stores its own). Only latencies, timeouts and sampling are drawn from a
 //! seeded hash, because the simulators answer instantly. The same seed gives the same

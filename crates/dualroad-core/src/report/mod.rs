@@ -5,7 +5,7 @@
 //! exchange and diff records to the store; the shell (`dualroad::report::build`) reads
 //! them back in one streaming pass and feeds them to an [`aggregate::Aggregator`], with
 //! the audit log's stage and switch history, the mappings' service list (coverage) and
-//! the stored calibration (noise) models. This module computes verdicts ([`verdict`])
+//! the stored calibration (noise) models. This module computes verdicts ([`verdict`](mod@verdict))
 //! and produces a [`Report`] ([`model`], the versioned JSON schema) in [`assemble`],
 //! which [`render`] turns into Markdown, JSON or one self-contained HTML file with
 //! inline SVG charts. `dualroad report` and the admin endpoints `/admin/report` and

@@ -5,7 +5,7 @@
 //! 1. [`to_client_dialect`]: a UXP answer is translated back into the client's dialect
 //!    exactly as the gateway does when UXP serves the client (a legacy answer already
 //!    is in it);
-//! 2. [`judge`]: the two answers are compared as SOAP ([`super::compare`]);
+//! 2. [`judge`]: the two answers are compared as SOAP ([`super::compare`](mod@super::compare));
 //! 3. then `evidence::build` makes the record of the exchange from what was learned.
 //!
 //! No sockets, clocks or store here: times and latencies come in as numbers.

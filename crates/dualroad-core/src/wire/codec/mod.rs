@@ -7,7 +7,7 @@
 //! so decode → encode to the same dialect reproduces the input exactly and an echo keeps
 //! the client's own prefixes, spacing and attributes.
 //!
-//! Each dialect's rules live in its own file behind [`DialectCodec`]: `v2` (2.0,
+//! Each dialect's rules live in its own file behind `DialectCodec`: `v2` (2.0,
 //! rpc/encoded), `v3` (3.0, 3.1, 3.1-eu: one codec, three namespaces), `v60`, `v4`,
 //! `uxp`; `short` and `structured` hold what the short-name and the
 //! structured-identifier dialects share. This file is the plumbing: detection, the
