@@ -221,100 +221,12 @@ fn validate(
     }
 
     // Pass 1: shapes.
-    let mut legacy_sections: Vec<Section> = Vec::new();
-    let mut uxp_sections: Vec<Section> = Vec::new();
-    let mut members: Vec<Entry> = Vec::new();
-    let mut services: Vec<Entry> = Vec::new();
-    for (file, (_, text)) in sources.iter().enumerate() {
-        let doc = match tree::parse(text) {
-            Ok(doc) => doc,
-            Err(e) => {
-                let line = e.span.map(|s| v.line(file, s.start));
-                v.push(file, line, None, format!("invalid TOML: {}", e.message));
-                continue;
-            }
-        };
-        for (key, value) in doc {
-            let key_line = v.line(file, key.start());
-            let value_line = v.line(file, value.start());
-            let name = key.value;
-            match name.as_str() {
-                "legacy" | "uxp" => match value.value {
-                    Node::Table(fields) => {
-                        let loc = Loc {
-                            file,
-                            line: value_line,
-                        };
-                        let sections = if name == "legacy" {
-                            &mut legacy_sections
-                        } else {
-                            &mut uxp_sections
-                        };
-                        sections.push(Section { loc, fields });
-                    }
-                    other => v.push(
-                        file,
-                        Some(key_line),
-                        name.clone(),
-                        format!(
-                            "`{name}` must be a table (`[{name}]`), found {}",
-                            other.kind()
-                        ),
-                    ),
-                },
-                "members" | "services" => {
-                    let items = match value.value {
-                        Node::Array(items) => items,
-                        other => {
-                            v.push(
-                                file,
-                                Some(key_line),
-                                name.clone(),
-                                format!(
-                                    "`{name}` must be an array of tables (`[[{name}]]`), found {}",
-                                    other.kind()
-                                ),
-                            );
-                            continue;
-                        }
-                    };
-                    for (i, item) in items.into_iter().enumerate() {
-                        let line = v.line(file, item.start());
-                        match item.value {
-                            Node::Table(fields) => {
-                                let entry = Entry {
-                                    loc: Loc { file, line },
-                                    index: i + 1,
-                                    fields,
-                                };
-                                if name == "members" {
-                                    &mut members
-                                } else {
-                                    &mut services
-                                }
-                                .push(entry);
-                            }
-                            other => v.push(
-                                file,
-                                Some(line),
-                                format!("{name}[{}]", i + 1),
-                                format!(
-                                    "each `{name}` entry must be a table, found {}",
-                                    other.kind()
-                                ),
-                            ),
-                        }
-                    }
-                }
-                _ => v.push(
-                    file,
-                    Some(key_line),
-                    name.clone(),
-                    format!("unknown key `{name}` (expected {})", one_of(TOP_KEYS)),
-                ),
-            }
-        }
-    }
+    let Shapes {
+        legacy_sections,
+        uxp_sections,
+        members,
+        services,
+    } = shapes(&mut v, &sources);
 
     // Pass 2: header.
     let (dialect, legacy_instance) = legacy_header(&mut v, origin, legacy_sections);
@@ -365,6 +277,125 @@ fn validate(
             let mut errs = MappingErrors(v.problems);
             errs.sort();
             Err(errs)
+        }
+    }
+}
+
+/// What pass 1 sorted the files' top-level keys into.
+#[derive(Default)]
+struct Shapes {
+    legacy_sections: Vec<Section>,
+    uxp_sections: Vec<Section>,
+    members: Vec<Entry>,
+    services: Vec<Entry>,
+}
+
+/// Pass 1: parses every file and sorts its top-level keys into sections and entries;
+/// a file that is not TOML, an unknown key or a wrong shape is a problem, and the rest
+/// of the set is still read.
+fn shapes(v: &mut Validator, sources: &[(PathBuf, String)]) -> Shapes {
+    let mut out = Shapes::default();
+    for (file, (_, text)) in sources.iter().enumerate() {
+        let doc = match tree::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let line = e.span.map(|s| v.line(file, s.start));
+                v.push(file, line, None, format!("invalid TOML: {}", e.message));
+                continue;
+            }
+        };
+        for (key, value) in doc {
+            let key_line = v.line(file, key.start());
+            let value_line = v.line(file, value.start());
+            let name = key.value;
+            match name.as_str() {
+                "legacy" | "uxp" => match value.value {
+                    Node::Table(fields) => {
+                        let loc = Loc {
+                            file,
+                            line: value_line,
+                        };
+                        let sections = if name == "legacy" {
+                            &mut out.legacy_sections
+                        } else {
+                            &mut out.uxp_sections
+                        };
+                        sections.push(Section { loc, fields });
+                    }
+                    other => v.push(
+                        file,
+                        Some(key_line),
+                        name.clone(),
+                        format!(
+                            "`{name}` must be a table (`[{name}]`), found {}",
+                            other.kind()
+                        ),
+                    ),
+                },
+                "members" | "services" => {
+                    let out = if name == "members" {
+                        &mut out.members
+                    } else {
+                        &mut out.services
+                    };
+                    entries(v, file, &name, key_line, value.value, out);
+                }
+                _ => v.push(
+                    file,
+                    Some(key_line),
+                    name.clone(),
+                    format!("unknown key `{name}` (expected {})", one_of(TOP_KEYS)),
+                ),
+            }
+        }
+    }
+    out
+}
+
+/// One `[[members]]` or `[[services]]` array (`name`) of `file`, appended to `out`.
+fn entries(
+    v: &mut Validator,
+    file: usize,
+    name: &str,
+    key_line: usize,
+    value: Node,
+    out: &mut Vec<Entry>,
+) {
+    let items = match value {
+        Node::Array(items) => items,
+        other => {
+            v.push(
+                file,
+                Some(key_line),
+                name.to_string(),
+                format!(
+                    "`{name}` must be an array of tables (`[[{name}]]`), found {}",
+                    other.kind()
+                ),
+            );
+            return;
+        }
+    };
+    for (i, item) in items.into_iter().enumerate() {
+        let line = v.line(file, item.start());
+        match item.value {
+            Node::Table(fields) => {
+                let entry = Entry {
+                    loc: Loc { file, line },
+                    index: i + 1,
+                    fields,
+                };
+                out.push(entry);
+            }
+            other => v.push(
+                file,
+                Some(line),
+                format!("{name}[{}]", i + 1),
+                format!(
+                    "each `{name}` entry must be a table, found {}",
+                    other.kind()
+                ),
+            ),
         }
     }
 }
