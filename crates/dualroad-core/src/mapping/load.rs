@@ -246,6 +246,27 @@ fn validate(
     let members = check_members(&mut v, &ctx, members);
     let services = check_services(&mut v, &ctx, services);
 
+    finish(
+        v,
+        origin,
+        dialect,
+        legacy_instance,
+        uxp_instance,
+        members,
+        services,
+    )
+}
+
+/// The table, when no pass found a problem; else every problem, sorted.
+fn finish(
+    mut v: Validator,
+    origin: &Path,
+    dialect: Option<Dialect>,
+    legacy_instance: Option<String>,
+    uxp_instance: Option<String>,
+    members: Vec<Member>,
+    services: Vec<ServiceMapping>,
+) -> Result<Mappings, MappingErrors> {
     match (dialect, uxp_instance) {
         (Some(dialect), Some(uxp_instance)) if v.problems.is_empty() => Ok(Mappings::build(
             dialect,
