@@ -801,77 +801,8 @@ fn check_services(v: &mut Validator, h: &Header, entries: Vec<Entry>) -> Vec<Ser
         let wrapper_v =
             v.string_field(file, &prefix, &mut fields, "wrapper", false, entry.loc.line);
 
-        let legacy: Option<(LegacyService, Value)> = match (h.form, legacy_n) {
-            (_, None) => {
-                v.push(
-                    file,
-                    Some(entry.loc.line),
-                    legacy_field.clone(),
-                    "missing required key `legacy`",
-                );
-                None
-            }
-            (LegacyForm::Unknown, Some(_)) => None,
-            (LegacyForm::Names, Some(node)) => {
-                let line = v.line(file, node.start());
-                match node.value {
-                    Node::Str(text) => match legacy_service_producer(&text) {
-                        Ok(_) => Some((LegacyService::Name(text.clone()), Value { text, line })),
-                        Err(m) => {
-                            v.push(file, Some(line), legacy_field.clone(), m);
-                            None
-                        }
-                    },
-                    other => {
-                        v.push(
-                            file,
-                            Some(line),
-                            legacy_field.clone(),
-                            format!(
-                                "expected a string `producer.method[.vN]`, found {}",
-                                other.kind()
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-            (LegacyForm::Ids, Some(node)) => service_id_field(v, file, &legacy_field, node)
-                .and_then(|(id, val)| {
-                    match instance_matches(
-                        &val.text,
-                        &id.provider.instance,
-                        h.legacy_instance,
-                        "legacy",
-                    ) {
-                        Ok(()) => Some((LegacyService::Id(id), val)),
-                        Err(m) => {
-                            v.push(file, Some(val.line), legacy_field.clone(), m);
-                            None
-                        }
-                    }
-                }),
-        };
-        let uxp: Option<(ServiceId, Value)> = match uxp_n {
-            None => {
-                v.push(
-                    file,
-                    Some(entry.loc.line),
-                    uxp_field.clone(),
-                    "missing required key `uxp`",
-                );
-                None
-            }
-            Some(node) => service_id_field(v, file, &uxp_field, node).and_then(|(id, val)| {
-                match instance_matches(&val.text, &id.provider.instance, h.uxp_instance, "uxp") {
-                    Ok(()) => Some((id, val)),
-                    Err(m) => {
-                        v.push(file, Some(val.line), uxp_field.clone(), m);
-                        None
-                    }
-                }
-            }),
-        };
+        let legacy = service_legacy(v, h, file, entry.loc.line, &legacy_field, legacy_n);
+        let uxp = service_uxp(v, h, file, entry.loc.line, &uxp_field, uxp_n);
         let effect = match &effect_v {
             None => Some(Effect::default()),
             Some(e) => e
@@ -932,6 +863,106 @@ fn check_services(v: &mut Validator, h: &Header, entries: Vec<Entry>) -> Vec<Ser
         }
     }
     valid
+}
+
+/// A `[[services]]` entry's `legacy`: a short name (`producer.method[.vN]`) or, on
+/// structured stacks, a service id in the legacy instance.
+fn service_legacy(
+    v: &mut Validator,
+    h: &Header,
+    file: usize,
+    entry_line: usize,
+    legacy_field: &str,
+    legacy_n: Option<Sp<Node>>,
+) -> Option<(LegacyService, Value)> {
+    match (h.form, legacy_n) {
+        (_, None) => {
+            v.push(
+                file,
+                Some(entry_line),
+                legacy_field.to_string(),
+                "missing required key `legacy`",
+            );
+            None
+        }
+        (LegacyForm::Unknown, Some(_)) => None,
+        (LegacyForm::Names, Some(node)) => {
+            let line = v.line(file, node.start());
+            match node.value {
+                Node::Str(text) => match legacy_service_producer(&text) {
+                    Ok(_) => Some((LegacyService::Name(text.clone()), Value { text, line })),
+                    Err(m) => {
+                        v.push(file, Some(line), legacy_field.to_string(), m);
+                        None
+                    }
+                },
+                other => {
+                    v.push(
+                        file,
+                        Some(line),
+                        legacy_field.to_string(),
+                        format!(
+                            "expected a string `producer.method[.vN]`, found {}",
+                            other.kind()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        (LegacyForm::Ids, Some(node)) => {
+            service_id_field(v, file, legacy_field, node).and_then(|(id, val)| {
+                match instance_matches(
+                    &val.text,
+                    &id.provider.instance,
+                    h.legacy_instance,
+                    "legacy",
+                ) {
+                    Ok(()) => Some((LegacyService::Id(id), val)),
+                    Err(m) => {
+                        v.push(file, Some(val.line), legacy_field.to_string(), m);
+                        None
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// A `[[services]]` entry's `uxp`: a service id in the UXP instance.
+fn service_uxp(
+    v: &mut Validator,
+    h: &Header,
+    file: usize,
+    entry_line: usize,
+    uxp_field: &str,
+    uxp_n: Option<Sp<Node>>,
+) -> Option<(ServiceId, Value)> {
+    match uxp_n {
+        None => {
+            v.push(
+                file,
+                Some(entry_line),
+                uxp_field.to_string(),
+                "missing required key `uxp`",
+            );
+            None
+        }
+        Some(node) => {
+            service_id_field(v, file, uxp_field, node).and_then(|(id, val)| match instance_matches(
+                &val.text,
+                &id.provider.instance,
+                h.uxp_instance,
+                "uxp",
+            ) {
+                Ok(()) => Some((id, val)),
+                Err(m) => {
+                    v.push(file, Some(val.line), uxp_field.to_string(), m);
+                    None
+                }
+            })
+        }
+    }
 }
 
 const SERVICE_TABLE_KEYS: &[&str] = &["member", "subsystem", "service", "version"];
