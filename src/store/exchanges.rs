@@ -471,6 +471,8 @@ pub trait EvidenceStore: Send + Sync + fmt::Debug {
     fn get(&self, kind: Kind, key: RecordKey) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Records of `kind` with keys in `[first_at(since_ms), first_at(until_ms))`.
+    /// Infallible to start: a backend that cannot start the scan (no connection)
+    /// yields one `Err` and ends.
     fn scan(&self, kind: Kind, since_ms: u64, until_ms: u64) -> RawScan;
 
     /// Removes records (absent keys are ignored). Raw: byte accounting is the

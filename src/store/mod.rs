@@ -127,6 +127,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<AuditEntry, StoreError>;
 
     /// Every stored audit row, oldest first.
+    /// A backend that cannot start the read yields one `Err` and ends.
     fn audit_rows(&self) -> AuditRows;
 
     /// The recorded end of the chain.
