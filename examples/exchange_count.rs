@@ -10,14 +10,14 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use dualroad::store::Store;
+use dualroad::store::{SledStore, Store};
 
 fn main() -> ExitCode {
     let Some(dir) = std::env::args_os().nth(1) else {
         eprintln!("usage: exchange_count DATA_DIR");
         return ExitCode::from(2);
     };
-    let store = match Store::open_existing(std::path::Path::new(&dir)) {
+    let store = match SledStore::open_existing(std::path::Path::new(&dir)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("exchange_count: {e}");

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::proxy::pipeline::ListenerKind;
 use crate::proxy::{mirror, server, Active, Shared, StartError, DEFAULT_SHUTDOWN_GRACE};
 use crate::store::{
-    Attribution, AuditAction, ExchangeWriter, RetentionPolicy, Store, WriterConfig,
+    Attribution, AuditAction, ExchangeWriter, RetentionPolicy, SledStore, Store, WriterConfig,
 };
 use crate::telemetry::events::describe_all;
 use crate::telemetry::metrics::Metrics;
@@ -43,7 +43,10 @@ impl Gateway {
         config_path: Option<PathBuf>,
         clock: Clock,
     ) -> Result<Gateway, StartError> {
-        let store = Store::open_with_cache(&settings.data_dir, settings.store.cache_bytes)?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
+            &settings.data_dir,
+            settings.store.cache_bytes,
+        )?);
         let switch = store.switch_state()?;
         let maps = match maps {
             Some(m) => m,

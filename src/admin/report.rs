@@ -101,7 +101,7 @@ pub async fn respond(
             mappings: Some(&active.maps),
             now_ms: shared.now_ms(),
         };
-        report::build(&shared.store, &opts).map(|r| format.render(&r))
+        report::build(&*shared.store, &opts).map(|r| format.render(&r))
     })
     .await;
     match built {

@@ -49,8 +49,8 @@ use crate::routing::Stack;
 use crate::shadow::exchange::{self, Answer};
 use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options, Rules};
 use crate::store::{
-    CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, Store,
-    StoreError, WriterConfig,
+    CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, SharedStore,
+    SledStore, StoreError, WriterConfig,
 };
 use crate::translate::{Decoded, Options as TranslateOptions, Translator};
 use crate::wire::codec::{Family, Kind};
@@ -344,13 +344,13 @@ fn read_files(dir: &Path) -> anyhow::Result<Vec<Recorded>> {
 }
 
 /// sled lets one process open a data directory; say what to do about it.
-pub(crate) fn open_store(dir: &Path, flag: &str, create: bool) -> anyhow::Result<Store> {
+pub(crate) fn open_store(dir: &Path, flag: &str, create: bool) -> anyhow::Result<SharedStore> {
     let r = if create {
-        Store::open(dir)
+        SledStore::open(dir)
     } else {
-        Store::open_existing(dir)
+        SledStore::open_existing(dir)
     };
-    r.map_err(|e| match e {
+    r.map(|s| Arc::new(s) as SharedStore).map_err(|e| match e {
         StoreError::Open { .. } => anyhow!(
             "{flag} {}: {e}\nsled lets only one process open a data directory: while `dualroad serve` runs on it, stop the gateway, or work on a copy taken while it was stopped",
             dir.display()
@@ -791,7 +791,7 @@ fn prepare(args: &ReplayArgs, settings: Option<&Settings>) -> anyhow::Result<Pre
 }
 
 /// The source of requests: a data directory's captures, or a directory of files.
-fn open_source(from: &Path) -> anyhow::Result<(Option<Store>, Source)> {
+fn open_source(from: &Path) -> anyhow::Result<(Option<SharedStore>, Source)> {
     let meta = std::fs::metadata(from).with_context(|| format!("--from {}", from.display()))?;
     if !meta.is_dir() {
         bail!(
@@ -853,8 +853,8 @@ fn results_store(
     args: &ReplayArgs,
     settings: Option<&Settings>,
     from: &Path,
-    from_store: Option<&Store>,
-) -> anyhow::Result<(PathBuf, Option<Store>, ExchangeStore)> {
+    from_store: Option<&SharedStore>,
+) -> anyhow::Result<(PathBuf, Option<SharedStore>, ExchangeStore)> {
     let out_dir = args
         .data
         .clone()

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::report::render::Format;
 use crate::report::{self, parse_utc, ReportOptions, Thresholds};
 use crate::shadow::IgnoreRule;
-use crate::store::{Store, StoreError};
+use crate::store::{SledStore, StoreError};
 #[cfg(feature = "sim")]
 use dualroad_sim::sample::Sample;
 
@@ -129,7 +129,7 @@ pub(super) fn run(args: ReportArgs, clock: crate::clock::Clock) -> anyhow::Resul
             eprintln!("dualroad: --data DATA_DIR is required (or --sample)");
             return Ok(ExitCode::from(2));
         };
-        let store = match Store::open_existing(data) {
+        let store = match SledStore::open_existing(data) {
             Ok(s) => s,
             Err(e) => return Ok(open_failed(data, &e, settings.as_ref())),
         };
@@ -251,7 +251,7 @@ fn sample_into(
             dir.display()
         );
     }
-    let store = Store::open(dir)?;
+    let store = SledStore::open(dir)?;
     let n = args.sample_size.max(1);
     let step = (SAMPLE_SPAN_MS / n).max(1);
     let mut sample = Sample::new(maps.clone(), 7, SAMPLE_START_MS, step, n)

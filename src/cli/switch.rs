@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use crate::admin::client::{call, AdminClientError};
 use crate::admin::{SwitchAction, SwitchRequest};
 use crate::routing::SwitchScope;
-use crate::store::{Attribution, Store};
+use crate::store::{Attribution, SledStore, Store};
 
 #[derive(Debug, Args)]
 pub struct Target {
@@ -107,7 +107,7 @@ pub(super) fn switch(cmd: SwitchCommand, clock: crate::clock::Clock) -> anyhow::
         }
         Err(AdminClientError::NotRunning(_)) => {
             // Offline: the store is ours.
-            let store = Store::open_existing(&settings.data_dir)?;
+            let store = SledStore::open_existing(&settings.data_dir)?;
             let state = match (&cmd, change) {
                 (SwitchCommand::Status(_), _) | (_, None) => store.switch_state()?,
                 (cmd, Some(c)) => {
@@ -170,7 +170,7 @@ pub(super) fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             })
         }
         Err(AdminClientError::NotRunning(_)) => {
-            let store = Store::open_existing(&settings.data_dir)?;
+            let store = SledStore::open_existing(&settings.data_dir)?;
             if verify {
                 let report = store.verify_audit()?;
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -218,7 +218,7 @@ fn cert_facts(settings: &Settings) -> Vec<(String, String)> {
 pub struct Shared {
     active: RwLock<Arc<Active>>,
     switch: RwLock<Arc<SwitchState>>,
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub config_path: Option<PathBuf>,
     /// The exchange writer, mirror capacity and learned noise.
@@ -250,7 +250,7 @@ impl Shared {
     pub fn new(
         active: Active,
         switch: SwitchState,
-        store: Store,
+        store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         config_path: Option<PathBuf>,
         shadow: mirror::ShadowRuntime,

@@ -23,7 +23,7 @@ pub enum ReportError {
 }
 
 /// Reads the store once and builds the report.
-pub fn build(store: &Store, opts: &ReportOptions<'_>) -> Result<Report, ReportError> {
+pub fn build(store: &dyn Store, opts: &ReportOptions<'_>) -> Result<Report, ReportError> {
     if let (Some(s), Some(u)) = (opts.since_ms, opts.until_ms) {
         if s >= u {
             return Err(ReportError::EmptyPeriod {
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn an_empty_store_says_there_is_no_evidence() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("store");
+        let store = crate::store::SledStore::open(dir.path()).expect("store");
         let opts = ReportOptions {
             now_ms: 1_772_323_200_000,
             ..ReportOptions::default()

@@ -15,7 +15,7 @@ use crate::store::{
 /// Writes the sample's exchanges into `store` through the [`ExchangeWriter`] (waiting
 /// for room, so nothing is dropped; no retention), then a short audit history at
 /// fixed times. Call inside a Tokio runtime.
-pub async fn fill(store: &Store, sample: &mut Sample) -> Result<WriterStats, StoreError> {
+pub async fn fill(store: &dyn Store, sample: &mut Sample) -> Result<WriterStats, StoreError> {
     let ex = store.exchanges();
     let redactor = ex.redactor(&RedactionConfig {
         key: Some(SAMPLE_REDACTION_KEY.to_string()),

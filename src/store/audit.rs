@@ -10,6 +10,10 @@
 //! The hashed form is spelled out in [`AuditEntry::compute_hash`] rather than left to
 //! serde, because it is a file format: it must not change when a struct field is
 //! reordered or renamed.
+//!
+//! Everything here is independent of where the log is kept: a backend stores rows and
+//! the head, builds each new entry with [`AuditEntry::next`] inside its atomic write, and
+//! leaves checking the chain to [`verify_chain`].
 
 use std::fmt;
 
@@ -88,7 +92,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// Builds the entry following `prev` (`None` for the first) and seals it.
-    pub(crate) fn next(
+    pub fn next(
         prev: Option<(u64, &str)>,
         action: AuditAction,
         by: &Attribution,
@@ -209,6 +213,160 @@ impl VerifyReport {
             problem: Some(problem),
         }
     }
+}
+
+/// Where the chain ends, kept next to the entries so a removed tail is detected. A
+/// backend stores it in the same atomic write as the entry it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// How a stored entry is keyed. A backend keyed by an integer column only ever yields
+/// [`AuditKey::Seq`]; a byte-keyed one (sled) reports a key that is not an 8-byte
+/// big-endian number as [`AuditKey::Malformed`], so verification can say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditKey {
+    Seq(u64),
+    Malformed(Vec<u8>),
+}
+
+impl AuditKey {
+    /// From a big-endian u64 key.
+    pub fn from_bytes(raw: &[u8]) -> AuditKey {
+        match <[u8; 8]>::try_from(raw) {
+            Ok(b) => AuditKey::Seq(u64::from_be_bytes(b)),
+            Err(_) => AuditKey::Malformed(raw.to_vec()),
+        }
+    }
+
+    /// For messages: the sequence number when it is one, hex otherwise.
+    pub fn label(&self) -> String {
+        match self {
+            AuditKey::Seq(seq) => seq.to_string(),
+            AuditKey::Malformed(raw) => hex::encode(raw),
+        }
+    }
+}
+
+/// One stored entry as the backend holds it: its key and the entry's JSON, undecoded
+/// (verification must see damage, not have it decoded away).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub key: AuditKey,
+    pub value: Vec<u8>,
+}
+
+/// Decodes one stored entry; `location` names the store in the error.
+pub fn decode_row(
+    row: &AuditRow,
+    location: &std::path::Path,
+) -> Result<AuditEntry, crate::store::StoreError> {
+    serde_json::from_slice(&row.value).map_err(|e| crate::store::StoreError::Corrupt {
+        path: location.to_path_buf(),
+        what: format!("audit entry {}", row.key.label()),
+        detail: e.to_string(),
+    })
+}
+
+/// Walks the whole chain, whatever stores it: sequence numbers gapless from 1, each
+/// `prev_hash` equal to the previous entry's `hash`, each `hash` matching the entry's
+/// content, and the last entry matching the recorded head (read by `head` once the
+/// rows are walked). Stops at the first problem. `rows` must be in key order. An
+/// `Err` means the log could not be read; damage (including a head that does not
+/// decode, reported by `head` as [`StoreError::Corrupt`](crate::store::StoreError))
+/// is reported in the [`VerifyReport`].
+pub fn verify_chain(
+    rows: impl Iterator<Item = Result<AuditRow, crate::store::StoreError>>,
+    head: impl FnOnce() -> Result<Option<AuditHead>, crate::store::StoreError>,
+) -> Result<VerifyReport, crate::store::StoreError> {
+    let mut expected = 1u64;
+    let mut prev_hash = GENESIS_HASH.to_string();
+    for row in rows {
+        let row = row?;
+        let verified = expected - 1;
+        let seq = match row.key {
+            AuditKey::Seq(seq) => seq,
+            AuditKey::Malformed(_) => {
+                return Ok(VerifyReport::broken(
+                    verified,
+                    expected,
+                    format!("key {} is not an 8-byte sequence number", row.key.label()),
+                ));
+            }
+        };
+        if seq != expected {
+            let problem = if seq > expected {
+                format!("entry {expected} is missing (the next stored entry is {seq})")
+            } else {
+                format!("entry {seq} appears after entry {verified}")
+            };
+            return Ok(VerifyReport::broken(verified, expected, problem));
+        }
+        let entry: AuditEntry = match serde_json::from_slice(&row.value) {
+            Ok(e) => e,
+            Err(e) => {
+                return Ok(VerifyReport::broken(
+                    verified,
+                    seq,
+                    format!("entry {seq} does not decode: {e}"),
+                ))
+            }
+        };
+        if entry.seq != seq {
+            return Ok(VerifyReport::broken(
+                verified,
+                seq,
+                format!("entry stored as {seq} says it is {}", entry.seq),
+            ));
+        }
+        if entry.prev_hash != prev_hash {
+            let problem = format!("entry {seq}'s prev_hash does not match entry {verified}'s hash: an entry before it was altered, replaced or removed");
+            return Ok(VerifyReport::broken(verified, seq, problem));
+        }
+        if entry.compute_hash() != entry.hash {
+            return Ok(VerifyReport::broken(verified, seq, format!("entry {seq}'s content does not match its hash: it was altered after it was written")));
+        }
+        prev_hash = entry.hash;
+        expected += 1;
+    }
+    let verified = expected - 1;
+    let after_last = expected;
+    let head = match head() {
+        Ok(h) => h,
+        Err(e @ crate::store::StoreError::Corrupt { .. }) => {
+            return Ok(VerifyReport::broken(
+                verified,
+                after_last,
+                format!("the recorded head is unreadable: {e}"),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    // The chain vouches for each entry given the one before; only the head can
+    // vouch for where the chain ends.
+    Ok(match head {
+        None if verified == 0 => VerifyReport::intact(0),
+        None => VerifyReport::broken(verified, after_last, "the log has entries but no recorded head: the head was removed, so a removed tail would go unnoticed".into()),
+        Some(h) if h.seq > verified => VerifyReport::broken(
+            verified,
+            after_last,
+            format!("the log ends at entry {verified} but the head records entry {}: entries were removed from the end", h.seq),
+        ),
+        Some(h) if h.seq < verified => VerifyReport::broken(
+            h.seq,
+            h.seq + 1,
+            format!("entries {}..={verified} follow the recorded head (entry {}): they were added outside dualroad", h.seq + 1, h.seq),
+        ),
+        Some(h) if h.hash != prev_hash => VerifyReport::broken(
+            verified.saturating_sub(1),
+            verified,
+            format!("entry {verified} does not match the recorded head's hash: the last entry was replaced"),
+        ),
+        Some(_) => VerifyReport::intact(verified),
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! What can go wrong with the on-disk store. Every variant names the data directory, so
+//! What can go wrong with the store. `Open` and `Storage` carry sled's errors (the sled
+//! backend's); another backend reports its storage failures as `Backend`. Every variant names the data directory, so
 //! an operator can tell which deployment's database is at fault.
 
 use std::path::PathBuf;
@@ -66,6 +67,17 @@ pub enum StoreError {
         op: &'static str,
         #[source]
         source: sled::Error,
+    },
+
+    /// A storage failure of a backend other than sled (a network database, …), in the
+    /// same words as [`StoreError::Storage`]: `location` is what the backend's
+    /// [`Store::path`](super::Store::path) names, `source` its own error.
+    #[error("database in {location}: {op} failed: {source}")]
+    Backend {
+        location: String,
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error("no rollback is in effect for exactly {scope} (a broader or narrower one may be; see the switch state)")]

@@ -1,32 +1,36 @@
-//! The exchange store: the evidence shadow mode keeps, in sled, next to the switch and
-//! the audit log.
+//! The exchange store: the evidence shadow mode keeps, next to the switch and the audit
+//! log, behind [`EvidenceStore`] (sled's implementation is
+//! [`SledEvidence`](super::sled_store::SledEvidence)).
 //!
 //! Where it sits: the proxy hands every served exchange (and its diff, and a capture
 //! when the rule asks for one) to the [`ExchangeWriter`](super::writer::ExchangeWriter),
 //! whose background task redacts and writes them here in batches. `dualroad report`,
 //! `dualroad diffs` and `dualroad replay` read them back with the streaming iterators
-//! below; nothing here loads a whole tree into memory.
+//! below; nothing here loads a whole keyspace into memory.
 //!
-//! Layout (sled trees of the same database as the switch and audit log):
-//! - `exchanges`: [`RecordKey`] → [`ExchangeRecord`];
-//! - `diffs`: [`RecordKey`] → [`DiffRecord`], under the key of the exchange it belongs
-//!   to, so an exchange's `diff_id` *is* that key and retention removes both together;
-//! - `captures`: [`RecordKey`] → [`CaptureRecord`] (requests recorded for replay);
-//! - `meta`: `exchanges/…` counters (u64 big-endian): bytes stored, records dropped
-//!   by the writer's queue, bodies withheld, records removed by retention; and the
-//!   generated redaction key.
+//! What is here is the same for every backend: the record format (the codec below),
+//! the readers ([`Records`], which decode, filter and skip), retention's decisions
+//! (what is too old, which records are the oldest across kinds), the counters'
+//! names and the generated redaction key's checks. A backend stores and scans bytes.
 //!
-//! Keys are `at_unix_ms` then a sequence number, both big-endian u64, so sled's byte
-//! order is time order and a time range is a key range. The sequence comes from sled's
-//! persistent id generator: unique across restarts and crashes, so two exchanges in
-//! the same millisecond never collide.
+//! Records, per [`Kind`]: exchanges ([`ExchangeRecord`]), diffs ([`DiffRecord`],
+//! under the key of the exchange they belong to, so an exchange's `diff_id` *is* that
+//! key and retention removes both together) and captures ([`CaptureRecord`],
+//! requests recorded for replay). Next to them: [`Counter`]s (bytes stored, records
+//! dropped by the writer's queue, bodies withheld, records removed by retention), the
+//! noise models and the generated redaction key.
+//!
+//! Keys are `at_unix_ms` then a sequence number, both big-endian u64, so byte order
+//! is time order and a time range is a key range. The sequence comes from the
+//! backend's persistent id generator: unique across restarts and crashes, so two
+//! exchanges in the same millisecond never collide.
 //!
 //! Values are JSON objects whose first member is the record version, `{"v":1,…}`.
 //! Readers skip (and count) values of a version they do not know or that do not
 //! decode: stored evidence is read by reports that must finish even when one record
 //! is damaged. Adding an optional field keeps the version (readers ignore members they
 //! do not know); changing the meaning of one bumps it. The store-wide
-//! `schema_version` is unchanged by these trees: they are additive, and a build
+//! `schema_version` is unchanged by these records: they are additive, and a build
 //! without them opens the database and never looks at them.
 
 use std::borrow::Cow;
@@ -57,25 +61,66 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// and lets the writer's batches interleave with it.
 pub const DEFAULT_RETENTION_CHUNK: usize = 4096;
 
-pub(crate) const TREE_EXCHANGES: &str = "exchanges";
-pub(crate) const TREE_DIFFS: &str = "diffs";
-pub(crate) const TREE_CAPTURES: &str = "captures";
+/// The counters kept next to the records, over the store's lifetime (see
+/// [`StoreCounters`]). Each has a stable [`Counter::name`], which is how a backend
+/// keys it (sled: the `meta` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counter {
+    StoredBytes,
+    DroppedExchanges,
+    DroppedDiffs,
+    DroppedCaptures,
+    FailedWrites,
+    BodiesUnredactable,
+    BodiesTooLarge,
+    CapturesWithheld,
+    UnifiedWithheld,
+    RetentionRemoved,
+}
 
-const KEY_REDACTION_KEY: &[u8] = b"redaction_key";
-const KEY_STORED_BYTES: &[u8] = b"exchanges/stored_bytes";
-const NOISE_PREFIX: &str = "noise/";
+impl Counter {
+    pub const ALL: [Counter; 10] = [
+        Counter::StoredBytes,
+        Counter::DroppedExchanges,
+        Counter::DroppedDiffs,
+        Counter::DroppedCaptures,
+        Counter::FailedWrites,
+        Counter::BodiesUnredactable,
+        Counter::BodiesTooLarge,
+        Counter::CapturesWithheld,
+        Counter::UnifiedWithheld,
+        Counter::RetentionRemoved,
+    ];
 
-/// Counters kept in `meta`, as (key, what it counts).
+    /// The counter's stored name (a file format: never rename one).
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::StoredBytes => "exchanges/stored_bytes",
+            Counter::DroppedExchanges => "exchanges/dropped/exchange",
+            Counter::DroppedDiffs => "exchanges/dropped/diff",
+            Counter::DroppedCaptures => "exchanges/dropped/capture",
+            Counter::FailedWrites => "exchanges/failed_writes",
+            Counter::BodiesUnredactable => "exchanges/bodies_withheld/unredactable",
+            Counter::BodiesTooLarge => "exchanges/bodies_withheld/too_large",
+            Counter::CapturesWithheld => "exchanges/captures_withheld",
+            Counter::UnifiedWithheld => "exchanges/diffs/unified_withheld",
+            Counter::RetentionRemoved => "exchanges/retention_removed",
+        }
+    }
+}
+
+/// The counters the writer persists, by their old names.
 pub(crate) mod counter {
-    pub(crate) const DROPPED_EXCHANGES: &[u8] = b"exchanges/dropped/exchange";
-    pub(crate) const DROPPED_DIFFS: &[u8] = b"exchanges/dropped/diff";
-    pub(crate) const DROPPED_CAPTURES: &[u8] = b"exchanges/dropped/capture";
-    pub(crate) const FAILED_WRITES: &[u8] = b"exchanges/failed_writes";
-    pub(crate) const BODIES_UNREDACTABLE: &[u8] = b"exchanges/bodies_withheld/unredactable";
-    pub(crate) const BODIES_TOO_LARGE: &[u8] = b"exchanges/bodies_withheld/too_large";
-    pub(crate) const CAPTURES_WITHHELD: &[u8] = b"exchanges/captures_withheld";
-    pub(crate) const UNIFIED_WITHHELD: &[u8] = b"exchanges/diffs/unified_withheld";
-    pub(crate) const RETENTION_REMOVED: &[u8] = b"exchanges/retention_removed";
+    use super::Counter;
+    pub(crate) const DROPPED_EXCHANGES: Counter = Counter::DroppedExchanges;
+    pub(crate) const DROPPED_DIFFS: Counter = Counter::DroppedDiffs;
+    pub(crate) const DROPPED_CAPTURES: Counter = Counter::DroppedCaptures;
+    pub(crate) const FAILED_WRITES: Counter = Counter::FailedWrites;
+    pub(crate) const BODIES_UNREDACTABLE: Counter = Counter::BodiesUnredactable;
+    pub(crate) const BODIES_TOO_LARGE: Counter = Counter::BodiesTooLarge;
+    pub(crate) const CAPTURES_WITHHELD: Counter = Counter::CapturesWithheld;
+    pub(crate) const UNIFIED_WITHHELD: Counter = Counter::UnifiedWithheld;
+    pub(crate) const RETENTION_REMOVED: Counter = Counter::RetentionRemoved;
 }
 
 // === value codec ===
@@ -83,7 +128,7 @@ pub(crate) mod counter {
 /// Encodes `{"v":RECORD_VERSION,…record's members…}` in one pass: the version is
 /// written first, then the record's object with its opening brace turned into the
 /// separating comma. Every record has required members, so the object is never `{}`.
-pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, serde_json::Error> {
+pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"v\":");
     out.extend_from_slice(RECORD_VERSION.to_string().as_bytes());
@@ -100,7 +145,7 @@ pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, serde_json::Er
 
 /// [`decode`] into a type that borrows from `raw` (no allocation for unescaped
 /// strings): for readers that look at a few fields of many records, such as reports.
-pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(raw: &'a [u8]) -> Result<T, DecodeError> {
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(raw: &'a [u8]) -> Result<T, DecodeError> {
     let mut version = None;
     let mut de = serde_json::Deserializer::from_slice(raw);
     let result = VersionedSeed::<T> {
@@ -118,7 +163,7 @@ pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(raw: &'a [u8]) -> Result<T
 
 /// Why a stored value was skipped.
 #[derive(Debug)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     UnknownVersion(u32),
     Corrupt(String),
 }
@@ -126,7 +171,7 @@ pub(crate) enum DecodeError {
 /// Decodes a versioned value in one pass: reads `v` (which must come first), refuses
 /// a version other than [`RECORD_VERSION`] without reading further, and hands the rest
 /// of the object to the record's own deserializer.
-pub(crate) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, DecodeError> {
+pub fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, DecodeError> {
     let mut version = None;
     let mut de = serde_json::Deserializer::from_slice(raw);
     let result = VersionedSeed::<T> {
@@ -194,10 +239,29 @@ impl Skipped {
     }
 }
 
+/// Records skipped by every reader of one open store, shared by its clones. A backend
+/// holds one (`Arc::default()`) and hands it out with [`EvidenceStore::skip_counters`].
 #[derive(Debug, Default)]
-struct SkipCounters {
+pub struct SkipCounters {
     corrupt: AtomicU64,
     unknown_version: AtomicU64,
+}
+
+impl SkipCounters {
+    pub(crate) fn count(&self, e: &DecodeError) {
+        let c = match e {
+            DecodeError::UnknownVersion(_) => &self.unknown_version,
+            DecodeError::Corrupt(_) => &self.corrupt,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Skipped {
+        Skipped {
+            corrupt: self.corrupt.load(Ordering::Relaxed),
+            unknown_version: self.unknown_version.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Counts per kind of record.
@@ -268,7 +332,7 @@ impl RetentionReport {
     }
 }
 
-/// Filter for [`ExchangeStore::captures`]; `None` matches anything. The time range is
+/// Filter for [`EvidenceStore::captures`]; `None` matches anything. The time range is
 /// `since_ms` inclusive, `until_ms` exclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureFilter {
@@ -279,109 +343,195 @@ pub struct CaptureFilter {
     pub listener: Option<String>,
 }
 
-/// The exchange trees of an open [`Store`](super::Store). Cheap to clone; clones share
-/// the database and the skip counters.
-#[derive(Clone)]
-pub struct ExchangeStore {
-    path: Arc<PathBuf>,
-    db: sled::Db,
-    meta: sled::Tree,
-    exchanges: sled::Tree,
-    diffs: sled::Tree,
-    captures: sled::Tree,
-    skipped: Arc<SkipCounters>,
-}
-
-impl fmt::Debug for ExchangeStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExchangeStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One record ready for a sled batch: key, encoded value, tree.
-pub(crate) struct Encoded {
+/// One record ready to be stored: its kind, key and encoded value ([`encode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
     pub kind: Kind,
     pub key: RecordKey,
     pub value: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+/// The three kinds of evidence record, each in its own keyspace (sled: tree; SQL:
+/// table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
     Exchange,
     Diff,
     Capture,
 }
 
-impl ExchangeStore {
-    pub(crate) fn new(
-        path: PathBuf,
-        db: sled::Db,
-        meta: sled::Tree,
-        exchanges: sled::Tree,
-        diffs: sled::Tree,
-        captures: sled::Tree,
-    ) -> ExchangeStore {
-        ExchangeStore {
-            path: Arc::new(path),
-            db,
-            meta,
-            exchanges,
-            diffs,
-            captures,
-            skipped: Arc::default(),
+impl Kind {
+    /// The order writes are applied and retention removes in: a diff before its
+    /// exchange, so an exchange that survived a crash has its diff.
+    pub const ALL: [Kind; 3] = [Kind::Diff, Kind::Exchange, Kind::Capture];
+}
+
+/// A stored record's key as the backend holds it. A backend with typed key columns
+/// only ever yields [`RawKey::Record`]; a byte-keyed one (sled) yields
+/// [`RawKey::Malformed`] for a key that is not a [`RecordKey`], which readers skip
+/// and count and retention removes like any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawKey {
+    Record(RecordKey),
+    Malformed(Vec<u8>),
+}
+
+impl RawKey {
+    pub fn from_bytes(raw: &[u8]) -> RawKey {
+        match RecordKey::from_bytes(raw) {
+            Some(k) => RawKey::Record(k),
+            None => RawKey::Malformed(raw.to_vec()),
         }
     }
 
-    /// The data directory.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The key's bytes: what orders keys (big-endian `at_unix_ms` then `seq`).
+    pub fn to_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            RawKey::Record(k) => Cow::Owned(k.to_bytes().to_vec()),
+            RawKey::Malformed(raw) => Cow::Borrowed(raw),
+        }
     }
 
-    /// Whether the three trees hold nothing.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.exchanges.is_empty() && self.diffs.is_empty() && self.captures.is_empty()
+    pub fn len(&self) -> usize {
+        match self {
+            RawKey::Record(_) => RecordKey::LEN,
+            RawKey::Malformed(raw) => raw.len(),
+        }
     }
 
-    // --- reading ---
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One stored record, undecoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub key: RawKey,
+    pub value: Vec<u8>,
+}
+
+impl RawRecord {
+    /// What the record counts towards `max_bytes`: key and value bytes.
+    pub fn size(&self) -> u64 {
+        (self.key.len() + self.value.len()) as u64
+    }
+}
+
+/// A scan over one kind, in key order from the front and reverse key order from the
+/// back. Callers consume a scan from one end only (`next` or `next_back`, never
+/// both), so a backend may pick its query's direction on the first call.
+pub type RawScan = Box<dyn DoubleEndedIterator<Item = Result<RawRecord, StoreError>> + Send>;
+
+/// The shell's handle on the evidence records: what callers hold and pass around.
+pub type ExchangeStore = Arc<dyn EvidenceStore>;
+
+/// Where evidence is kept: exchange, diff and capture records, their counters, the
+/// learned noise models and the generated redaction key.
+///
+/// A backend implements the required methods, which only move bytes; the provided
+/// methods (reading records, retention, counters, noise models, the redactor) hold
+/// every decision and are the same for every backend: do not override them.
+///
+/// The contract (checked by `store::contract` for any backend):
+/// - **Durability.** [`put`](EvidenceStore::put) need not be durable when it returns;
+///   everything put before a [`flush`](EvidenceStore::flush) that returned `Ok` is.
+///   A crash loses at most what was put since the last flush, and what survives is a
+///   prefix in write order: within one `put`, diffs become durable no later than the
+///   exchanges they belong to (sled: one batch per kind, in [`Kind::ALL`] order).
+/// - **Order.** [`scan`](EvidenceStore::scan) yields keys in ascending byte order of
+///   [`RawKey::to_bytes`] (time, then sequence) from the front, descending from the
+///   back, within `[first_at(since_ms), first_at(until_ms))`; empty when
+///   `since_ms >= until_ms`. A scan sees at least every record put before it began.
+/// - **Sequence.** [`next_seq`](EvidenceStore::next_seq) is unique across restarts,
+///   crashes and (for a shared backend) every node, and increases per caller.
+/// - **Counters.** [`add_counter`](EvidenceStore::add_counter) is atomic (no lost
+///   update between concurrent callers, or nodes), clamps to `0..=u64::MAX`, returns
+///   the new value, and treats an unreadable stored value as 0.
+/// - **Redaction key.** [`init_redaction_key`](EvidenceStore::init_redaction_key) is
+///   first-writer-wins and durable before it returns.
+/// - **Errors.** Storage failures are [`StoreError::Storage`] (sled) or
+///   [`StoreError::Backend`]; a value that does not decode is never an error of the
+///   backend's: it hands the bytes up and the readers skip or report them.
+pub trait EvidenceStore: Send + Sync + fmt::Debug {
+    /// Where the data lives, as error messages name it (the data directory for sled).
+    fn path(&self) -> &Path;
+
+    /// The skip counters of this open store (see [`SkipCounters`]).
+    fn skip_counters(&self) -> &Arc<SkipCounters>;
+
+    /// A new sequence number for a [`RecordKey`].
+    fn next_seq(&self) -> Result<u64, StoreError>;
+
+    /// Stores records (an existing key is overwritten). Raw: byte accounting is
+    /// [`EvidenceStore::write`]'s.
+    fn put(&self, records: &[Encoded]) -> Result<(), StoreError>;
+
+    /// One record's value.
+    fn get(&self, kind: Kind, key: RecordKey) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Records of `kind` with keys in `[first_at(since_ms), first_at(until_ms))`.
+    /// Infallible to start: a backend that cannot start the scan (no connection)
+    /// yields one `Err` and ends.
+    fn scan(&self, kind: Kind, since_ms: u64, until_ms: u64) -> RawScan;
+
+    /// Removes records (absent keys are ignored). Raw: byte accounting is the
+    /// caller's.
+    fn remove(&self, kind: Kind, keys: &[RawKey]) -> Result<(), StoreError>;
+
+    /// Adds `delta` to a counter atomically and returns the new value.
+    fn add_counter(&self, counter: Counter, delta: i128) -> Result<u64, StoreError>;
+
+    /// A counter's value (0 when never written or unreadable).
+    fn read_counter(&self, counter: Counter) -> Result<u64, StoreError>;
+
+    /// Stores one service's noise model (encoded by [`EvidenceStore::save_noise_model`]).
+    fn put_noise_model(&self, service: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Every stored noise model, undecoded, by service.
+    fn noise_model_values(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// The generated redaction key, if one was stored.
+    fn redaction_key(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `candidate` as the generated redaction key unless one is stored already
+    /// (atomically), makes it durable, and returns the key now stored.
+    fn init_redaction_key(&self, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Makes everything put so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    // === provided: the same for every backend ===
 
     /// Exchanges with `since_ms <= at_unix_ms < until_ms`, oldest first, streamed.
-    pub fn exchanges_between(&self, since_ms: u64, until_ms: u64) -> Records<ExchangeRecord> {
-        self.records(&self.exchanges, "exchanges", since_ms, until_ms)
+    fn exchanges_between(&self, since_ms: u64, until_ms: u64) -> Records<ExchangeRecord> {
+        records(self, Kind::Exchange, "exchanges", since_ms, until_ms)
     }
 
     /// The stored values of exchanges with `since_ms <= at_unix_ms < until_ms`, oldest
     /// first, undecoded: for readers that decode them borrowed ([`decode_borrowed`])
     /// and count what they skip themselves.
-    pub(crate) fn exchange_values_between(
+    fn exchange_values_between(
         &self,
         since_ms: u64,
         until_ms: u64,
-    ) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        let from = RecordKey::first_at(since_ms).to_bytes();
-        let to = RecordKey::first_at(until_ms).to_bytes();
-        let iter = if since_ms < until_ms {
-            self.exchanges.range(from..to)
-        } else {
-            self.exchanges.range(from..from)
-        };
-        iter.map(move |item| {
-            item.map(|(_, v)| v)
-                .map_err(|source| self.storage("reading exchange records", source))
-        })
+    ) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send> {
+        Box::new(
+            self.scan(Kind::Exchange, since_ms, until_ms)
+                .map(|item| item.map(|r| r.value)),
+        )
     }
 
     /// Diffs with `since_ms <= at_unix_ms < until_ms`, oldest first, streamed.
-    pub fn diffs_between(&self, since_ms: u64, until_ms: u64) -> Records<DiffRecord> {
-        self.records(&self.diffs, "diffs", since_ms, until_ms)
+    fn diffs_between(&self, since_ms: u64, until_ms: u64) -> Records<DiffRecord> {
+        records(self, Kind::Diff, "diffs", since_ms, until_ms)
     }
 
     /// Captures matching `filter`, oldest first, streamed.
-    pub fn captures(&self, filter: &CaptureFilter) -> Records<CaptureRecord> {
+    fn captures(&self, filter: &CaptureFilter) -> Records<CaptureRecord> {
         let since = filter.since_ms.unwrap_or(0);
         let until = filter.until_ms.unwrap_or(u64::MAX);
-        let mut records = self.records(&self.captures, "captures", since, until);
+        let mut records = records(self, Kind::Capture, "captures", since, until);
         let f = filter.clone();
         if f.agency.is_some() || f.service.is_some() || f.listener.is_some() {
             records.filter = Some(Box::new(move |c: &CaptureRecord| {
@@ -395,18 +545,16 @@ impl ExchangeStore {
 
     /// One diff by id. A stored value that does not decode is reported as
     /// [`StoreError::Corrupt`] (there is nothing to skip to).
-    pub fn diff(&self, id: DiffId) -> Result<Option<DiffRecord>, StoreError> {
-        let raw = self
-            .diffs
-            .get(id.to_bytes())
-            .map_err(|source| self.storage("reading a diff", source))?;
-        let Some(raw) = raw else { return Ok(None) };
+    fn diff(&self, id: DiffId) -> Result<Option<DiffRecord>, StoreError> {
+        let Some(raw) = self.get(Kind::Diff, id)? else {
+            return Ok(None);
+        };
         match decode(&raw) {
             Ok(d) => Ok(Some(d)),
             Err(e) => {
-                self.count_skip(&e);
+                self.skip_counters().count(&e);
                 Err(StoreError::Corrupt {
-                    path: self.path.to_path_buf(),
+                    path: self.path().to_path_buf(),
                     what: format!("diff {id}"),
                     detail: match e {
                         DecodeError::UnknownVersion(v) => {
@@ -421,7 +569,7 @@ impl ExchangeStore {
 
     /// The newest `limit` diffs matching the given agency, service and outcome
     /// (`None` matches any), newest first. Streams, so memory is bounded by `limit`.
-    pub fn list_diffs(
+    fn list_diffs(
         &self,
         agency: Option<&str>,
         service: Option<&str>,
@@ -449,19 +597,16 @@ impl ExchangeStore {
     }
 
     /// Records skipped by every reader of this store since it was opened.
-    pub fn skipped(&self) -> Skipped {
-        Skipped {
-            corrupt: self.skipped.corrupt.load(Ordering::Relaxed),
-            unknown_version: self.skipped.unknown_version.load(Ordering::Relaxed),
-        }
+    fn skipped(&self) -> Skipped {
+        self.skip_counters().snapshot()
     }
 
     /// The persisted counters (see [`StoreCounters`]). The writer persists its drop
     /// counts every flush interval, so the last interval's drops may not show yet.
-    pub fn counters(&self) -> Result<StoreCounters, StoreError> {
-        let get = |key: &[u8]| self.read_counter(key);
+    fn counters(&self) -> Result<StoreCounters, StoreError> {
+        let get = |c: Counter| self.read_counter(c);
         Ok(StoreCounters {
-            stored_bytes: get(KEY_STORED_BYTES)?,
+            stored_bytes: get(Counter::StoredBytes)?,
             dropped: KindCounts {
                 exchanges: get(counter::DROPPED_EXCHANGES)?,
                 diffs: get(counter::DROPPED_DIFFS)?,
@@ -476,69 +621,20 @@ impl ExchangeStore {
         })
     }
 
-    /// A redactor for `config`: with its key, or else with this data directory's
-    /// generated key (created on first use, kept in `meta`, flushed before use).
-    pub fn redactor(&self, config: &RedactionConfig) -> Result<Redactor, StoreError> {
+    /// A redactor for `config`: with its key, or else with this store's generated key
+    /// (created on first use, kept by the backend, durable before use).
+    fn redactor(&self, config: &RedactionConfig) -> Result<Redactor, StoreError> {
         let key = match &config.key {
             Some(k) => k.as_bytes().to_vec(),
-            None => self.generated_key()?,
+            None => generated_key(self)?,
         };
         Ok(Redactor::new(config, &key)?)
     }
 
-    fn generated_key(&self) -> Result<Vec<u8>, StoreError> {
-        let read = |s: &Self| {
-            s.meta
-                .get(KEY_REDACTION_KEY)
-                .map_err(|source| s.storage("reading the redaction key", source))
-        };
-        if let Some(k) = read(self)? {
-            return self.checked_key(&k);
-        }
-        // uuid v4 draws 122 bits from the OS generator; three of them make the key.
-        let mut key = Vec::with_capacity(48);
-        while key.len() < GENERATED_KEY_BYTES {
-            key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        }
-        key.truncate(GENERATED_KEY_BYTES);
-        // Compare-and-swap: if two processes race, both end up with the first key.
-        let _ = self
-            .meta
-            .compare_and_swap(KEY_REDACTION_KEY, None as Option<&[u8]>, Some(key))
-            .map_err(|source| self.storage("writing the redaction key", source))?;
-        self.flush()?;
-        match read(self)? {
-            Some(k) => self.checked_key(&k),
-            None => Err(self.corrupt("the redaction key", "vanished after being written".into())),
-        }
-    }
-
-    fn checked_key(&self, raw: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if raw.len() == GENERATED_KEY_BYTES {
-            Ok(raw.to_vec())
-        } else {
-            Err(self.corrupt(
-                "the redaction key",
-                format!("{} bytes where {GENERATED_KEY_BYTES} belong; restore `meta` from a backup (a new key would change every token)", raw.len()),
-            ))
-        }
-    }
-
-    // --- writing (the writer's background task) ---
-
-    /// A new sequence number: unique and increasing across restarts and crashes.
-    pub(crate) fn next_seq(&self) -> Result<u64, StoreError> {
-        self.db
-            .generate_id()
-            .map_err(|source| self.storage("generating a record sequence number", source))
-    }
-
-    /// Writes encoded records, one sled batch per tree. The byte counter is raised
-    /// first: after a crash between the two it over-counts, which makes retention
-    /// remove a little early rather than let the store outgrow `max_bytes`. Diffs are
-    /// applied before exchanges so that an exchange that survived a crash also has
-    /// its diff (sled recovers a prefix of its log).
-    pub(crate) fn write(&self, records: &[Encoded]) -> Result<(), StoreError> {
+    /// Writes encoded records. The byte counter is raised first: after a crash
+    /// between the two it over-counts, which makes retention remove a little early
+    /// rather than let the store outgrow `max_bytes`.
+    fn write(&self, records: &[Encoded]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -546,249 +642,34 @@ impl ExchangeStore {
             .iter()
             .map(|r| (RecordKey::LEN + r.value.len()) as u64)
             .sum();
-        self.add_counter(KEY_STORED_BYTES, bytes as i128)?;
-        for kind in [Kind::Diff, Kind::Exchange, Kind::Capture] {
-            let mut batch = sled::Batch::default();
-            let mut any = false;
-            for r in records.iter().filter(|r| r.kind == kind) {
-                batch.insert(&r.key.to_bytes(), r.value.as_slice());
-                any = true;
-            }
-            if any {
-                self.tree(kind)
-                    .apply_batch(batch)
-                    .map_err(|source| self.storage("writing exchange records", source))?;
-            }
-        }
-        Ok(())
+        self.add_counter(Counter::StoredBytes, bytes as i128)?;
+        self.put(records)
     }
 
-    /// Adds `delta` to a `meta` counter atomically (a compare-and-swap loop in sled).
-    /// A counter that is not 8 bytes is restarted from `delta`; counters are
-    /// statistics, and a damaged one must not stop the writer.
-    pub(crate) fn add_counter(&self, key: &[u8], delta: i128) -> Result<u64, StoreError> {
-        if delta == 0 {
-            return self.read_counter(key);
-        }
-        let updated = self
-            .meta
-            .update_and_fetch(key, |old| {
-                let old = old.and_then(counter_value).unwrap_or(0);
-                let new = (i128::from(old) + delta).clamp(0, i128::from(u64::MAX)) as u64;
-                Some(new.to_be_bytes().to_vec())
-            })
-            .map_err(|source| self.storage("updating a counter", source))?;
-        Ok(updated.as_deref().and_then(counter_value).unwrap_or(0))
-    }
-
-    fn read_counter(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(self
-            .meta
-            .get(key)
-            .map_err(|source| self.storage("reading a counter", source))?
-            .as_deref()
-            .and_then(counter_value)
-            .unwrap_or(0))
-    }
-
-    /// Flushes the whole database (exchange trees, counters, and anything else).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map(|_| ())
-            .map_err(|source| self.storage("flushing to disk", source))
-    }
-
-    // --- retention ---
-
-    /// Applies `policy` at `now_ms`: removes every record older than `max_age`, then,
-    /// while more than `max_bytes` are stored, the oldest records of any kind. Works
-    /// in chunks of [`DEFAULT_RETENTION_CHUNK`] keys, so memory stays bounded however
-    /// much is removed. The writer's background task calls this periodically; it is
-    /// public so tests and tools can run it at a chosen time.
-    pub fn enforce_retention(
-        &self,
-        policy: &RetentionPolicy,
-        now_ms: u64,
-    ) -> Result<RetentionReport, StoreError> {
-        let mut report = RetentionReport::default();
-        if let Some(max_age) = policy.max_age {
-            let age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
-            let cutoff = RecordKey::first_at(now_ms.saturating_sub(age_ms)).to_bytes();
-            for kind in [Kind::Diff, Kind::Exchange, Kind::Capture] {
-                let tree = self.tree(kind);
-                loop {
-                    let mut batch = sled::Batch::default();
-                    let mut freed = 0u64;
-                    let mut n = 0u64;
-                    for item in tree.range(..cutoff).take(DEFAULT_RETENTION_CHUNK) {
-                        let (k, v) =
-                            item.map_err(|source| self.storage("scanning for retention", source))?;
-                        freed += (k.len() + v.len()) as u64;
-                        batch.remove(k);
-                        n += 1;
-                    }
-                    if n == 0 {
-                        break;
-                    }
-                    self.remove_batch(tree, batch, freed)?;
-                    *report.by_age.get_mut(kind) += n;
-                }
-            }
-        }
-        if let Some(max_bytes) = policy.max_bytes {
-            self.shrink_to(max_bytes, &mut report.by_size)?;
-        }
-        let removed = report.removed();
-        if removed > 0 {
-            self.add_counter(counter::RETENTION_REMOVED, i128::from(removed))?;
-        }
-        report.stored_bytes = self.read_counter(KEY_STORED_BYTES)?;
-        Ok(report)
-    }
-
-    /// Removes the oldest records across the three trees (a merge by key) until the
-    /// stored bytes are at most `max_bytes`.
-    fn shrink_to(&self, max_bytes: u64, removed: &mut KindCounts) -> Result<(), StoreError> {
-        loop {
-            let stored = self.read_counter(KEY_STORED_BYTES)?;
-            if stored <= max_bytes {
-                return Ok(());
-            }
-            let mut excess = stored - max_bytes;
-            let kinds = [Kind::Diff, Kind::Exchange, Kind::Capture];
-            let mut iters: Vec<_> = kinds
-                .iter()
-                .map(|&k| self.tree(k).iter().peekable())
-                .collect();
-            let mut batches: [(sled::Batch, u64, u64); 3] = Default::default();
-            let mut taken = 0usize;
-            while excess > 0 && taken < DEFAULT_RETENTION_CHUNK {
-                // The tree whose next key is the oldest (ties: diff, exchange, capture).
-                let mut oldest: Option<(usize, sled::IVec)> = None;
-                for (i, it) in iters.iter_mut().enumerate() {
-                    match it.peek() {
-                        Some(Ok((k, _))) if oldest.as_ref().is_none_or_gt(k) => {
-                            oldest = Some((i, k.clone()));
-                        }
-                        Some(Ok(_)) | None => {}
-                        Some(Err(_)) => {
-                            if let Some(Err(source)) = it.next() {
-                                return Err(self.storage("scanning for retention", source));
-                            }
-                        }
-                    }
-                }
-                let Some((i, _)) = oldest else { break };
-                if let Some(Ok((k, v))) = iters[i].next() {
-                    let size = (k.len() + v.len()) as u64;
-                    excess = excess.saturating_sub(size);
-                    batches[i].0.remove(k);
-                    batches[i].1 += size;
-                    batches[i].2 += 1;
-                    taken += 1;
-                }
-            }
-            drop(iters);
-            if taken == 0 {
-                // Nothing left to remove, yet the counter says too much: it drifted
-                // (a crash between a write and its count). Everything is gone, so
-                // the true figure is zero.
-                self.meta
-                    .insert(KEY_STORED_BYTES, &0u64.to_be_bytes())
-                    .map_err(|source| self.storage("resetting stored_bytes", source))?;
-                return Ok(());
-            }
-            for (i, (batch, freed, n)) in batches.into_iter().enumerate() {
-                if n > 0 {
-                    self.remove_batch(self.tree(kinds[i]), batch, freed)?;
-                    *removed.get_mut(kinds[i]) += n;
-                }
-            }
-        }
-    }
-
-    fn remove_batch(
-        &self,
-        tree: &sled::Tree,
-        batch: sled::Batch,
-        freed: u64,
-    ) -> Result<(), StoreError> {
-        tree.apply_batch(batch)
-            .map_err(|source| self.storage("removing expired records", source))?;
-        self.add_counter(KEY_STORED_BYTES, -i128::from(freed))?;
-        Ok(())
-    }
-
-    // --- internals ---
-
-    fn records<T: DeserializeOwned>(
-        &self,
-        tree: &sled::Tree,
-        what: &'static str,
-        since_ms: u64,
-        until_ms: u64,
-    ) -> Records<T> {
-        let from = RecordKey::first_at(since_ms).to_bytes();
-        let to = RecordKey::first_at(until_ms).to_bytes();
-        let iter = if since_ms < until_ms {
-            tree.range(from..to)
-        } else {
-            // An empty range: sled panics on a reversed one.
-            tree.range(from..from)
-        };
-        Records {
-            iter,
-            what,
-            store: self.clone(),
-            skipped: Skipped::default(),
-            filter: None,
-            _t: PhantomData,
-        }
-    }
-
-    fn tree(&self, kind: Kind) -> &sled::Tree {
-        match kind {
-            Kind::Exchange => &self.exchanges,
-            Kind::Diff => &self.diffs,
-            Kind::Capture => &self.captures,
-        }
-    }
-
-    fn count_skip(&self, e: &DecodeError) {
-        let c = match e {
-            DecodeError::UnknownVersion(_) => &self.skipped.unknown_version,
-            DecodeError::Corrupt(_) => &self.skipped.corrupt,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Stores the noise learned by calibration for one service (`meta` key
-    /// `noise/SERVICE`), so a restart does not forget it and reports can show it.
-    /// `service` is the exchange records' `service` (the service as the client named
-    /// it): the mirror learns and looks up under it, and reports group by it.
-    pub fn save_noise_model(
+    /// Stores the noise learned by calibration for one service, so a restart does not
+    /// forget it and reports can show it. `service` is the exchange records'
+    /// `service` (the service as the client named it): the mirror learns and looks up
+    /// under it, and reports group by it.
+    fn save_noise_model(
         &self,
         service: &str,
         model: &crate::shadow::NoiseModel,
     ) -> Result<(), StoreError> {
-        let value =
-            serde_json::to_vec(model).map_err(|e| self.corrupt("noise model", e.to_string()))?;
-        self.meta
-            .insert(format!("{NOISE_PREFIX}{service}").as_bytes(), value)
-            .map_err(|source| self.storage("writing a noise model", source))?;
-        Ok(())
+        let value = serde_json::to_vec(model).map_err(|e| StoreError::Corrupt {
+            path: self.path().to_path_buf(),
+            what: "noise model".into(),
+            detail: e.to_string(),
+        })?;
+        self.put_noise_model(service, &value)
     }
 
     /// Every stored noise model, by service. One that does not decode is skipped
     /// with a warning: it is re-learned.
-    pub fn noise_models(
+    fn noise_models(
         &self,
     ) -> Result<std::collections::HashMap<String, crate::shadow::NoiseModel>, StoreError> {
         let mut out = std::collections::HashMap::new();
-        for item in self.meta.scan_prefix(NOISE_PREFIX.as_bytes()) {
-            let (k, v) = item.map_err(|source| self.storage("reading noise models", source))?;
-            let service = String::from_utf8_lossy(&k[NOISE_PREFIX.len()..]).into_owned();
+        for (service, v) in self.noise_model_values()? {
             match serde_json::from_slice(&v) {
                 Ok(model) => {
                     out.insert(service, model);
@@ -801,19 +682,171 @@ impl ExchangeStore {
         Ok(out)
     }
 
-    pub(crate) fn storage(&self, op: &'static str, source: sled::Error) -> StoreError {
-        StoreError::Storage {
-            path: self.path.to_path_buf(),
-            op,
-            source,
+    /// Applies `policy` at `now_ms`: removes every record older than `max_age`, then,
+    /// while more than `max_bytes` are stored, the oldest records of any kind. Works
+    /// in chunks of [`DEFAULT_RETENTION_CHUNK`] keys, so memory stays bounded however
+    /// much is removed. The writer's background task calls this periodically; it is
+    /// public so tests and tools can run it at a chosen time.
+    fn enforce_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_ms: u64,
+    ) -> Result<RetentionReport, StoreError> {
+        let mut report = RetentionReport::default();
+        if let Some(max_age) = policy.max_age {
+            let age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+            let cutoff = now_ms.saturating_sub(age_ms);
+            for kind in Kind::ALL {
+                loop {
+                    let chunk: Vec<RawRecord> = self
+                        .scan(kind, 0, cutoff)
+                        .take(DEFAULT_RETENTION_CHUNK)
+                        .collect::<Result<_, _>>()?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    remove_chunk(self, kind, &chunk)?;
+                    *report.by_age.get_mut(kind) += chunk.len() as u64;
+                }
+            }
         }
+        if let Some(max_bytes) = policy.max_bytes {
+            shrink_to(self, max_bytes, &mut report.by_size)?;
+        }
+        let removed = report.removed();
+        if removed > 0 {
+            self.add_counter(counter::RETENTION_REMOVED, i128::from(removed))?;
+        }
+        report.stored_bytes = self.read_counter(Counter::StoredBytes)?;
+        Ok(report)
     }
+}
 
-    fn corrupt(&self, what: &str, detail: String) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.to_path_buf(),
-            what: what.to_string(),
-            detail,
+fn records<S: EvidenceStore + ?Sized, T: DeserializeOwned>(
+    store: &S,
+    kind: Kind,
+    what: &'static str,
+    since_ms: u64,
+    until_ms: u64,
+) -> Records<T> {
+    Records {
+        iter: store.scan(kind, since_ms, until_ms),
+        what,
+        path: store.path().to_path_buf(),
+        counters: store.skip_counters().clone(),
+        skipped: Skipped::default(),
+        filter: None,
+        _t: PhantomData,
+    }
+}
+
+fn generated_key<S: EvidenceStore + ?Sized>(store: &S) -> Result<Vec<u8>, StoreError> {
+    if let Some(k) = store.redaction_key()? {
+        return checked_key(store, &k);
+    }
+    // uuid v4 draws 122 bits from the OS generator; three of them make the key.
+    let mut key = Vec::with_capacity(48);
+    while key.len() < GENERATED_KEY_BYTES {
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    key.truncate(GENERATED_KEY_BYTES);
+    // First writer wins: if two processes race, both end up with the first key.
+    match store.init_redaction_key(&key)? {
+        Some(k) => checked_key(store, &k),
+        None => Err(StoreError::Corrupt {
+            path: store.path().to_path_buf(),
+            what: "the redaction key".into(),
+            detail: "vanished after being written".into(),
+        }),
+    }
+}
+
+fn checked_key<S: EvidenceStore + ?Sized>(store: &S, raw: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if raw.len() == GENERATED_KEY_BYTES {
+        Ok(raw.to_vec())
+    } else {
+        Err(StoreError::Corrupt {
+            path: store.path().to_path_buf(),
+            what: "the redaction key".into(),
+            detail: format!("{} bytes where {GENERATED_KEY_BYTES} belong; restore `meta` from a backup (a new key would change every token)", raw.len()),
+        })
+    }
+}
+
+fn remove_chunk<S: EvidenceStore + ?Sized>(
+    store: &S,
+    kind: Kind,
+    chunk: &[RawRecord],
+) -> Result<(), StoreError> {
+    let freed: u64 = chunk.iter().map(RawRecord::size).sum();
+    let keys: Vec<RawKey> = chunk.iter().map(|r| r.key.clone()).collect();
+    store.remove(kind, &keys)?;
+    store.add_counter(Counter::StoredBytes, -i128::from(freed))?;
+    Ok(())
+}
+
+/// Removes the oldest records across the three kinds (a merge by key) until the
+/// stored bytes are at most `max_bytes`.
+fn shrink_to<S: EvidenceStore + ?Sized>(
+    store: &S,
+    max_bytes: u64,
+    removed: &mut KindCounts,
+) -> Result<(), StoreError> {
+    loop {
+        let stored = store.read_counter(Counter::StoredBytes)?;
+        if stored <= max_bytes {
+            return Ok(());
+        }
+        let mut excess = stored - max_bytes;
+        let kinds = Kind::ALL;
+        let mut iters: Vec<_> = kinds
+            .iter()
+            .map(|&k| store.scan(k, 0, u64::MAX).peekable())
+            .collect();
+        let mut chunks: [Vec<RawRecord>; 3] = Default::default();
+        let mut taken = 0usize;
+        while excess > 0 && taken < DEFAULT_RETENTION_CHUNK {
+            // The kind whose next key is the oldest (ties: diff, exchange, capture).
+            let mut oldest: Option<(usize, Vec<u8>)> = None;
+            for (i, it) in iters.iter_mut().enumerate() {
+                match it.peek() {
+                    Some(Ok(r)) => {
+                        let k = r.key.to_bytes();
+                        if oldest
+                            .as_ref()
+                            .map_or(true, |(_, o)| o.as_slice() > k.as_ref())
+                        {
+                            oldest = Some((i, k.into_owned()));
+                        }
+                    }
+                    None => {}
+                    Some(Err(_)) => {
+                        if let Some(Err(e)) = it.next() {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            let Some((i, _)) = oldest else { break };
+            if let Some(Ok(r)) = iters[i].next() {
+                excess = excess.saturating_sub(r.size());
+                chunks[i].push(r);
+                taken += 1;
+            }
+        }
+        drop(iters);
+        if taken == 0 {
+            // Nothing left to remove, yet the counter says too much: it drifted
+            // (a crash between a write and its count). Everything is gone, so
+            // the true figure is zero.
+            store.add_counter(Counter::StoredBytes, -i128::from(u64::MAX))?;
+            return Ok(());
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            if !chunk.is_empty() {
+                remove_chunk(store, kinds[i], chunk)?;
+                *removed.get_mut(kinds[i]) += chunk.len() as u64;
+            }
         }
     }
 }
@@ -826,10 +859,6 @@ impl KindCounts {
             Kind::Capture => &mut self.captures,
         }
     }
-}
-
-fn counter_value(raw: &[u8]) -> Option<u64> {
-    raw.try_into().ok().map(u64::from_be_bytes)
 }
 
 /// `Option::is_none_or` for the crate's MSRV (1.80), in the two shapes used here.
@@ -849,27 +878,18 @@ impl NoneOr<String> for Option<&String> {
     }
 }
 
-trait NoneOrGt {
-    fn is_none_or_gt(&self, key: &sled::IVec) -> bool;
-}
-
-impl NoneOrGt for Option<&(usize, sled::IVec)> {
-    fn is_none_or_gt(&self, key: &sled::IVec) -> bool {
-        self.map_or(true, |(_, k)| k > key)
-    }
-}
-
 type Predicate<T> = Box<dyn Fn(&T) -> bool + Send>;
 
-/// A streaming read over one tree: yields `(key, record)` in key (time) order (or
-/// reversed, with `next_back`). Values that cannot be used are skipped, counted in
-/// [`Records::skipped`] and in the store's [`ExchangeStore::skipped`], and logged
-/// (the first one of each scan at `warn`); an `Err` is a storage failure, after which
-/// the scan should stop.
+/// A streaming read over one kind: yields `(key, record)` in key (time) order (or
+/// reversed, with `next_back`; use one end per scan). Values that cannot be used are
+/// skipped, counted in [`Records::skipped`] and in the store's
+/// [`EvidenceStore::skipped`], and logged (the first one of each scan at `warn`); an
+/// `Err` is a storage failure, after which the scan should stop.
 pub struct Records<T> {
-    iter: sled::Iter,
+    iter: RawScan,
     what: &'static str,
-    store: ExchangeStore,
+    path: PathBuf,
+    counters: Arc<SkipCounters>,
     skipped: Skipped,
     filter: Option<Predicate<T>>,
     _t: PhantomData<fn() -> T>,
@@ -886,22 +906,23 @@ impl<T: DeserializeOwned> Records<T> {
     /// Turns one raw item into a record, or `None` to skip it.
     fn accept(
         &mut self,
-        item: sled::Result<(sled::IVec, sled::IVec)>,
+        item: Result<RawRecord, StoreError>,
     ) -> Option<Result<(RecordKey, T), StoreError>> {
-        let (k, v) = match item {
-            Ok(kv) => kv,
-            Err(source) => {
-                return Some(Err(self.store.storage("reading exchange records", source)))
+        let raw = match item {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let key = match raw.key {
+            RawKey::Record(key) => key,
+            RawKey::Malformed(k) => {
+                self.skip(
+                    &DecodeError::Corrupt(format!("a {}-byte key", k.len())),
+                    &hex::encode(&k),
+                );
+                return None;
             }
         };
-        let Some(key) = RecordKey::from_bytes(&k) else {
-            self.skip(
-                &DecodeError::Corrupt(format!("a {}-byte key", k.len())),
-                &hex::encode(&k),
-            );
-            return None;
-        };
-        match decode::<T>(&v) {
+        match decode::<T>(&raw.value) {
             Ok(record) => match &self.filter {
                 Some(f) if !f(&record) => None,
                 _ => Some(Ok((key, record))),
@@ -919,8 +940,8 @@ impl<T: DeserializeOwned> Records<T> {
             DecodeError::UnknownVersion(_) => self.skipped.unknown_version += 1,
             DecodeError::Corrupt(_) => self.skipped.corrupt += 1,
         }
-        self.store.count_skip(e);
-        let path = self.store.path.display().to_string();
+        self.counters.count(e);
+        let path = self.path.display().to_string();
         if first {
             tracing::warn!(data_dir = %path, tree = self.what, %key, error = ?e, "skipping a stored record that cannot be read; further ones in this scan are logged at debug");
         } else {
@@ -952,6 +973,3 @@ impl<T: DeserializeOwned> DoubleEndedIterator for Records<T> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,16 +1,19 @@
-//! The exchange writer: the only way evidence gets from the request path into sled.
+//! The exchange writer: the only way evidence gets from the request path into the
+//! store. Independent of the backend: it batches, redacts and encodes, and hands the
+//! backend ([`EvidenceStore`](super::EvidenceStore)) encoded records to store.
 //!
 //! Where it sits: the proxy calls [`ExchangeWriter::submit`] (and
 //! [`ExchangeWriter::submit_capture`]) once per served request, after the client has
 //! its answer. `submit` is a `try_send` on a bounded queue: it never blocks, never
 //! awaits and never touches the disk. When the queue is full the record is dropped
 //! and counted by kind ([`ExchangeWriter::dropped`]), and the counts are persisted to
-//! the store's `meta` tree every flush interval, so a report states how much evidence
+//! store's counters every flush interval, so a report states how much evidence
 //! is missing instead of silently showing less traffic.
 //!
 //! A background task takes records off the queue in batches of up to
 //! [`DEFAULT_BATCH_SIZE`] and, on Tokio's blocking pool, redacts them
-//! ([`Redactor`]), encodes them and writes one `sled::Batch` per tree. A second task
+//! ([`Redactor`]), encodes them and writes them with one [`EvidenceStore::write`](super::EvidenceStore::write)
+//! per batch (sled: one `sled::Batch` per tree). A second task
 //! enforces retention every [`DEFAULT_RETENTION_INTERVAL`], with the time from the
 //! clock the caller passed in.
 //!
@@ -33,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use super::error::StoreError;
 use super::exchanges::{
-    counter, encode, Encoded, ExchangeStore, Kind, KindCounts, RetentionPolicy,
+    counter, encode, Counter, Encoded, ExchangeStore, Kind, KindCounts, RetentionPolicy,
 };
 use super::redact::{Redactor, Seen};
 use crate::evidence::{Bodies, Body, CaptureRecord, ExchangeEvent, RecordKey};
@@ -133,7 +136,7 @@ struct Counters {
 
 impl Counters {
     /// The counters persisted to `meta`, with their keys.
-    fn persisted(&self) -> [(&AtomicU64, &'static [u8]); 8] {
+    fn persisted(&self) -> [(&AtomicU64, Counter); 8] {
         [
             (&self.dropped_exchanges, counter::DROPPED_EXCHANGES),
             (&self.dropped_diffs, counter::DROPPED_DIFFS),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dualroad::admin::client;
 use dualroad::routing::SwitchState;
-use dualroad::store::Store;
+use dualroad::store::{SledStore, Store};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -301,7 +301,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_switch_change() {
     check_restarted(&served, &a, seed, ROUNDS).await;
     served.child.kill().expect("SIGKILL");
     let _ = served.child.wait();
-    let store = Store::open_existing(&env.data).unwrap_or_else(|e| {
+    let store = SledStore::open_existing(&env.data).unwrap_or_else(|e| {
         panic!("seed {seed}: store after the last kill does not open: {e}");
     });
     let report = store.verify_audit().expect("audit verifies");

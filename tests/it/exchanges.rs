@@ -17,7 +17,7 @@ use dualroad::store::exchanges::RECORD_VERSION;
 use dualroad::store::writer::DEFAULT_FLUSH_INTERVAL;
 use dualroad::store::{
     CaptureFilter, Clock, ExchangeWriter, KindCounts, RedactionConfig, RetentionPolicy, Skipped,
-    Store, Submitted, WriterConfig,
+    SledStore, Store, Submitted, WriterConfig,
 };
 
 const CHILD_ENV: &str = "DUALROAD_CRASH_CHILD";
@@ -87,13 +87,13 @@ fn quiet() -> WriterConfig {
     }
 }
 
-fn start(store: &Store, config: WriterConfig) -> ExchangeWriter {
+fn start(store: &SledStore, config: WriterConfig) -> ExchangeWriter {
     let ex = store.exchanges();
     let redactor = ex.redactor(&RedactionConfig::default()).expect("redactor");
     ExchangeWriter::start(ex, redactor, config, wall_clock())
 }
 
-fn all_exchanges(store: &Store) -> Vec<(RecordKey, ExchangeRecord)> {
+fn all_exchanges(store: &SledStore) -> Vec<(RecordKey, ExchangeRecord)> {
     store
         .exchanges()
         .exchanges_between(0, u64::MAX)
@@ -117,7 +117,7 @@ fn crash_child() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let store = Store::open(Path::new(&dir)).expect("child opens the store");
+        let store = SledStore::open(Path::new(&dir)).expect("child opens the store");
         let writer = start(&store, WriterConfig::default());
         let mut n = 0u64;
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -175,7 +175,7 @@ fn kill_9_loses_at_most_one_flush_interval() {
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
 
-        let store = Store::open(dir.path()).expect("a killed store opens cleanly");
+        let store = SledStore::open(dir.path()).expect("a killed store opens cleanly");
         let records = all_exchanges(&store);
         assert_eq!(store.exchanges().skipped(), Skipped::default());
         for pair in records.windows(2) {
@@ -224,7 +224,7 @@ fn kill_9_loses_at_most_one_flush_interval() {
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     // A single-threaded runtime that this test never yields to while submitting:
     // the writer cannot drain, so the queue fills after exactly `capacity` records.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -287,7 +287,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
 #[test]
 fn shutdown_drains_the_queue_and_records_come_back_in_time_order() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let writer = rt.block_on(async { start(&store, quiet()) });
     // Submitted out of time order, as concurrent requests finish.
@@ -360,7 +360,7 @@ fn diff_for(at_unix_ms: u64) -> DiffRecord {
 #[test]
 fn the_writer_redacts_links_diffs_and_keeps_bodies_only_when_asked() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     let ex = store.exchanges();
     let config = RedactionConfig {
         paths: vec![
@@ -502,7 +502,7 @@ fn the_writer_redacts_links_diffs_and_keeps_bodies_only_when_asked() {
 #[tokio::test(start_paused = true)]
 async fn retention_by_age_and_size_runs_in_the_background_with_the_callers_clock() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     let day = 86_400_000u64;
     let (_hand, clock) = dualroad::clock::manual(10 * day);
     // Fill with retention effectively off, then turn it on.
@@ -571,7 +571,7 @@ async fn retention_by_age_and_size_runs_in_the_background_with_the_callers_clock
 fn records_of_another_version_or_damaged_are_skipped_and_counted() {
     let dir = tempdir();
     {
-        let store = Store::open(dir.path()).expect("open");
+        let store = SledStore::open(dir.path()).expect("open");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let writer = rt.block_on(async { start(&store, quiet()) });
         for n in 0..10u64 {
@@ -615,7 +615,7 @@ fn records_of_another_version_or_damaged_are_skipped_and_counted() {
         .expect("insert");
         db.flush().expect("flush");
     }
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = SledStore::open(dir.path()).expect("reopen");
     let ex = store.exchanges();
     let mut scan = ex.exchanges_between(0, u64::MAX);
     let read: Vec<String> = scan
@@ -687,7 +687,7 @@ fn stream_child() {
         return;
     };
     let rss_at_start = peak_rss_kib().unwrap_or(0);
-    let store = Store::open_existing(Path::new(&dir)).expect("open");
+    let store = SledStore::open_existing(Path::new(&dir)).expect("open");
     let ex = store.exchanges();
     let cpu = thread_cpu_s();
     let t = Instant::now();
@@ -729,7 +729,7 @@ fn stream_1m() {
     let dir = tempdir();
     let base = 1_700_000_000_000u64;
     let (submit_ns, write_s, write_cpu_s, stored_mb) = {
-        let store = Store::open(dir.path()).expect("open");
+        let store = SledStore::open(dir.path()).expect("open");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

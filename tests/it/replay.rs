@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use dualroad::evidence::ExchangeRecord;
-use dualroad::store::Store;
+use dualroad::store::{SledStore, Store};
 use dualroad_sim::{self as sim, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, temp_dir, with_id, V31EU};
@@ -67,7 +67,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn replay_records(data: &Path) -> Vec<ExchangeRecord> {
-    let store = Store::open_existing(data).unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open_existing(data).unwrap_or_else(|e| panic!("{e}"));
     let out = store
         .exchanges()
         .exchanges_between(0, u64::MAX)

@@ -10,7 +10,7 @@ use dualroad::admin::client::call;
 use dualroad::mapping::Mappings;
 use dualroad::report::render::{html, json, markdown};
 use dualroad::report::{self, Report, ReportOptions, Thresholds};
-use dualroad::store::Store;
+use dualroad::store::{SledStore, Store};
 use dualroad_sim::sample::Sample;
 
 use crate::gateway::{config_text, env_with, start};
@@ -42,7 +42,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Writes the sample into a new store in `dir` and closes it.
 fn fill(dir: &Path, mut sample: Sample) {
-    let store = Store::open(dir).expect("store");
+    let store = SledStore::open(dir).expect("store");
     let stats = runtime()
         .block_on(report::sample::fill(&store, &mut sample))
         .expect("fill");
@@ -71,7 +71,7 @@ fn sample_report() -> &'static Report {
         let sample = sample();
         let rules = sample.ignore_rules().to_vec();
         fill(dir.path(), sample);
-        let store = Store::open_existing(dir.path()).expect("reopen");
+        let store = SledStore::open_existing(dir.path()).expect("reopen");
         let maps = maps();
         let opts = ReportOptions {
             agency: None,
@@ -153,7 +153,7 @@ fn calibration_errors_from_the_stored_noise_model_are_in_the_json_report() {
         dir.path(),
         Sample::new(maps(), 3, START_MS, 60_000, 60).with_variants(5),
     );
-    let store = Store::open_existing(dir.path()).expect("reopen");
+    let store = SledStore::open_existing(dir.path()).expect("reopen");
     let mut model = dualroad::shadow::NoiseModel::new();
     model.learn_paths(["Body/getCompanyResponse/response/lastUpdated"]);
     for _ in 0..3 {
@@ -391,7 +391,7 @@ fn cli_writes_reports_and_points_to_the_admin_api_when_the_store_is_in_use() {
     assert!(!md.contains("Agency `10000042`"), "{md}");
 
     // While another process (here: this test) holds the store, say where to go.
-    let _held = Store::open_existing(dir.path()).expect("open");
+    let _held = SledStore::open_existing(dir.path()).expect("open");
     let o = dualroad(&["report", "--data", &data, "--format", "html"]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
@@ -409,7 +409,7 @@ async fn admin_serves_the_report_from_the_open_store() {
     let text = config_text(&env, "legacy", "", "", 2000) + "\n[store]\nretention_days = 0\n";
     let gw = start(&text).await;
     let mut sample = Sample::new(maps(), 5, START_MS, 60_000, 100).with_variants(5);
-    report::sample::fill(&gw.shared.store, &mut sample)
+    report::sample::fill(&*gw.shared.store, &mut sample)
         .await
         .expect("fill");
     let get = |path: &'static str| call(gw.admin, http::Method::GET, path, None, "test");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::gateway::{config_text, env_with, post, temp_dir, V31EU};
 use crate::stub::Behaviour;
 use crate::support::repo;
+use dualroad::store::{SledStore, Store};
 
 fn dualroad() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dualroad"));
@@ -248,7 +249,7 @@ async fn a_gateway_killed_with_sigkill_keeps_every_record_older_than_a_flush_int
     let store = {
         let mut tries = 0;
         loop {
-            match dualroad::store::Store::open(&data) {
+            match SledStore::open(&data) {
                 Ok(s) => break s,
                 Err(_) if tries < 50 => {
                     tries += 1;

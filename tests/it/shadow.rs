@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use dualroad::evidence::{DiffRecord, ExchangeRecord};
 use dualroad::gateway::Gateway;
+use dualroad::store::{SledStore, Store};
 use dualroad_sim::{self as sim, SimConfig};
 
 use crate::gateway::{config_text, env_with, post, start, with_id, V31EU};
@@ -416,7 +417,7 @@ async fn calibration_learns_noise_from_two_primary_answers() {
         );
         let data = env.data.clone();
         gw.shutdown().await;
-        let store = dualroad::store::Store::open(&data).unwrap();
+        let store = SledStore::open(&data).unwrap();
         let models = store.exchanges().noise_models().unwrap();
         let model = models.values().next().expect("a noise model was saved");
         assert_eq!(model.pairs(), n as u64, "{model:?}");
@@ -451,7 +452,7 @@ async fn a_fault_answer_to_calibration_is_never_learned_as_noise() {
     assert!(outcomes.iter().all(|o| *o == "body-diff"), "{outcomes:?}");
     let data = env.data.clone();
     gw.shutdown().await;
-    let store = dualroad::store::Store::open(&data).unwrap();
+    let store = SledStore::open(&data).unwrap();
     let models = store.exchanges().noise_models().unwrap();
     let model = models.values().next().expect("a noise model was saved");
     assert_eq!((model.pairs(), model.errors()), (0, n as u64), "{model:?}");
@@ -499,7 +500,7 @@ async fn noise_hiding_every_answer_stands_out_in_the_report() {
     // data dir after learning fault-vs-answer pairs:
     let key = "moh.getPatientSummary.v2";
     {
-        let store = dualroad::store::Store::open(&env.data).unwrap();
+        let store = SledStore::open(&env.data).unwrap();
         let mut poisoned = dualroad::shadow::NoiseModel::new();
         poisoned.learn_paths(["Body/Fault", "Body/getPatientSummary"]);
         poisoned.record_error();
@@ -522,7 +523,7 @@ async fn noise_hiding_every_answer_stands_out_in_the_report() {
         );
         assert!(r.noise_diffs > 0, "{r:#?}");
     }
-    let store = dualroad::store::Store::open(&data).unwrap();
+    let store = SledStore::open(&data).unwrap();
     let opts = dualroad::report::ReportOptions {
         now_ms: u64::MAX / 2,
         thresholds: dualroad::report::Thresholds {

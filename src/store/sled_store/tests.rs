@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::routing::{decide, Pattern, RequestKey, RolloutPolicy, Rule, Stack, Stage};
+use crate::store::*;
 
 fn by(actor: &str, reason: &str, at_unix_ms: u64) -> Attribution {
     Attribution {
@@ -24,8 +25,8 @@ fn tempdir() -> tempfile::TempDir {
 }
 
 /// A store with three entries: startup, rollback, config-reload.
-fn store_with_log(dir: &Path) -> Store {
-    let store = Store::open(dir).expect("open");
+fn store_with_log(dir: &Path) -> SledStore {
+    let store = SledStore::open(dir).expect("open");
     store
         .append_audit(
             AuditAction::Startup,
@@ -50,7 +51,7 @@ fn store_with_log(dir: &Path) -> Store {
 fn fresh_store_is_stamped_and_empty() {
     let dir = tempdir();
     let path = dir.path().join("new/nested");
-    let store = Store::open(&path).expect("open creates");
+    let store = SledStore::open(&path).expect("open creates");
     assert_eq!(store.switch_state().expect("state"), SwitchState::default());
     assert_eq!(
         store.verify_audit().expect("verify"),
@@ -68,7 +69,7 @@ fn fresh_store_is_stamped_and_empty() {
 fn switch_survives_reopen() {
     let dir = tempdir();
     {
-        let store = Store::open(dir.path()).expect("open");
+        let store = SledStore::open(dir.path()).expect("open");
         let state = store
             .rollback(
                 scope(Some("PS-UXP/GOV/*"), Some("moh.*")),
@@ -83,7 +84,7 @@ fn switch_survives_reopen() {
             )
             .expect("global");
     }
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = SledStore::open(dir.path()).expect("reopen");
     let state = store.switch_state().expect("state");
     assert_eq!(
         state.entries,
@@ -133,7 +134,7 @@ fn switch_survives_reopen() {
 #[test]
 fn rollback_and_release_write_audit_entries() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     // `"*"` and None are the same scope.
     store
         .rollback(
@@ -194,7 +195,7 @@ fn rollback_and_release_write_audit_entries() {
 #[test]
 fn refused_changes_write_nothing() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open");
+    let store = SledStore::open(dir.path()).expect("open");
     let err = store
         .release(scope(Some("10000042"), None), &by("bob", "oops", 1))
         .expect_err("nothing to release");
@@ -232,7 +233,7 @@ fn refused_changes_write_nothing() {
 fn audit_chain_verifies_across_reopen() {
     let dir = tempdir();
     drop(store_with_log(dir.path()));
-    let store = Store::open_existing(dir.path()).expect("reopen");
+    let store = SledStore::open_existing(dir.path()).expect("reopen");
     assert_eq!(
         store.verify_audit().expect("verify"),
         VerifyReport::intact(3)
@@ -257,7 +258,7 @@ fn audit_chain_verifies_across_reopen() {
 }
 
 /// Rewrites one stored entry's JSON directly in sled, as someone with disk access would.
-fn tamper(store: &Store, seq: u64, edit: impl FnOnce(&mut serde_json::Value)) {
+fn tamper(store: &SledStore, seq: u64, edit: impl FnOnce(&mut serde_json::Value)) {
     let key = seq.to_be_bytes();
     let raw = store.audit.get(key).expect("read").expect("entry exists");
     let mut v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
@@ -367,7 +368,7 @@ fn garbage_data_dir_is_refused() {
     let dir = tempdir();
     std::fs::write(dir.path().join("notes.txt"), "not a database").expect("write");
     std::fs::create_dir(dir.path().join("backups")).expect("mkdir");
-    let err = Store::open(dir.path()).expect_err("garbage dir");
+    let err = SledStore::open(dir.path()).expect_err("garbage dir");
     match &err {
         StoreError::NotAStore { path, found } => {
             assert_eq!(path, dir.path());
@@ -387,7 +388,7 @@ fn corrupt_sled_files_are_an_error_not_a_fresh_store() {
     let dir = tempdir();
     std::fs::write(dir.path().join("conf"), "garbage garbage garbage").expect("write");
     std::fs::write(dir.path().join("db"), &garbage_db).expect("write");
-    let err = Store::open(dir.path()).expect_err("corrupt conf");
+    let err = SledStore::open(dir.path()).expect_err("corrupt conf");
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
 
     // A conf of 8 bytes or less: sled would start over; we stop before it touches
@@ -395,7 +396,7 @@ fn corrupt_sled_files_are_an_error_not_a_fresh_store() {
     let dir = tempdir();
     std::fs::write(dir.path().join("conf"), "garbage").expect("write");
     std::fs::write(dir.path().join("db"), &garbage_db).expect("write");
-    let err = Store::open(dir.path()).expect_err("truncated conf");
+    let err = SledStore::open(dir.path()).expect_err("truncated conf");
     assert!(
         matches!(&err, StoreError::Corrupt { what, .. } if what.contains("conf")),
         "{err}"
@@ -413,13 +414,13 @@ fn existing_database_that_opens_empty_is_not_stamped_as_new() {
     let dir = tempdir();
     drop(store_with_log(dir.path()));
     std::fs::write(dir.path().join("db"), b"").expect("truncate db");
-    let err = Store::open(dir.path()).expect_err("damaged store");
+    let err = SledStore::open(dir.path()).expect_err("damaged store");
     assert!(
         matches!(&err, StoreError::SchemaUnreadable { detail, .. } if detail.contains("damaged")),
         "{err}"
     );
     // And it stays refused: nothing was stamped on the way.
-    assert!(Store::open(dir.path()).is_err());
+    assert!(SledStore::open(dir.path()).is_err());
 }
 
 #[test]
@@ -428,7 +429,7 @@ fn a_file_is_not_a_data_dir() {
     let file = dir.path().join("dualroad.db");
     std::fs::write(&file, "x").expect("write");
     assert!(matches!(
-        Store::open(&file),
+        SledStore::open(&file),
         Err(StoreError::NotADirectory { .. })
     ));
 }
@@ -444,7 +445,7 @@ fn foreign_sled_database_is_refused() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    let err = Store::open(dir.path()).expect_err("foreign db");
+    let err = SledStore::open(dir.path()).expect_err("foreign db");
     assert!(
         matches!(&err, StoreError::NotAStore { found, .. } if found.contains("orders")),
         "{err}"
@@ -456,7 +457,7 @@ fn open_existing_refuses_missing_or_empty_dir() {
     let dir = tempdir();
     let missing = dir.path().join("typo");
     assert!(matches!(
-        Store::open_existing(&missing),
+        SledStore::open_existing(&missing),
         Err(StoreError::Missing { .. })
     ));
     assert!(
@@ -464,13 +465,13 @@ fn open_existing_refuses_missing_or_empty_dir() {
         "open_existing must not create the directory"
     );
     assert!(matches!(
-        Store::open_existing(dir.path()),
+        SledStore::open_existing(dir.path()),
         Err(StoreError::Empty { .. })
     ));
 }
 
 fn write_schema_version(dir: &Path, raw: &[u8]) {
-    let store = Store::open(dir).expect("open");
+    let store = SledStore::open(dir).expect("open");
     store.meta.insert(KEY_SCHEMA_VERSION, raw).expect("write");
     store.flush().expect("flush");
 }
@@ -479,7 +480,7 @@ fn write_schema_version(dir: &Path, raw: &[u8]) {
 fn newer_schema_version_is_refused() {
     let dir = tempdir();
     write_schema_version(dir.path(), &(CURRENT_SCHEMA_VERSION + 1).to_be_bytes());
-    let err = Store::open(dir.path()).expect_err("newer schema");
+    let err = SledStore::open(dir.path()).expect_err("newer schema");
     assert!(
         matches!(
             err,
@@ -502,15 +503,15 @@ fn older_or_unreadable_schema_version_is_refused() {
     let dir = tempdir();
     write_schema_version(dir.path(), &0u32.to_be_bytes());
     assert!(matches!(
-        Store::open(dir.path()),
+        SledStore::open(dir.path()),
         Err(StoreError::SchemaTooOld { found: 0, .. })
     ));
     write_schema_version_raw(dir.path(), b"v1\n");
-    let err = Store::open(dir.path()).expect_err("unreadable");
+    let err = SledStore::open(dir.path()).expect_err("unreadable");
     assert!(matches!(err, StoreError::SchemaUnreadable { .. }), "{err}");
 }
 
-/// Like `write_schema_version`, for a store that no longer opens through `Store`.
+/// Like `write_schema_version`, for a store that no longer opens through `SledStore`.
 fn write_schema_version_raw(dir: &Path, raw: &[u8]) {
     let db = raw_sled(dir);
     db.open_tree(TREE_META)
@@ -533,7 +534,7 @@ fn missing_schema_version_with_data_is_refused() {
         db.flush().expect("flush");
     }
     assert!(matches!(
-        Store::open(dir.path()),
+        SledStore::open(dir.path()),
         Err(StoreError::SchemaUnreadable { .. })
     ));
 }
@@ -541,8 +542,8 @@ fn missing_schema_version_with_data_is_refused() {
 #[test]
 fn second_open_of_a_live_store_fails_clearly() {
     let dir = tempdir();
-    let _live = Store::open(dir.path()).expect("open");
-    let err = Store::open_existing(dir.path()).expect_err("locked");
+    let _live = SledStore::open(dir.path()).expect("open");
+    let err = SledStore::open_existing(dir.path()).expect_err("locked");
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
     assert!(
         err.to_string().contains("another dualroad process"),
@@ -554,5 +555,12 @@ fn second_open_of_a_live_store_fails_clearly() {
 /// file lock lazily after the last handle goes (sled #1234); the store's own opener
 /// retries while the lock is contended, so wait on that rather than on a sleep here.
 fn raw_sled(path: &std::path::Path) -> sled::Db {
-    crate::store::open_sled(path, crate::store::DEFAULT_CACHE_CAPACITY).expect("sled")
+    super::open_sled(path, crate::store::DEFAULT_CACHE_CAPACITY).expect("sled")
+}
+
+#[test]
+fn sled_keeps_the_store_contract() {
+    let dir = tempdir();
+    let store = SledStore::open(dir.path()).expect("open");
+    crate::store::contract::check_store(&store);
 }

@@ -3,8 +3,11 @@
 
 use super::*;
 use crate::evidence::{CaptureRecord, DiffPath, DiffRecord, ExchangeRecord, RecordKey};
-use crate::store::Store;
+use crate::store::exchanges::*;
+use crate::store::*;
 use bytes::Bytes;
+use serde::Serialize;
+use std::time::Duration;
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -48,7 +51,7 @@ fn diff(at_unix_ms: u64, agency: &str, outcome: &str) -> DiffRecord {
     }
 }
 
-fn put<T: Serialize>(store: &ExchangeStore, kind: Kind, at_unix_ms: u64, value: &T) -> RecordKey {
+fn put<T: Serialize>(store: &SledEvidence, kind: Kind, at_unix_ms: u64, value: &T) -> RecordKey {
     let key = RecordKey {
         at_unix_ms,
         seq: store.next_seq().expect("seq"),
@@ -63,7 +66,7 @@ fn put<T: Serialize>(store: &ExchangeStore, kind: Kind, at_unix_ms: u64, value: 
     key
 }
 
-fn all(store: &ExchangeStore) -> Vec<(RecordKey, ExchangeRecord)> {
+fn all(store: &SledEvidence) -> Vec<(RecordKey, ExchangeRecord)> {
     store
         .exchanges_between(0, u64::MAX)
         .collect::<Result<_, _>>()
@@ -207,7 +210,7 @@ fn bodies_are_text_when_utf8_and_base64_otherwise() {
 #[test]
 fn reads_stream_in_time_order_within_bounds() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     for at in [30, 10, 20, 20, 40] {
         put(&store, Kind::Exchange, at, &record(at, "A", "match"));
     }
@@ -236,7 +239,7 @@ fn reads_stream_in_time_order_within_bounds() {
 #[test]
 fn corrupt_and_unknown_version_records_are_skipped_and_counted() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     put(&store, Kind::Exchange, 10, &record(10, "A", "match"));
     let good = String::from_utf8(encode(&record(20, "A", "match")).expect("e")).expect("utf8");
     let raw = [
@@ -287,7 +290,7 @@ fn corrupt_and_unknown_version_records_are_skipped_and_counted() {
 #[test]
 fn a_corrupt_diff_is_an_error_naming_the_data_dir_not_a_panic() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     let id = RecordKey {
         at_unix_ms: 5,
         seq: 1,
@@ -316,7 +319,7 @@ fn a_corrupt_diff_is_an_error_naming_the_data_dir_not_a_panic() {
 #[test]
 fn list_diffs_filters_newest_first_up_to_limit() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     let mut ids = vec![];
     for (at, agency, outcome) in [
         (10, "A", "body-diff"),
@@ -376,7 +379,7 @@ fn list_diffs_filters_newest_first_up_to_limit() {
 #[test]
 fn retention_by_age_removes_old_records_of_every_kind() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     let day = 86_400_000u64;
     let now = 100 * day;
     for at in [now - 40 * day, now - 31 * day, now - 29 * day, now - day] {
@@ -437,7 +440,7 @@ fn capture(at_unix_ms: u64) -> CaptureRecord {
 #[test]
 fn retention_by_size_removes_oldest_first_across_trees() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     for at in 1..=20u64 {
         if at % 5 == 0 {
             put(&store, Kind::Capture, at, &capture(at));
@@ -486,7 +489,7 @@ fn retention_by_size_removes_oldest_first_across_trees() {
 #[test]
 fn size_counter_that_drifted_high_is_reset_once_everything_is_gone() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     put(&store, Kind::Exchange, 1, &record(1, "A", "match"));
     store
         .add_counter(KEY_STORED_BYTES, 1_000_000)
@@ -507,7 +510,7 @@ fn size_counter_that_drifted_high_is_reset_once_everything_is_gone() {
 #[test]
 fn captures_filter_by_agency_service_listener_and_time() {
     let dir = tempdir();
-    let store = Store::open(dir.path()).expect("open").exchanges();
+    let store = SledStore::open(dir.path()).expect("open").evidence();
     for (at, agency) in [(1, "A"), (2, "B"), (3, "A"), (4, "A")] {
         let mut c = capture(at);
         c.agency = agency.into();
@@ -535,13 +538,13 @@ fn generated_redaction_key_is_kept_per_data_dir() {
     let dir = tempdir();
     let config = RedactionConfig::default();
     let token = {
-        let store = Store::open(dir.path()).expect("open").exchanges();
+        let store = SledStore::open(dir.path()).expect("open").evidence();
         store
             .redactor(&config)
             .expect("redactor")
             .token(b"PS400123456")
     };
-    let store = Store::open(dir.path()).expect("reopen").exchanges();
+    let store = SledStore::open(dir.path()).expect("reopen").evidence();
     assert_eq!(
         store
             .redactor(&config)
@@ -550,7 +553,7 @@ fn generated_redaction_key_is_kept_per_data_dir() {
         token
     );
     let other = tempdir();
-    let elsewhere = Store::open(other.path()).expect("other").exchanges();
+    let elsewhere = SledStore::open(other.path()).expect("other").evidence();
     assert_ne!(
         elsewhere
             .redactor(&config)
@@ -588,9 +591,9 @@ fn generated_redaction_key_is_kept_per_data_dir() {
 fn a_store_with_exchanges_but_no_schema_version_is_refused() {
     let dir = tempdir();
     {
-        let store = Store::open(dir.path()).expect("open");
+        let store = SledStore::open(dir.path()).expect("open");
         put(
-            &store.exchanges(),
+            &store.evidence(),
             Kind::Exchange,
             1,
             &record(1, "A", "match"),
@@ -604,7 +607,7 @@ fn a_store_with_exchanges_but_no_schema_version_is_refused() {
         db.flush().expect("flush");
     }
     assert!(matches!(
-        Store::open(dir.path()),
+        SledStore::open(dir.path()),
         Err(StoreError::SchemaUnreadable { .. })
     ));
 }
@@ -613,5 +616,5 @@ fn a_store_with_exchanges_but_no_schema_version_is_refused() {
 /// file lock lazily after the last handle goes (sled #1234); the store's own opener
 /// retries while the lock is contended, so wait on that rather than on a sleep here.
 fn raw_sled(path: &Path) -> sled::Db {
-    crate::store::open_sled(path, crate::store::DEFAULT_CACHE_CAPACITY).expect("sled")
+    super::open_sled(path, crate::store::DEFAULT_CACHE_CAPACITY).expect("sled")
 }
