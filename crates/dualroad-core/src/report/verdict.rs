@@ -62,119 +62,174 @@ fn pct(x: f64) -> String {
 }
 
 pub fn verdict(v: &VerdictInput, t: &Thresholds) -> Verdict {
-    let mut rollback = Vec::new();
-    let mut hold = Vec::new();
     if v.compared == 0 {
-        hold.push(Reason {
-            kind: ReasonKind::NeverCompared,
-            message: format!(
-                "no exchange compared ({} seen, none with both answers): shadow it before deciding",
-                v.not_compared
-            ),
-        });
         return Verdict {
             status: VerdictStatus::Hold,
-            reasons: hold,
+            reasons: vec![Reason {
+                kind: ReasonKind::NeverCompared,
+                message: format!(
+                    "no exchange compared ({} seen, none with both answers): shadow it before deciding",
+                    v.not_compared
+                ),
+            }],
         };
     }
-    let matched = v.matched.min(v.compared);
-    let rate = matched as f64 / v.compared as f64;
-    let (lo, hi) = wilson(matched, v.compared, Z_95).unwrap_or((0.0, 1.0));
-    let mismatches = v.compared - matched;
-    let below = |kind, message| Reason { kind, message };
-    if v.compared < t.min_samples {
-        if v.uxp_serves && hi < t.min_match_rate {
-            rollback.push(below(
-                ReasonKind::MatchRateBelowThreshold,
-                format!(
-                    "{matched} of {} compared matched ({}); even the 95 % interval's upper end {} is below min_match_rate {}, though fewer than min_samples {} were compared",
-                    v.compared, pct(rate), pct(hi), pct(t.min_match_rate), t.min_samples
-                ),
-            ));
-        } else {
-            hold.push(below(
-                ReasonKind::TooFewSamples,
-                format!("{} compared, min_samples is {}", v.compared, t.min_samples),
-            ));
-        }
-    } else if rate < t.min_match_rate {
-        let r = below(
-            ReasonKind::MatchRateBelowThreshold,
-            format!(
-                "match rate {} ({matched} of {}, 95 % interval {}–{}) is below min_match_rate {}",
-                pct(rate),
-                v.compared,
-                pct(lo),
-                pct(hi),
-                pct(t.min_match_rate)
-            ),
-        );
-        if v.uxp_serves {
-            rollback.push(r);
-        } else {
-            hold.push(r);
+    let rates = Rates::of(v);
+    let mut r = Reasons::default();
+    r.match_rate(v, t, &rates);
+    r.latency(v, t);
+    r.open_diffs(v, t, &rates);
+    r.noise(v, &rates);
+    r.conclude()
+}
+
+/// The match rate of a service with compared exchanges, and its 95 % interval.
+struct Rates {
+    matched: u64,
+    rate: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Rates {
+    fn of(v: &VerdictInput) -> Rates {
+        let matched = v.matched.min(v.compared);
+        let (lo, hi) = wilson(matched, v.compared, Z_95).unwrap_or((0.0, 1.0));
+        Rates {
+            matched,
+            rate: matched as f64 / v.compared as f64,
+            lo,
+            hi,
         }
     }
-    if let Some(ratio) = v.p99_ratio {
-        if ratio > t.max_p99_ratio {
-            let r = below(
-                ReasonKind::LatencyAboveThreshold,
-                format!(
-                    "UXP p99 latency is {ratio:.2}× legacy's, max_p99_ratio is {}",
-                    t.max_p99_ratio
-                ),
-            );
-            if v.uxp_serves {
-                rollback.push(r);
+}
+
+/// The reasons found so far: any reason to roll back wins over reasons to hold.
+#[derive(Default)]
+struct Reasons {
+    rollback: Vec<Reason>,
+    hold: Vec<Reason>,
+}
+
+impl Reasons {
+    /// A shortfall of the UXP stack: reason to roll back when UXP serves, else to hold.
+    fn against_uxp(&mut self, v: &VerdictInput, r: Reason) {
+        if v.uxp_serves {
+            self.rollback.push(r);
+        } else {
+            self.hold.push(r);
+        }
+    }
+
+    /// Too few samples, or a match rate below `min_match_rate` (with few samples, only
+    /// when even the interval's upper end is below it and UXP serves).
+    fn match_rate(&mut self, v: &VerdictInput, t: &Thresholds, m: &Rates) {
+        let matched = m.matched;
+        if v.compared < t.min_samples {
+            if v.uxp_serves && m.hi < t.min_match_rate {
+                self.rollback.push(Reason {
+                    kind: ReasonKind::MatchRateBelowThreshold,
+                    message: format!(
+                        "{matched} of {} compared matched ({}); even the 95 % interval's upper end {} is below min_match_rate {}, though fewer than min_samples {} were compared",
+                        v.compared, pct(m.rate), pct(m.hi), pct(t.min_match_rate), t.min_samples
+                    ),
+                });
             } else {
-                hold.push(r);
+                self.hold.push(Reason {
+                    kind: ReasonKind::TooFewSamples,
+                    message: format!("{} compared, min_samples is {}", v.compared, t.min_samples),
+                });
+            }
+        } else if m.rate < t.min_match_rate {
+            let r = Reason {
+                kind: ReasonKind::MatchRateBelowThreshold,
+                message: format!(
+                    "match rate {} ({matched} of {}, 95 % interval {}–{}) is below min_match_rate {}",
+                    pct(m.rate),
+                    v.compared,
+                    pct(m.lo),
+                    pct(m.hi),
+                    pct(t.min_match_rate)
+                ),
+            };
+            self.against_uxp(v, r);
+        }
+    }
+
+    /// UXP's p99 over `max_p99_ratio` times legacy's.
+    fn latency(&mut self, v: &VerdictInput, t: &Thresholds) {
+        if let Some(ratio) = v.p99_ratio {
+            if ratio > t.max_p99_ratio {
+                let r = Reason {
+                    kind: ReasonKind::LatencyAboveThreshold,
+                    message: format!(
+                        "UXP p99 latency is {ratio:.2}× legacy's, max_p99_ratio is {}",
+                        t.max_p99_ratio
+                    ),
+                };
+                self.against_uxp(v, r);
             }
         }
     }
-    if v.compared >= t.min_samples
-        && rate >= t.min_match_rate
-        && mismatches > 0
-        && lo < t.min_match_rate
-    {
-        hold.push(below(
-            ReasonKind::OpenDiffs,
-            format!(
-                "{mismatches} mismatch(es) on {} differing path(s): match rate {} but its 95 % interval reaches down to {}, below min_match_rate {}",
-                v.diff_paths,
-                pct(rate),
-                pct(lo),
-                pct(t.min_match_rate)
-            ),
-        ));
-    }
-    if matched > 0 && v.matched_by_noise >= matched {
-        let listed = match v.noise_paths.is_empty() {
-            true => String::new(),
-            false => format!(" ({})", v.noise_paths.join(", ")),
-        };
-        hold.push(below(
-            ReasonKind::NoiseOnEveryAnswer,
-            format!(
-                "all {} compared answers differed from the primary: the {matched} that matched did so only through paths learned as noise{listed}; the service's calibration counts {} calibration error(s). Check the calibration, and give a field that is volatile by design an ignore rule with a reason",
-                v.compared, v.calibration_errors
-            ),
-        ));
-    }
-    if !rollback.is_empty() {
-        rollback.extend(hold);
-        Verdict {
-            status: VerdictStatus::RollbackRecommended,
-            reasons: rollback,
+
+    /// Enough samples and a good rate, but mismatches whose interval reaches below the
+    /// threshold: hold until they are explained.
+    fn open_diffs(&mut self, v: &VerdictInput, t: &Thresholds, m: &Rates) {
+        let mismatches = v.compared - m.matched;
+        if v.compared >= t.min_samples
+            && m.rate >= t.min_match_rate
+            && mismatches > 0
+            && m.lo < t.min_match_rate
+        {
+            self.hold.push(Reason {
+                kind: ReasonKind::OpenDiffs,
+                message: format!(
+                    "{mismatches} mismatch(es) on {} differing path(s): match rate {} but its 95 % interval reaches down to {}, below min_match_rate {}",
+                    v.diff_paths,
+                    pct(m.rate),
+                    pct(m.lo),
+                    pct(t.min_match_rate)
+                ),
+            });
         }
-    } else if !hold.is_empty() {
-        Verdict {
-            status: VerdictStatus::Hold,
-            reasons: hold,
+    }
+
+    /// Every match a match only through paths learned as noise.
+    fn noise(&mut self, v: &VerdictInput, m: &Rates) {
+        let matched = m.matched;
+        if matched > 0 && v.matched_by_noise >= matched {
+            let listed = match v.noise_paths.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", v.noise_paths.join(", ")),
+            };
+            self.hold.push(Reason {
+                kind: ReasonKind::NoiseOnEveryAnswer,
+                message: format!(
+                    "all {} compared answers differed from the primary: the {matched} that matched did so only through paths learned as noise{listed}; the service's calibration counts {} calibration error(s). Check the calibration, and give a field that is volatile by design an ignore rule with a reason",
+                    v.compared, v.calibration_errors
+                ),
+            });
         }
-    } else {
-        Verdict {
-            status: VerdictStatus::Ready,
-            reasons: Vec::new(),
+    }
+
+    fn conclude(self) -> Verdict {
+        let Reasons { mut rollback, hold } = self;
+        if !rollback.is_empty() {
+            rollback.extend(hold);
+            Verdict {
+                status: VerdictStatus::RollbackRecommended,
+                reasons: rollback,
+            }
+        } else if !hold.is_empty() {
+            Verdict {
+                status: VerdictStatus::Hold,
+                reasons: hold,
+            }
+        } else {
+            Verdict {
+                status: VerdictStatus::Ready,
+                reasons: Vec::new(),
+            }
         }
     }
 }
