@@ -243,6 +243,77 @@ impl Cell {
     pub fn matched(&self) -> u64 {
         self.outcomes.get("match").copied().unwrap_or(0)
     }
+
+    /// Counts one exchange into the cell; returns how many of its latencies could not
+    /// be recorded (not finite).
+    fn count(&mut self, r: &ExchangeFacts<'_>, bucket: usize, untracked: &mut u64) -> u64 {
+        let mut missing = 0;
+        self.requests += 1;
+        self.first_ms = self.first_ms.min(r.at_unix_ms);
+        if r.at_unix_ms >= self.last_ms {
+            self.last_ms = r.at_unix_ms;
+            if self.last_stage != r.stage.as_str() {
+                self.last_stage = r.stage.to_string();
+            }
+        }
+        let cap = DEFAULT_MAX_LABELS;
+        bump(&mut self.by_stage, r.stage.as_str(), cap, untracked);
+        bump(&mut self.by_served_by, r.served_by.as_str(), cap, untracked);
+        bump(&mut self.outcomes, r.outcome.as_str(), cap, untracked);
+        if r.outcome == ExchangeOutcome::NotCompared {
+            let reason = r.not_compared_reason.map_or("unknown", |n| n.as_str());
+            bump(&mut self.not_compared, reason, cap, untracked);
+        }
+        if r.outcome == ExchangeOutcome::Rejected {
+            let code = r.rejected_code.as_deref().unwrap_or("unknown");
+            bump(&mut self.rejected, code, cap, untracked);
+        }
+        let primary_is_uxp = r.served_by == ServedBy::Uxp;
+        let (primary_faults, shadow_faults) = if primary_is_uxp {
+            (&mut self.faults_uxp, &mut self.faults_legacy)
+        } else {
+            (&mut self.faults_legacy, &mut self.faults_uxp)
+        };
+        if let Some(code) = &r.primary_fault_code {
+            bump(primary_faults, code, cap, untracked);
+        }
+        if let Some(code) = &r.shadow_fault_code {
+            bump(shadow_faults, code, cap, untracked);
+        }
+        let primary_ms = r.primary_latency_ms.unwrap_or(f64::NAN);
+        let (primary_lat, shadow_lat) = if primary_is_uxp {
+            (&mut self.latency_uxp, &mut self.latency_legacy)
+        } else {
+            (&mut self.latency_legacy, &mut self.latency_uxp)
+        };
+        // A rejected request never reached a stack: its time is dualroad's, not one.
+        if r.outcome != ExchangeOutcome::Rejected && !primary_lat.record(primary_ms) {
+            missing += 1;
+        }
+        if let Some(ms) = r.shadow_latency_ms {
+            if !shadow_lat.record(ms) {
+                missing += 1;
+            }
+        }
+        for f in &r.lossy_fields {
+            bump(&mut self.lossy_fields, f, cap, untracked);
+        }
+        for u in &r.unmapped {
+            bump(&mut self.unmapped, u, cap, untracked);
+        }
+        if r.outcome.is_compared() {
+            if r.outcome == ExchangeOutcome::Match && r.noise_diffs > 0 {
+                self.matched_by_noise += 1;
+            }
+            if let Some(b) = self.buckets.get_mut(bucket) {
+                b.0 += 1;
+                if r.outcome == ExchangeOutcome::Match {
+                    b.1 += 1;
+                }
+            }
+        }
+        missing
+    }
 }
 
 /// The aggregation state.
@@ -322,6 +393,26 @@ impl Aggregator {
         if let Some(stages) = self.stages.get_mut(bucket) {
             bump(stages, r.stage.as_str(), DEFAULT_MAX_LABELS, &mut untracked);
         }
+        let Some(cell) = self.cell_for(r) else {
+            return;
+        };
+        self.latencies_missing += cell.count(r, bucket, &mut untracked);
+        if r.outcome.is_compared() {
+            for rule in &r.ignore_rules {
+                bump(
+                    &mut self.rule_matches,
+                    rule,
+                    DEFAULT_MAX_LABELS,
+                    &mut untracked,
+                );
+            }
+        }
+        self.untracked_labels += untracked;
+    }
+
+    /// The exchange's agency × service cell, made on first sight; past `max_cells`
+    /// new pairs are counted in one `other` cell.
+    fn cell_for(&mut self, r: &ExchangeFacts<'_>) -> Option<&mut Cell> {
         let known = self
             .cells
             .get(r.agency.as_ref())
@@ -348,82 +439,7 @@ impl Aggregator {
                 },
             );
         }
-        let Some(cell) = self.cells.get_mut(agency).and_then(|m| m.get_mut(service)) else {
-            return;
-        };
-        cell.requests += 1;
-        cell.first_ms = cell.first_ms.min(r.at_unix_ms);
-        if r.at_unix_ms >= cell.last_ms {
-            cell.last_ms = r.at_unix_ms;
-            if cell.last_stage != r.stage.as_str() {
-                cell.last_stage = r.stage.to_string();
-            }
-        }
-        let cap = DEFAULT_MAX_LABELS;
-        bump(&mut cell.by_stage, r.stage.as_str(), cap, &mut untracked);
-        bump(
-            &mut cell.by_served_by,
-            r.served_by.as_str(),
-            cap,
-            &mut untracked,
-        );
-        bump(&mut cell.outcomes, r.outcome.as_str(), cap, &mut untracked);
-        if r.outcome == ExchangeOutcome::NotCompared {
-            let reason = r.not_compared_reason.map_or("unknown", |n| n.as_str());
-            bump(&mut cell.not_compared, reason, cap, &mut untracked);
-        }
-        if r.outcome == ExchangeOutcome::Rejected {
-            let code = r.rejected_code.as_deref().unwrap_or("unknown");
-            bump(&mut cell.rejected, code, cap, &mut untracked);
-        }
-        let primary_is_uxp = r.served_by == ServedBy::Uxp;
-        let (primary_faults, shadow_faults) = if primary_is_uxp {
-            (&mut cell.faults_uxp, &mut cell.faults_legacy)
-        } else {
-            (&mut cell.faults_legacy, &mut cell.faults_uxp)
-        };
-        if let Some(code) = &r.primary_fault_code {
-            bump(primary_faults, code, cap, &mut untracked);
-        }
-        if let Some(code) = &r.shadow_fault_code {
-            bump(shadow_faults, code, cap, &mut untracked);
-        }
-        let primary_ms = r.primary_latency_ms.unwrap_or(f64::NAN);
-        let (primary_lat, shadow_lat) = if primary_is_uxp {
-            (&mut cell.latency_uxp, &mut cell.latency_legacy)
-        } else {
-            (&mut cell.latency_legacy, &mut cell.latency_uxp)
-        };
-        // A rejected request never reached a stack: its time is dualroad's, not one.
-        if r.outcome != ExchangeOutcome::Rejected && !primary_lat.record(primary_ms) {
-            self.latencies_missing += 1;
-        }
-        if let Some(ms) = r.shadow_latency_ms {
-            if !shadow_lat.record(ms) {
-                self.latencies_missing += 1;
-            }
-        }
-        for f in &r.lossy_fields {
-            bump(&mut cell.lossy_fields, f, cap, &mut untracked);
-        }
-        for u in &r.unmapped {
-            bump(&mut cell.unmapped, u, cap, &mut untracked);
-        }
-        if r.outcome.is_compared() {
-            if r.outcome == ExchangeOutcome::Match && r.noise_diffs > 0 {
-                cell.matched_by_noise += 1;
-            }
-            if let Some(b) = cell.buckets.get_mut(bucket) {
-                b.0 += 1;
-                if r.outcome == ExchangeOutcome::Match {
-                    b.1 += 1;
-                }
-            }
-            for rule in &r.ignore_rules {
-                bump(&mut self.rule_matches, rule, cap, &mut untracked);
-            }
-        }
-        self.untracked_labels += untracked;
+        self.cells.get_mut(agency).and_then(|m| m.get_mut(service))
     }
 
     pub fn add_diff(&mut self, id: &str, d: &DiffRecord) {
