@@ -1,7 +1,12 @@
 //! The request pipeline, in named phases:
-//! `read_body` → `decode` → `route` → (`translate` → `forward` → `translate_back`) →
-//! `respond`, plus a detached `mirror` for the shadow stages. Every failure leaves
-//! through `respond::fault_response`.
+//! `read_body` → `consumer` (`decode` → client identity → `route`, whose result is the
+//! core's `plan::Plan` → `start_mirror` for the copy the plan admits →
+//! `serve_legacy` | `serve_uxp`: `translate` → `forward` → `translate_back`) →
+//! `finish` (`respond`, the closing telemetry event) → `record`. What each step
+//! learns is a value handed to the next: `evidence::Asked`, the `Plan`, the serving
+//! step's latency and `evidence::Answered` (or the error), then `evidence::Served`,
+//! from which `record` builds `evidence::Facts` once (`Facts::of`). Every failure
+//! leaves through `respond::fault_response`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,40 +183,7 @@ fn finish(
         result,
         mirror,
     } = handled;
-    let (resp, outcome, served) = match result {
-        Ok(a) => {
-            let ct = a
-                .answer
-                .content_type
-                .as_deref()
-                .unwrap_or("text/xml; charset=utf-8");
-            let resp = soap_response(a.answer.status, ct, a.answer.body.clone());
-            let outcome = if resp.status().is_success() {
-                "ok"
-            } else {
-                "fault"
-            };
-            (resp, outcome, Ok(a))
-        }
-        Err(e) => {
-            if let GatewayError::Translate(
-                translate::TranslateError::UnmappedMember(n)
-                | translate::TranslateError::UnmappedService(n),
-            ) = &e
-            {
-                if !asked.unmapped.contains(n) {
-                    asked.unmapped.push(n.clone());
-                }
-            }
-            let (rescue, role) = rescue();
-            let rejected = Rejected {
-                code: e.fault_code(role).as_str().to_string(),
-                uxp_failed: e.side() == crate::error::Side::Uxp,
-            };
-            let resp = fault_response(&e, &rescue, role, &shared.metrics);
-            (resp, "rejected", Err(rejected))
-        }
-    };
+    let (resp, outcome, served) = respond(shared, result, &mut asked, rescue);
     let served = Served {
         asked,
         primary_latency_ms,
@@ -246,6 +218,51 @@ fn finish(
     // Otherwise the body never arrived (wrong method, too large, too slow): nothing to
     // link a record to but the connection; the fault metric counts it.
     resp
+}
+
+/// The client's response from the serving step's result, its outcome label, and the
+/// answer or dualroad's own fault as the record keeps it. An unmapped identifier the
+/// translation refused joins the request's `unmapped`.
+fn respond(
+    shared: &Shared,
+    result: Result<Answered, GatewayError>,
+    asked: &mut Asked,
+    rescue: impl FnOnce() -> Rescue,
+) -> (Response<Body>, &'static str, Result<Answered, Rejected>) {
+    match result {
+        Ok(a) => {
+            let ct = a
+                .answer
+                .content_type
+                .as_deref()
+                .unwrap_or("text/xml; charset=utf-8");
+            let resp = soap_response(a.answer.status, ct, a.answer.body.clone());
+            let outcome = if resp.status().is_success() {
+                "ok"
+            } else {
+                "fault"
+            };
+            (resp, outcome, Ok(a))
+        }
+        Err(e) => {
+            if let GatewayError::Translate(
+                translate::TranslateError::UnmappedMember(n)
+                | translate::TranslateError::UnmappedService(n),
+            ) = &e
+            {
+                if !asked.unmapped.contains(n) {
+                    asked.unmapped.push(n.clone());
+                }
+            }
+            let (rescue, role) = rescue();
+            let rejected = Rejected {
+                code: e.fault_code(role).as_str().to_string(),
+                uxp_failed: e.side() == crate::error::Side::Uxp,
+            };
+            let resp = fault_response(&e, &rescue, role, &shared.metrics);
+            (resp, "rejected", Err(rejected))
+        }
+    }
 }
 
 fn or_unknown(name: &str) -> &str {
