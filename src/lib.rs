@@ -33,7 +33,7 @@
 //!   UXP security server (tests, demos), and the report's sample evidence.
 //! - [`cli`]: the `dualroad` command line (thin; `main.rs` only calls into it).
 
-pub use dualroad_core::{error, evidence, routing, shadow, translate, wire};
+pub use dualroad_core::{error, evidence, plan, routing, shadow, translate, wire};
 pub use dualroad_net as net;
 #[cfg(feature = "sim")]
 pub use dualroad_sim as sim;

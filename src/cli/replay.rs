@@ -8,8 +8,8 @@
 //! legacy URL (`Translator::reissue`) and translated to the UXP URL
 //! (`Translator::request_to_uxp`, through `proxy::copy::send`); the UXP answer is brought back to the client's
 //! dialect and the pair is judged by the same functions the mirror calls
-//! (`shadow::exchange`: `shadow_to_client_dialect`, `judge`, `event`) with the
-//! config's `[compare]` rules and the noise the gateway learned. Results are stored
+//! (`shadow::copy`: `writes_allowed`, `judge_pair`; `evidence::Asked::of` for the
+//! unmapped rule and the lossy fields) with the config's `[compare]` rules and the noise the gateway learned. Results are stored
 //! (stage `replay`, served by `legacy`, listener `replay`) through
 //! `ExchangeWriter::send`, which waits for room instead of dropping.
 //!
@@ -40,19 +40,19 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{Settings, Upstream, UpstreamUrl};
-use crate::evidence::{Facts, RawBodies};
-use crate::mapping::{Effect, Mappings};
+use crate::evidence::{Asked, Facts, RawBodies};
+use crate::mapping::Mappings;
 use crate::proxy::copy;
-use crate::proxy::pipeline::effect_of;
 use crate::proxy::upstream::UpstreamClient;
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer};
+use crate::shadow::copy::{self as shadow_copy, PrimarySide};
+use crate::shadow::exchange::{Answer, ShadowResult};
 use crate::shadow::{Comparison, Date, NoiseModel, NotComparedReason, Options, Rules};
 use crate::store::{
     CaptureFilter, ExchangeStore, ExchangeWriter, RedactionConfig, RetentionPolicy, SharedStore,
     SledStore, StoreError, WriterConfig,
 };
-use crate::translate::{Decoded, Options as TranslateOptions, Translator};
+use crate::translate::{Decoded, Options as TranslateOptions, RouteNames, Translation, Translator};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
 use crate::wire::{Dialect, SoapVersion};
@@ -550,114 +550,39 @@ fn fault_code(a: &Answer, max: usize) -> Option<String> {
     Some(crate::wire::fault::Fault::from_elem(&m.env, f).code)
 }
 
-/// Replays one request to both stacks, judges the pair and stores the result.
+/// Replays one request to both stacks, judges the pair and stores the result:
+/// decode → facts → the write rule → both legs → judgement → store.
 async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
     let tr = ctx.translator();
     let d = decode(&ctx.opts, r.input())?;
     let names = tr.route_names(&d.header, Family::Legacy);
-    let mut unmapped = Vec::new();
-    // As the gateway records it: a name with no counterpart is unmapped.
-    if names.agency.len() == 1 {
-        unmapped.push(format!("member {}", names.agency[0]));
-    }
-    if names.service.len() == 1 {
-        unmapped.push(format!("service {}", names.service[0]));
-    }
     let fresh = uuid::Uuid::new_v4().to_string();
-    let fingerprint = tr.fingerprint(&d);
-    let mut meta = Facts {
-        at_unix_ms: (ctx.clock)(),
-        message_id: d.header.id.clone(),
-        shadow_message_id: Some(fresh.clone()),
-        agency: names.agency.first().cloned().unwrap_or_default(),
-        service: names.service.first().cloned().unwrap_or_default(),
-        stage: crate::evidence::Stage::Replay,
-        served_by: crate::evidence::ServedBy::Legacy,
-        listener: "replay".into(),
-        lossy_fields: d
-            .header
-            .lossy_fields()
-            .iter()
-            .map(|f| f.to_string())
-            .collect(),
-        unmapped,
-        request_hash: Some(fingerprint.clone()),
-        ..Facts::default()
-    };
-    let request = Answer {
-        status: 0,
-        content_type: r.content_type.clone(),
-        body: r.body.clone(),
-    };
-    if effect_of(&ctx.maps, &names.service) == Effect::Write && !ctx.writes {
-        let c = Comparison::not_compared(
-            NotComparedReason::WriteService,
-            Some("a write service is replayed only with --writes (sandbox URLs)".into()),
-        );
-        return store(ctx, meta, &c, None, RawBodies::default(), vec![], false).await;
+    let mut facts = replay_facts(ctx, &d, &names, &fresh);
+    let effect = shadow_copy::effect_of(&ctx.maps, &names.service);
+    if let Err(reason) = shadow_copy::writes_allowed(effect, ctx.writes) {
+        let detail = "a write service is replayed only with --writes (sandbox URLs)";
+        let c = Comparison::not_compared(reason, Some(detail.into()));
+        return store(ctx, facts, &c, None, RawBodies::default(), vec![], false).await;
     }
-    let legacy_req = tr
-        .with_message_id(&fresh)
-        .reissue(&d)
-        .map_err(|e| format!("{}: cannot be re-issued: {e}", r.origin))?;
-    // The answers echo the request each stack got: the re-issued one, as the client.
-    let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
-    let client_req = decode(&ctx.opts, sent).unwrap_or(d);
-    let legacy_call = async {
-        let body = Bytes::from(legacy_req.bytes.clone());
-        let started = Instant::now();
-        let r = ctx
-            .legacy
-            .call(
-                body,
-                &legacy_req.content_type,
-                legacy_req.soap_action.as_deref(),
-            )
-            .await;
-        (r, started.elapsed().as_secs_f64() * 1000.0)
-    };
-    // The UXP leg is a shadow copy like the live mirror's, by the same driver.
-    let uxp_copy = copy::send(tr, &client_req, Stack::Uxp, &fresh, Some(&ctx.uxp), |_| {
-        true
-    });
-    let ((legacy_res, legacy_ms), uxp) = tokio::join!(legacy_call, uxp_copy);
-    meta.primary_latency_ms = legacy_ms;
-    let mismatch = uxp.same_request == Some(false);
-    let shadow = uxp.result;
+    let legs = both_legs(ctx, tr, d, &fresh, &r.origin).await?;
+    facts.primary_latency_ms = legs.legacy_ms;
+    let mismatch = legs.uxp.same_request == Some(false);
+    let shadow = legs.uxp.result;
+    let comparison = judge(ctx, &mut facts, &legs.legacy, &shadow);
     let shadow_latency = shadow.latency_ms();
-    let shadow_body = shadow.clone().into_answer();
-    let (comparison, primary) = match legacy_res {
-        Ok(resp) => {
-            let p = Answer {
-                status: resp.status,
-                content_type: Some(
-                    resp.content_type
-                        .unwrap_or_else(|| "text/xml; charset=utf-8".into()),
-                ),
-                body: resp.body,
-            };
-            meta.primary_fault_code = fault_code(&p, ctx.opts.max_message_bytes);
-            let today = Date::from_unix_seconds(((ctx.clock)() / 1000) as i64);
-            let opts = Options::new(&ctx.rules, today).with_noise(ctx.noise.get(&meta.service));
-            (exchange::judge(&p, &shadow, &opts), Some(p))
-        }
-        Err(e) => (
-            Comparison::not_compared(
-                NotComparedReason::PrimaryInvalid,
-                Some(format!("the legacy stack did not answer: {e}")),
-            ),
-            None,
-        ),
-    };
     let bodies = RawBodies {
-        request: Some(request),
-        primary,
-        shadow: shadow_body,
+        request: Some(Answer {
+            status: 0,
+            content_type: r.content_type,
+            body: r.body,
+        }),
+        primary: legs.legacy.ok(),
+        shadow: shadow.into_answer(),
     };
     let paths = comparison.diffs.iter().map(|p| p.path.clone()).collect();
     store(
         ctx,
-        meta,
+        facts,
         &comparison,
         shadow_latency,
         bodies,
@@ -665,6 +590,96 @@ async fn replay_one(ctx: &Ctx, r: Recorded) -> Result<Done, String> {
         mismatch,
     )
     .await
+}
+
+/// What a replayed exchange records besides the comparison, as the gateway records a
+/// live one ([`Asked::of`]), under stage `replay`, served by `legacy`.
+fn replay_facts(ctx: &Ctx, d: &Decoded<'_>, names: &RouteNames, fresh: &str) -> Facts {
+    Facts {
+        at_unix_ms: (ctx.clock)(),
+        shadow_message_id: Some(fresh.to_string()),
+        stage: crate::evidence::Stage::Replay,
+        served_by: crate::evidence::ServedBy::Legacy,
+        listener: "replay".into(),
+        request_hash: Some(ctx.translator().fingerprint(d)),
+        ..Facts::from(Asked::of(names, &d.header))
+    }
+}
+
+/// What the two legs gave.
+struct Legs {
+    /// The legacy stack's answer (the primary), or why there is none.
+    legacy: Result<Answer, String>,
+    legacy_ms: f64,
+    /// The UXP copy.
+    uxp: copy::Copied,
+}
+
+/// Both legs at once, under one fresh message id: the request re-issued as is to the
+/// legacy stack, and a shadow copy to UXP by the live mirror's driver.
+async fn both_legs(
+    ctx: &Ctx,
+    tr: Translator<'_>,
+    d: Decoded<'_>,
+    fresh: &str,
+    origin: &str,
+) -> Result<Legs, String> {
+    let legacy_req = tr
+        .with_message_id(fresh)
+        .reissue(&d)
+        .map_err(|e| format!("{origin}: cannot be re-issued: {e}"))?;
+    // The answers echo the request each stack got: the re-issued one, as the client.
+    let sent = Input::new(&legacy_req.bytes).with_content_type(Some(&legacy_req.content_type));
+    let client_req = decode(&ctx.opts, sent).unwrap_or(d);
+    let uxp_copy = copy::send(tr, &client_req, Stack::Uxp, fresh, Some(&ctx.uxp), |_| true);
+    let ((legacy, legacy_ms), uxp) = tokio::join!(call_legacy(ctx, &legacy_req), uxp_copy);
+    Ok(Legs {
+        legacy,
+        legacy_ms,
+        uxp,
+    })
+}
+
+/// The legacy leg: the re-issued request, timed; its answer or why there is none.
+async fn call_legacy(ctx: &Ctx, req: &Translation) -> (Result<Answer, String>, f64) {
+    let body = Bytes::from(req.bytes.clone());
+    let started = Instant::now();
+    let r = ctx
+        .legacy
+        .call(body, &req.content_type, req.soap_action.as_deref())
+        .await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let answer = r.map(|resp| Answer {
+        status: resp.status,
+        content_type: Some(
+            resp.content_type
+                .unwrap_or_else(|| "text/xml; charset=utf-8".into()),
+        ),
+        body: resp.body,
+    });
+    (answer.map_err(|e| e.to_string()), ms)
+}
+
+/// Judgement, as the mirror's: the legacy answer against the UXP copy's result with
+/// the config's rules and the gateway's learned noise (`shadow::copy::judge_pair`).
+fn judge(
+    ctx: &Ctx,
+    facts: &mut Facts,
+    legacy: &Result<Answer, String>,
+    shadow: &ShadowResult,
+) -> Comparison {
+    let side = match legacy {
+        Ok(p) => {
+            facts.primary_fault_code = fault_code(p, ctx.opts.max_message_bytes);
+            PrimarySide::Answered(p)
+        }
+        Err(e) => PrimarySide::Failed(e),
+    };
+    let today = Date::from_unix_seconds(((ctx.clock)() / 1000) as i64);
+    let opts = Options::new(&ctx.rules, today).with_noise(ctx.noise.get(&facts.service));
+    // Only a rejected primary goes unjudged, and replay has no client to reject.
+    shadow_copy::judge_pair(side, shadow, &opts)
+        .unwrap_or_else(|| Comparison::not_compared(NotComparedReason::PrimaryInvalid, None))
 }
 
 async fn store(

@@ -4,9 +4,9 @@
 //! call) and by `dualroad replay` (its UXP leg), so a replayed request is copied,
 //! checked and judged exactly as a live one.
 //!
-//! One copy, under its own message id (`Translator::with_message_id`): translate
-//! (`Translator::request_to_uxp` for UXP, `Translator::reissue` for legacy) → prove it
-//! is the same logical request (`Translator::same_request`) →
+//! One copy, under its own message id: translate it and prove it is the same logical
+//! request (`shadow::copy::prepare`: `Translator::request_to_uxp` for UXP,
+//! `Translator::reissue` for legacy, then `Translator::same_request`) →
 //! call the stack, timed, within a byte budget → bring the answer back
 //! (`shadow::exchange::shadow_to_client_dialect`, which also proves the answer
 //! belongs to this copy). Every failure ends as a `ShadowResult` saying why: the
@@ -17,10 +17,10 @@ use tokio::time::Instant;
 
 use crate::proxy::upstream::{UpstreamClient, UpstreamError};
 use crate::routing::Stack;
+use crate::shadow::copy as shadow_copy;
 use crate::shadow::exchange::{self, Answer, ShadowResult};
 use crate::shadow::NotComparedReason;
 use crate::translate::{Decoded, Translator};
-use crate::wire::codec::Family;
 
 /// What one copy gave.
 #[derive(Debug)]
@@ -66,29 +66,16 @@ pub async fn send(
     client: Option<&UpstreamClient>,
     admit: impl FnOnce(u64) -> bool,
 ) -> Copied {
-    let copy_tr = tr.with_message_id(id);
-    let copy = match stack {
-        Stack::Uxp => copy_tr.request_to_uxp(request),
-        Stack::Legacy => copy_tr.reissue(request),
-    };
-    let copy = match copy {
-        Ok(c) => c,
-        Err(e) => {
+    let out = match shadow_copy::prepare(tr, request, stack, id) {
+        Ok(out) => out,
+        Err(result) => {
             return Copied {
                 same_request: None,
-                result: not_compared(
-                    NotComparedReason::UpstreamError,
-                    format!("request does not translate for the {stack} stack: {e}"),
-                    None,
-                ),
+                result,
             }
         }
     };
-    let family = match stack {
-        Stack::Legacy => Family::Legacy,
-        Stack::Uxp => Family::Uxp,
-    };
-    let same_request = Some(tr.same_request(request, &copy, family));
+    let same_request = Some(out.same_request);
     let Some(client) = client else {
         return Copied {
             same_request,
@@ -99,6 +86,7 @@ pub async fn send(
             ),
         };
     };
+    let copy = out.copy;
     let started = Instant::now();
     let answered = client
         .call(
@@ -109,14 +97,9 @@ pub async fn send(
         .await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let result = match answered {
-        Ok(resp) if !admit(resp.body.len() as u64) => not_compared(
-            NotComparedReason::TooLarge,
-            format!(
-                "answer of {} bytes goes over the service's shadow byte budget",
-                resp.body.len()
-            ),
-            Some(latency_ms),
-        ),
+        Ok(resp) if !admit(resp.body.len() as u64) => {
+            shadow_copy::over_budget(resp.body.len(), latency_ms)
+        }
         Ok(resp) => ShadowResult::Answered {
             answer: Answer {
                 status: resp.status,

@@ -1,14 +1,17 @@
 //! Phase `mirror`: the shadow copy of a request, sent to the other stack, compared with
 //! the client's answer, and kept as evidence.
 //!
-//! Where it sits: `pipeline::consumer` asks [`admit`] whether a request of a shadow
-//! stage is mirrored at all (write services, sampling), then takes a concurrency slot
-//! and a share of the service's byte budget ([`ShadowRuntime::reserve`]). The copy
+//! Where it sits: the core's routing plan (`routing::plan`, admission by
+//! `shadow::copy::admit`) says whether a request of a shadow stage is mirrored at all
+//! (write services, sampling); `pipeline::start_mirror` then takes a concurrency slot
+//! and a share of the service's byte budget ([`ShadowRuntime::reserve`], whose
+//! decisions are `shadow::copy`'s). The copy
 //! runs in its own task with its own connection pool and timeout ([`spawn`]); the
 //! client's answer never waits for it and is never changed by it. When the client's
-//! answer is ready, `pipeline::finish` hands it over through a oneshot channel; the
-//! task then judges the pair (`shadow::exchange`) and submits the record to the
-//! store's writer, which never blocks.
+//! answer is ready, `pipeline::record` hands it over through a oneshot channel
+//! ([`Primary`]: the plan, what serving gave, the record's facts); the task then
+//! judges the pair (`shadow::copy::judge_pair`) and submits the record to the store's
+//! writer, which never blocks.
 //!
 //! Nothing is dropped silently: every request of a shadow stage ends as one exchange
 //! record whose outcome is either a comparison class or `not-compared` with its reason
@@ -21,13 +24,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::settings::MirrorPolicy;
-use crate::evidence::{Facts, RawBodies};
-use crate::mapping::Effect;
+use crate::evidence::{Facts, RawBodies, Served};
+use crate::plan::Plan;
 use crate::proxy::upstream::UpstreamClient;
 use crate::proxy::{copy, Active, Shared};
 use crate::routing::Stack;
-use crate::shadow::exchange::{self, Answer, ShadowResult};
+use crate::shadow::copy::{self as shadow_copy, PrimarySide};
+use crate::shadow::exchange::{Answer, ShadowResult};
 use crate::shadow::noise::CalibrationAnswer;
 use crate::shadow::{Date, NoiseModel, NotComparedReason, Options};
 use crate::store::{ExchangeStore, ExchangeWriter, Submitted};
@@ -39,44 +42,7 @@ use crate::wire::message::Input;
 /// Calibration pairs learned between two saves of a service's noise model.
 pub const DEFAULT_NOISE_SAVE_EVERY: u64 = 32;
 
-/// Where an admitted copy goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// The other stack, as the routing decision says.
-    Stack(Stack),
-    /// A `write` service's sandbox upstream (`shadow_writes = "sandbox"`).
-    Sandbox { stack: Stack, upstream: String },
-}
-
-impl Target {
-    pub fn stack(&self) -> Stack {
-        match self {
-            Target::Stack(s) | Target::Sandbox { stack: s, .. } => *s,
-        }
-    }
-}
-
-/// Is this request mirrored, and where? Pure: the policy of the matching rule, the
-/// service's effect from the mappings (unknown services count as `write`: a copy of
-/// an unknown operation is never safe to send), and the message id for sampling.
-pub fn admit(
-    policy: &MirrorPolicy,
-    effect: Effect,
-    message_id: &str,
-    mirror_to: Stack,
-) -> Result<Target, NotComparedReason> {
-    if !exchange::selected(message_id, "sample", policy.sample) {
-        return Err(NotComparedReason::SampledOut);
-    }
-    match (effect, &policy.sandbox) {
-        (Effect::Read, _) => Ok(Target::Stack(mirror_to)),
-        (Effect::Write, Some(upstream)) => Ok(Target::Sandbox {
-            stack: mirror_to,
-            upstream: upstream.clone(),
-        }),
-        (Effect::Write, None) => Err(NotComparedReason::WriteService),
-    }
-}
+pub use crate::shadow::copy::Target;
 
 /// Shadow state that outlives reloads: the store writer, the concurrency slots, the
 /// per-service byte budgets and the learned noise.
@@ -103,7 +69,7 @@ impl Reservation {
     fn add(&mut self, n: u64) -> bool {
         let before = self.budget.fetch_add(n, Ordering::AcqRel);
         self.bytes += n;
-        before + n <= self.limit
+        shadow_copy::answer_fits(before, n, self.limit)
     }
 }
 
@@ -149,12 +115,7 @@ impl ShadowRuntime {
         bytes: u64,
         limit: u64,
     ) -> Result<Reservation, (NotComparedReason, String)> {
-        if bytes > limit {
-            return Err((
-                NotComparedReason::TooLarge,
-                format!("request of {bytes} bytes exceeds the service budget of {limit}"),
-            ));
-        }
+        shadow_copy::request_fits(bytes, limit)?;
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
             (
                 NotComparedReason::Overload,
@@ -172,12 +133,7 @@ impl ShadowRuntime {
             bytes,
             limit,
         };
-        if before + bytes > limit {
-            return Err((
-                NotComparedReason::Overload,
-                format!("service `{service}` has {before} bytes of shadow copies in flight (shadow.service_budget_bytes = {limit})"),
-            ));
-        }
+        shadow_copy::budget_allows(service, before, bytes, limit)?;
         Ok(r)
     }
 
@@ -243,15 +199,12 @@ impl ShadowRuntime {
     }
 }
 
-/// What the request path hands the mirror task once the client has its answer.
+/// What the request path hands the mirror task once the client has its answer: the
+/// plan it executed, what serving gave, and the record's facts made from the two.
 pub struct Primary {
-    pub meta: Facts,
-    /// `None` when dualroad answered with its own fault (`meta.rejected_code`).
-    pub answer: Option<Answer>,
-    pub store_bodies: bool,
-    /// For the automatic gate.
-    pub rule: Option<usize>,
-    pub uxp_failed: bool,
+    pub plan: Plan,
+    pub served: Served,
+    pub facts: Facts,
 }
 
 /// Everything the copy needs, owned.
@@ -396,7 +349,11 @@ async fn finish(
         .emit(&shared.metrics);
         return;
     };
-    let mut meta = primary.meta;
+    let Primary {
+        plan,
+        served,
+        facts: mut meta,
+    } = primary;
     meta.shadow_message_id = copy.shadow_id;
     meta.request_hash = copy.request_hash;
     let shadow_latency = shadow.latency_ms();
@@ -413,38 +370,33 @@ async fn finish(
     let service = meta.service.clone();
     if let Some(again) = &copy.calibration {
         // Noise is learned only from two successful primary answers.
-        let served = match &primary.answer {
+        let first = match served.answer() {
             Some(p) => Ok(answer(p)),
             None => Err("dualroad rejected the request".to_string()),
         };
         let again = again.as_ref().map(answer).map_err(Clone::clone);
         let opts = Options::calibration(&active.compare, today);
-        rt.calibrate(&service, served, again, &opts);
+        rt.calibrate(&service, first, again, &opts);
     }
-    let (comparison, primary_answer) = match primary.answer {
-        // dualroad rejected the request: nothing to compare the shadow with.
-        None => (None, None),
-        Some(p) => {
-            let noise = rt.noise_for(&service);
-            let opts = Options::new(&active.compare, today).with_noise(noise.as_ref());
-            (Some(exchange::judge(&p, &shadow, &opts)), Some(p))
-        }
+    // dualroad rejected the request: nothing to compare the shadow with.
+    let side = served
+        .answer()
+        .map_or(PrimarySide::Rejected, PrimarySide::Answered);
+    let noise = match side {
+        PrimarySide::Answered(_) => rt.noise_for(&service),
+        _ => None,
     };
-    let outcome = match &comparison {
-        Some(c) => match &c.outcome {
-            crate::shadow::Outcome::NotCompared { reason, .. } => reason.as_str(),
-            o => o.class().as_str(),
-        },
-        None => "primary-rejected",
-    };
+    let opts = Options::new(&active.compare, today).with_noise(noise.as_ref());
+    let comparison = shadow_copy::judge_pair(side, &shadow, &opts);
     Mirrored {
         stack: stack.name(),
-        outcome,
+        outcome: shadow_copy::outcome_label(comparison.as_ref()),
     }
     .emit(&shared.metrics);
+    let uxp_failed = served.uxp_failed();
     let bodies = RawBodies {
         request: Some(job.request.clone()),
-        primary: primary_answer,
+        primary: served.outcome.ok().map(|a| a.answer),
         shadow: shadow.into_answer(),
     };
     let event = crate::evidence::build(
@@ -453,9 +405,9 @@ async fn finish(
         shadow_latency,
         &active.compare,
         bodies,
-        primary.store_bodies,
+        plan.store_bodies,
     );
-    rt.conclude(shared, event, primary.rule, primary.uxp_failed);
+    rt.conclude(shared, event, plan.rule, uxp_failed);
 }
 
 fn answer(a: &Answer) -> CalibrationAnswer<'_> {

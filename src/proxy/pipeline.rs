@@ -1,7 +1,12 @@
 //! The request pipeline, in named phases:
-//! `read_body` → `decode` → `route` → (`translate` → `forward` → `translate_back`) →
-//! `respond`, plus a detached `mirror` for the shadow stages. Every failure leaves
-//! through `respond::fault_response`.
+//! `read_body` → `consumer` (`decode` → client identity → `route`, whose result is the
+//! core's `plan::Plan` → `start_mirror` for the copy the plan admits →
+//! `serve_legacy` | `serve_uxp`: `translate` → `forward` → `translate_back`) →
+//! `finish` (`respond`, the closing telemetry event) → `record`. What each step
+//! learns is a value handed to the next: `evidence::Asked`, the `Plan`, the serving
+//! step's latency and `evidence::Answered` (or the error), then `evidence::Served`,
+//! from which `record` builds `evidence::Facts` once (`Facts::of`). Every failure
+//! leaves through `respond::fault_response`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +18,10 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::evidence::{self, CaptureRecord, Facts, RawBodies};
+use crate::evidence::{
+    self, Answered, Asked, CaptureRecord, Facts, RawBodies, Rejected, Seen, Served,
+};
+use crate::plan::{self, Mirror, Plan, RulePolicy};
 use crate::proxy::error::{GatewayError, Role};
 use crate::proxy::identity::{self, ConnIdentity};
 use crate::proxy::mirror;
@@ -21,40 +29,60 @@ use crate::proxy::respond::{fault_response, soap_response, Body};
 use crate::proxy::upstream::{UpstreamClient, UpstreamResponse};
 use crate::proxy::{Active, Shared};
 use crate::routing::{decide, Decision, RequestKey, Stack};
-use crate::shadow::exchange::{self, Answer};
+use crate::shadow::copy::{self, MirrorRule};
+use crate::shadow::exchange::Answer;
 use crate::shadow::NotComparedReason;
 use crate::telemetry::events::{
     AnswerMismatched, LossyFieldsSeen, Mirrored, RequestServed, UpstreamCalled,
 };
-use crate::translate::{self, Options, Translator};
+use crate::translate::{self, Options, RouteNames, Translator};
 use crate::wire::codec::{Family, Kind};
 use crate::wire::message::{Input, Message};
 
-/// What the pipeline learned about a request, for the closing telemetry event and the
-/// exchange record.
-#[derive(Default)]
-struct Served {
-    agency: String,
-    service: String,
-    stage: evidence::Stage,
-    served_by: evidence::ServedBy,
-    message_id: Option<String>,
-    lossy: Vec<String>,
-    unmapped: Vec<String>,
-    /// The upstream answer the client got (after translation back), when one did.
-    answer: Option<Answer>,
-    primary_fault_code: Option<String>,
-    primary_latency: Option<Duration>,
+/// What handling one request gave, before it is answered and recorded: the plan it
+/// was served by, what it asked, and what the serving step gave.
+struct Handled {
+    /// `None`: refused before it was routed.
+    plan: Option<Plan>,
+    asked: Asked,
+    primary_latency_ms: Option<f64>,
+    result: Result<Answered, GatewayError>,
+    mirror: Mirroring,
+}
+
+impl Handled {
+    /// Refused before a stack was asked, knowing what the request asked so far.
+    fn refused(plan: Option<Plan>, asked: Asked, e: GatewayError) -> Handled {
+        Handled {
+            plan,
+            asked,
+            primary_latency_ms: None,
+            result: Err(e),
+            mirror: Mirroring::None,
+        }
+    }
+}
+
+/// The serving step's result: the primary stack's latency (when it answered at all),
+/// and its answer or why there is none.
+type Attempt = (Option<f64>, Result<Answered, GatewayError>);
+
+/// What became of the plan's copy.
+enum Mirroring {
+    /// Not a shadow stage.
+    None,
+    /// A shadow-stage request that is not mirrored, and why; it ends in the record.
+    Refused(NotComparedReason, Option<String>),
     /// The mirror task waiting for the client's answer.
-    mirror: Option<oneshot::Sender<mirror::Primary>>,
-    /// A shadow-stage request that is not mirrored, and why.
-    not_compared: Option<(NotComparedReason, Option<String>)>,
-    store_bodies: bool,
-    capture: bool,
-    /// The rollout rule that routed the request (`None`: fallback), for the gate.
-    rule: Option<usize>,
-    /// dualroad answered with its own fault because the UXP stack failed.
-    uxp_failed: bool,
+    Started(oneshot::Sender<mirror::Primary>),
+}
+
+/// How a request that failed is answered: the fault's dialect (read from the body only
+/// when a fault is due), the listener's role.
+type Rescue = (crate::wire::fault::Rescue, Role);
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// Entry point for one HTTP request on a SOAP listener.
@@ -69,18 +97,14 @@ pub async fn handle(
     let content_type = header(&req, "content-type");
     let soap_action = header(&req, "soapaction");
     let conn = identity::of_request(&req);
-    let (r, family) = match role.clone() {
-        ListenerKind::Consumer => (Role::Consumer, Family::Legacy),
-        ListenerKind::Provider { .. } => (Role::Provider, Family::Uxp),
+    let (r, family, unplanned) = match role.clone() {
+        ListenerKind::Consumer => (Role::Consumer, Family::Legacy, evidence::Stage::Unrouted),
+        ListenerKind::Provider { .. } => (Role::Provider, Family::Uxp, evidence::Stage::Provider),
     };
-    let mut served = Served {
-        stage: if r == Role::Provider {
-            evidence::Stage::Provider
-        } else {
-            evidence::Stage::Unrouted
-        },
-        served_by: evidence::ServedBy::Dualroad,
-        ..Served::default()
+    let at = Where {
+        listener: &listener,
+        unplanned,
+        started,
     };
     // Checked before the body is read but answered after: the body says which dialect
     // the fault must speak.
@@ -95,27 +119,15 @@ pub async fn handle(
         content_type: content_type.as_deref(),
         soap_action: soap_action.as_deref(),
     };
+    let rescue = || (active.opts.rescue_for(input, family), r);
     if let Some(e) = refused {
-        let rescue = active.opts.rescue_for(input, family);
-        return finish(
-            &shared,
-            &active,
-            &listener,
-            served,
-            started,
-            None,
-            Err((e, rescue, r)),
-        );
+        let handled = Handled::refused(None, Asked::default(), e);
+        return finish(&shared, &active, at, handled, rescue, None);
     }
-    let result = match role {
-        ListenerKind::Consumer => {
-            consumer(&shared, &active, &conn, &body, input, &mut served).await
-        }
-        ListenerKind::Provider { upstream } => {
-            provider(&shared, &active, &upstream, input, &mut served).await
-        }
+    let handled = match role {
+        ListenerKind::Consumer => consumer(&shared, &active, &conn, &body, input).await,
+        ListenerKind::Provider { upstream } => provider(&shared, &active, &upstream, input).await,
     };
-    let result = result.map_err(|e| (e, active.opts.rescue_for(input, family), r));
     let request = Answer {
         status: 0,
         content_type: content_type.clone(),
@@ -124,12 +136,20 @@ pub async fn handle(
     finish(
         &shared,
         &active,
-        &listener,
-        served,
-        started,
-        Some((request, soap_action)),
-        result,
+        at,
+        handled,
+        rescue,
+        Some((request, soap_action.clone())),
     )
+}
+
+/// Where a request arrived and when: the listener, the stage it has before it is
+/// routed, the time it started.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    listener: &'a str,
+    unplanned: evidence::Stage,
+    started: Instant,
 }
 
 /// The role of the listener a request arrived on, with what it needs.
@@ -146,98 +166,136 @@ fn header<B>(req: &Request<B>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-#[allow(clippy::type_complexity)]
+/// Phase `respond`: the answer (or dualroad's own fault) goes to the client, the
+/// closing telemetry event is emitted, the exchange is recorded.
 fn finish(
     shared: &Arc<Shared>,
     active: &Active,
-    listener: &str,
-    mut served: Served,
-    started: Instant,
+    at: Where<'_>,
+    handled: Handled,
+    rescue: impl FnOnce() -> Rescue,
     request: Option<(Answer, Option<String>)>,
-    result: Result<Response<Body>, (GatewayError, crate::wire::fault::Rescue, Role)>,
 ) -> Response<Body> {
-    let (resp, outcome, rejected_code) = match result {
-        Ok(r) => {
-            let outcome = if r.status().is_success() {
+    let Handled {
+        plan,
+        mut asked,
+        primary_latency_ms,
+        result,
+        mirror,
+    } = handled;
+    let (resp, outcome, served) = respond(shared, result, &mut asked, rescue);
+    let served = Served {
+        asked,
+        primary_latency_ms,
+        outcome: served,
+    };
+    let elapsed = at.started.elapsed();
+    RequestServed {
+        listener: at.listener,
+        agency: or_unknown(&served.asked.agency),
+        service: or_unknown(&served.asked.service),
+        stage: plan.as_ref().map_or(at.unplanned, |p| p.stage).as_str(),
+        served_by: plan
+            .as_ref()
+            .map_or(evidence::ServedBy::Dualroad, |p| p.serve.into())
+            .as_str(),
+        outcome,
+        elapsed,
+    }
+    .emit(&shared.metrics);
+    if let Some(request) = request {
+        record(
+            shared,
+            active,
+            at,
+            plan,
+            served,
+            mirror,
+            ms(elapsed),
+            request,
+        );
+    }
+    // Otherwise the body never arrived (wrong method, too large, too slow): nothing to
+    // link a record to but the connection; the fault metric counts it.
+    resp
+}
+
+/// The client's response from the serving step's result, its outcome label, and the
+/// answer or dualroad's own fault as the record keeps it. An unmapped identifier the
+/// translation refused joins the request's `unmapped`.
+fn respond(
+    shared: &Shared,
+    result: Result<Answered, GatewayError>,
+    asked: &mut Asked,
+    rescue: impl FnOnce() -> Rescue,
+) -> (Response<Body>, &'static str, Result<Answered, Rejected>) {
+    match result {
+        Ok(a) => {
+            let ct = a
+                .answer
+                .content_type
+                .as_deref()
+                .unwrap_or("text/xml; charset=utf-8");
+            let resp = soap_response(a.answer.status, ct, a.answer.body.clone());
+            let outcome = if resp.status().is_success() {
                 "ok"
             } else {
                 "fault"
             };
-            (r, outcome, None)
+            (resp, outcome, Ok(a))
         }
-        Err((e, rescue, role)) => {
+        Err(e) => {
             if let GatewayError::Translate(
                 translate::TranslateError::UnmappedMember(n)
                 | translate::TranslateError::UnmappedService(n),
             ) = &e
             {
-                if !served.unmapped.contains(n) {
-                    served.unmapped.push(n.clone());
+                if !asked.unmapped.contains(n) {
+                    asked.unmapped.push(n.clone());
                 }
             }
-            let code = e.fault_code(role).as_str().to_string();
-            served.uxp_failed = e.side() == crate::error::Side::Uxp;
-            (
-                fault_response(&e, &rescue, role, &shared.metrics),
-                "rejected",
-                Some(code),
-            )
+            let (rescue, role) = rescue();
+            let rejected = Rejected {
+                code: e.fault_code(role).as_str().to_string(),
+                uxp_failed: e.side() == crate::error::Side::Uxp,
+            };
+            let resp = fault_response(&e, &rescue, role, &shared.metrics);
+            (resp, "rejected", Err(rejected))
         }
-    };
-    let elapsed = started.elapsed();
-    RequestServed {
-        listener,
-        agency: if served.agency.is_empty() {
-            "unknown"
-        } else {
-            &served.agency
-        },
-        service: if served.service.is_empty() {
-            "unknown"
-        } else {
-            &served.service
-        },
-        stage: served.stage.as_str(),
-        served_by: served.served_by.as_str(),
-        outcome,
-        elapsed,
     }
-    .emit(&shared.metrics);
-    record(
-        shared,
-        active,
-        listener,
-        served,
-        elapsed,
-        request,
-        rejected_code,
-    );
-    resp
+}
+
+fn or_unknown(name: &str) -> &str {
+    if name.is_empty() {
+        "unknown"
+    } else {
+        name
+    }
 }
 
 /// Phase `record`: the exchange goes to the store (through the mirror task when a
 /// copy is in flight, so the record carries both sides). Never blocks.
+#[allow(clippy::too_many_arguments)]
 fn record(
     shared: &Arc<Shared>,
     active: &Active,
-    listener: &str,
+    at: Where<'_>,
+    plan: Option<Plan>,
     served: Served,
-    elapsed: Duration,
-    request: Option<(Answer, Option<String>)>,
-    rejected_code: Option<String>,
+    mirror: Mirroring,
+    elapsed_ms: f64,
+    (request, soap_action): (Answer, Option<String>),
 ) {
     let at_unix_ms = shared.now_ms();
-    let Some((request, soap_action)) = request else {
-        // The body never arrived (wrong method, too large, too slow): nothing to link a
-        // record to but the connection; the fault metric counts it.
-        return;
-    };
-    if served.capture && rejected_code.is_none() {
+    let (rule, store_bodies, capture) = plan.as_ref().map_or((None, false, false), |p| {
+        (p.rule, p.store_bodies, p.capture)
+    });
+    if capture && served.outcome.is_ok() {
         let capture = CaptureRecord {
             at_unix_ms,
-            agency: served.agency.clone(),
-            service: served.service.clone(),
-            listener: listener.to_string(),
+            agency: served.asked.agency.clone(),
+            service: served.asked.service.clone(),
+            listener: at.listener.to_string(),
             content_type: request.content_type.clone(),
             soap_action,
             body: request.body.clone(),
@@ -248,57 +306,44 @@ fn record(
         };
         crate::telemetry::events::EvidenceQueued { outcome }.emit(&shared.metrics);
     }
-    let meta = Facts {
+    let seen = Seen {
+        listener: at.listener,
         at_unix_ms,
-        message_id: served.message_id,
-        shadow_message_id: None,
-        agency: served.agency,
-        service: served.service,
-        stage: served.stage,
-        served_by: if rejected_code.is_some() {
-            evidence::ServedBy::Dualroad
-        } else {
-            served.served_by
-        },
-        listener: listener.to_string(),
-        primary_latency_ms: served.primary_latency.unwrap_or(elapsed).as_secs_f64() * 1000.0,
-        primary_fault_code: served.primary_fault_code,
-        lossy_fields: served.lossy,
-        unmapped: served.unmapped,
-        request_hash: None,
-        rejected_code,
+        elapsed_ms,
+        unplanned: at.unplanned,
     };
-    if let Some(tx) = served.mirror {
-        let primary = mirror::Primary {
-            meta,
-            answer: served.answer,
-            store_bodies: served.store_bodies,
-            rule: served.rule,
-            uxp_failed: served.uxp_failed,
-        };
-        // A closed channel means the copy task is gone (runtime shutting down).
-        let _ = tx.send(primary);
-        return;
-    }
-    let comparison = served
-        .not_compared
-        .map(|(reason, detail)| crate::shadow::Comparison::not_compared(reason, detail));
+    let facts = Facts::of(plan.as_ref(), &served, seen);
+    let comparison = match (mirror, plan) {
+        (Mirroring::Started(tx), Some(plan)) => {
+            let primary = mirror::Primary {
+                facts,
+                served,
+                plan,
+            };
+            // A closed channel means the copy task is gone (runtime shutting down).
+            let _ = tx.send(primary);
+            return;
+        }
+        (Mirroring::Refused(reason, detail), _) => {
+            Some(crate::shadow::Comparison::not_compared(reason, detail))
+        }
+        _ => None,
+    };
+    let uxp_failed = served.uxp_failed();
     let bodies = RawBodies {
         request: Some(request),
-        primary: served.answer,
+        primary: served.outcome.ok().map(|a| a.answer),
         shadow: None,
     };
     let event = evidence::build(
-        meta,
+        facts,
         comparison.as_ref(),
         None,
         &active.compare,
         bodies,
-        served.store_bodies,
+        store_bodies,
     );
-    shared
-        .shadow
-        .conclude(shared, event, served.rule, served.uxp_failed);
+    shared.shadow.conclude(shared, event, rule, uxp_failed);
 }
 
 /// The header section against `[limits] max_headers` and `max_header_bytes`, counted
@@ -461,66 +506,51 @@ fn note_mismatch(shared: &Shared, e: &GatewayError) {
     }
 }
 
-/// The service's effect (`read`/`write`) from the mappings, by any of its names;
-/// unknown services are writes. Also used by `dualroad replay`.
-pub(crate) fn effect_of(
-    maps: &crate::mapping::Mappings,
-    names: &[String],
-) -> crate::mapping::Effect {
-    names
-        .iter()
-        .find_map(|n| {
-            maps.service_for_legacy_text(n).or_else(|| {
-                crate::wire::ids::ServiceId::parse(n)
-                    .ok()
-                    .and_then(|id| maps.service_for_uxp(&id))
-            })
-        })
-        .map(|m| m.effect)
-        .unwrap_or(crate::mapping::Effect::Write)
-}
-
 /// Consumer role: a legacy information system's request, routed between the stacks.
+/// Decode → who may ask → route (a [`Plan`]) → start the plan's copy → serve.
 async fn consumer(
     shared: &Arc<Shared>,
     active: &Arc<Active>,
     conn: &ConnIdentity,
     body: &Bytes,
     input: Input<'_>,
-    served: &mut Served,
-) -> Result<Response<Body>, GatewayError> {
+) -> Handled {
     // Phase `decode`: once, for routing and (when UXP serves) translation.
     let tr = active.translator();
-    let d = active.opts.decode(
+    let d = match active.opts.decode(
         input,
         Family::Legacy,
         Kind::Request,
         crate::error::Side::Client,
-    )?;
-    // Phase `route`.
+    ) {
+        Ok(d) => d,
+        Err(e) => return Handled::refused(None, Asked::default(), e.into()),
+    };
     let names = tr.route_names(&d.header, Family::Legacy);
-    served.agency = names.agency.first().cloned().unwrap_or_default();
-    served.service = names.service.first().cloned().unwrap_or_default();
     // May this connection speak for the client the header names?
-    identity::enforce(shared, active, conn, &names.agency)?;
-    // A name with no counterpart in the other vocabulary is an unmapped identifier:
-    // legacy can still serve it, UXP never could.
-    if names.agency.len() == 1 {
-        served.unmapped.push(format!("member {}", names.agency[0]));
+    if let Err(e) = identity::enforce(shared, active, conn, &names.agency) {
+        return Handled::refused(None, Asked::named(&names), e);
     }
-    if names.service.len() == 1 {
-        served
-            .unmapped
-            .push(format!("service {}", names.service[0]));
+    let asked = Asked::of(&names, &d.header);
+    let plan = route(shared, active, &names, &asked);
+    let mirror = start_mirror(shared, active, &plan, &asked.service, body, input);
+    let (primary_latency_ms, result) = match plan.serve {
+        Stack::Legacy => serve_legacy(shared, active, body, input, &d).await,
+        Stack::Uxp => serve_uxp(shared, active, &d, &asked.agency).await,
+    };
+    Handled {
+        plan: Some(plan),
+        asked,
+        primary_latency_ms,
+        result,
+        mirror,
     }
-    served.lossy = d
-        .header
-        .lossy_fields()
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-    served.message_id = d.header.id.clone();
-    let message_id = d.header.id.clone().unwrap_or_default();
+}
+
+/// Phase `route`: the routing decision and the rule's shadow keys, made a [`Plan`] by
+/// the core.
+fn route(shared: &Shared, active: &Active, names: &RouteNames, asked: &Asked) -> Plan {
+    let message_id = asked.message_id.as_deref().unwrap_or_default();
     let switch = shared.switch();
     let decision: Decision = decide(
         &active.settings.rollout,
@@ -528,136 +558,57 @@ async fn consumer(
         &RequestKey {
             agency: &names.agency,
             service: &names.service,
-            message_id: &message_id,
+            message_id,
         },
     );
-    served.stage = if decision.switched.is_some() {
-        evidence::Stage::Rollback
-    } else {
-        decision.stage.into()
-    };
-    served.served_by = decision.served_by.into();
     let policy = active.settings.shadow.policy(decision.rule);
-    served.rule = decision.rule;
-    served.store_bodies = policy.store_bodies;
-    served.capture = policy.capture;
-    tracing::debug!(agency = %served.agency, service = %served.service, ?decision, "Routed.");
+    let effect = copy::effect_of(&active.maps, &names.service);
+    tracing::debug!(agency = %asked.agency, service = %asked.service, ?decision, "Routed.");
+    plan::plan(&decision, &rule_policy(policy), effect, message_id)
+}
 
-    if let Some(mirror_to) = decision.mirror_to {
-        let effect = effect_of(&active.maps, &names.service);
-        plan_mirror(
-            shared,
-            active,
-            body,
-            input,
-            served,
-            mirror_to,
-            policy,
-            effect,
-            &message_id,
-        );
-    }
-    match decision.served_by {
-        Stack::Legacy => {
-            let client = stack_client(active, Stack::Legacy)?;
-            let ct = input.content_type.unwrap_or("text/xml; charset=utf-8");
-            let resp = forward(
-                shared,
-                client,
-                Stack::Legacy,
-                body.clone(),
-                ct,
-                input.soap_action,
-            )
-            .await?;
-            served.primary_latency = Some(resp.elapsed);
-            served.primary_fault_code =
-                check_passthrough(&resp, Stack::Legacy, &active.opts, &d.header)
-                    .inspect_err(|e| note_mismatch(shared, e))?;
-            let ct = resp
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "text/xml; charset=utf-8".into());
-            served.answer = Some(Answer {
-                status: resp.status,
-                content_type: Some(ct.clone()),
-                body: resp.body.clone(),
-            });
-            Ok(soap_response(resp.status, &ct, resp.body))
-        }
-        Stack::Uxp => {
-            // Phase `translate`.
-            let t = tr.request_to_uxp(&d)?;
-            LossyFieldsSeen {
-                agency: &served.agency,
-                fields: &t.lossy,
-            }
-            .emit(&shared.metrics);
-            let client = stack_client(active, Stack::Uxp)?;
-            let resp = forward(
-                shared,
-                client,
-                Stack::Uxp,
-                Bytes::from(t.bytes),
-                &t.content_type,
-                t.soap_action.as_deref(),
-            )
-            .await?;
-            served.primary_latency = Some(resp.elapsed);
-            // Phase `translate_back`.
-            let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-            let back = tr.response_to_legacy(input, &d);
-            answer(shared, back, &resp, Stack::Uxp, served)
-        }
+/// The shadow keys of a rule, as the core's plan reads them.
+pub(crate) fn rule_policy(p: &crate::config::settings::MirrorPolicy) -> RulePolicy<'_> {
+    RulePolicy {
+        mirror: MirrorRule {
+            sample: p.sample,
+            calibrate: p.calibrate,
+            sandbox: p.sandbox.as_deref(),
+        },
+        store_bodies: p.store_bodies,
+        capture: p.capture,
     }
 }
 
-/// Decides whether a shadow-stage request is mirrored and, when it is, starts the
-/// copy. Every refusal is kept in `served.not_compared` and ends in the record.
-#[allow(clippy::too_many_arguments)]
-fn plan_mirror(
+/// Starts the copy the plan admits, when the mirror has room for it (a slot and a
+/// share of the service's byte budget). Every refusal ends in the record.
+fn start_mirror(
     shared: &Arc<Shared>,
     active: &Arc<Active>,
+    plan: &Plan,
+    service: &str,
     body: &Bytes,
     input: Input<'_>,
-    served: &mut Served,
-    mirror_to: Stack,
-    policy: &crate::config::settings::MirrorPolicy,
-    effect: crate::mapping::Effect,
-    message_id: &str,
-) {
-    let target = match mirror::admit(policy, effect, message_id, mirror_to) {
-        Ok(t) => t,
-        Err(reason) => {
-            Mirrored {
-                stack: mirror_to.name(),
-                outcome: reason.as_str(),
-            }
-            .emit(&shared.metrics);
-            served.not_compared = Some((reason, None));
-            return;
+) -> Mirroring {
+    let refused = |to: Stack, reason: NotComparedReason, detail| {
+        Mirrored {
+            stack: to.name(),
+            outcome: reason.as_str(),
         }
+        .emit(&shared.metrics);
+        Mirroring::Refused(reason, detail)
+    };
+    let (target, calibrate) = match &plan.mirror {
+        Mirror::None => return Mirroring::None,
+        Mirror::Refused { to, reason } => return refused(*to, *reason, None),
+        Mirror::Copy { target, calibrate } => (target.clone(), *calibrate),
     };
     let budget = active.settings.shadow.service_budget_bytes;
-    let reservation = match shared
-        .shadow
-        .reserve(&served.service, body.len() as u64, budget)
-    {
+    let reservation = match shared.shadow.reserve(service, body.len() as u64, budget) {
         Ok(r) => r,
-        Err((reason, detail)) => {
-            Mirrored {
-                stack: mirror_to.name(),
-                outcome: reason.as_str(),
-            }
-            .emit(&shared.metrics);
-            served.not_compared = Some((reason, Some(detail)));
-            return;
-        }
+        Err((reason, detail)) => return refused(target.stack(), reason, Some(detail)),
     };
-    let calibrate = effect == crate::mapping::Effect::Read
-        && exchange::selected(message_id, "calibrate", policy.calibrate);
     let (tx, rx) = oneshot::channel();
-    served.mirror = Some(tx);
     let job = mirror::Job {
         target,
         calibrate,
@@ -670,6 +621,97 @@ fn plan_mirror(
         reservation,
     };
     mirror::spawn(shared.clone(), active.clone(), job, rx);
+    Mirroring::Started(tx)
+}
+
+/// Serving from the legacy stack: the request passes through as is.
+async fn serve_legacy(
+    shared: &Shared,
+    active: &Active,
+    body: &Bytes,
+    input: Input<'_>,
+    d: &translate::Decoded<'_>,
+) -> Attempt {
+    let ct = input.content_type.unwrap_or("text/xml; charset=utf-8");
+    let called = call(
+        shared,
+        active,
+        Stack::Legacy,
+        body.clone(),
+        ct,
+        input.soap_action,
+    );
+    let resp = match called.await {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
+    let latency = Some(ms(resp.elapsed));
+    let fault_code = match check_passthrough(&resp, Stack::Legacy, &active.opts, &d.header)
+        .inspect_err(|e| note_mismatch(shared, e))
+    {
+        Ok(c) => c,
+        Err(e) => return (latency, Err(e)),
+    };
+    let ct = resp
+        .content_type
+        .unwrap_or_else(|| "text/xml; charset=utf-8".into());
+    let answer = Answer {
+        status: resp.status,
+        content_type: Some(ct),
+        body: resp.body,
+    };
+    (latency, Ok(Answered { answer, fault_code }))
+}
+
+/// Serving from the UXP stack: phases `translate`, `forward`, `translate_back`.
+async fn serve_uxp(
+    shared: &Shared,
+    active: &Active,
+    d: &translate::Decoded<'_>,
+    agency: &str,
+) -> Attempt {
+    let tr = active.translator();
+    let t = match tr.request_to_uxp(d) {
+        Ok(t) => t,
+        Err(e) => return (None, Err(e.into())),
+    };
+    LossyFieldsSeen {
+        agency,
+        fields: &t.lossy,
+    }
+    .emit(&shared.metrics);
+    let body = Bytes::from(t.bytes);
+    let called = call(
+        shared,
+        active,
+        Stack::Uxp,
+        body,
+        &t.content_type,
+        t.soap_action.as_deref(),
+    );
+    let resp = match called.await {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
+    let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
+    let back = tr.response_to_legacy(input, d);
+    (
+        Some(ms(resp.elapsed)),
+        answer(shared, back, &resp, Stack::Uxp),
+    )
+}
+
+/// Phase `forward` to one of the consumer's stacks.
+async fn call(
+    shared: &Shared,
+    active: &Active,
+    stack: Stack,
+    body: Bytes,
+    ct: &str,
+    action: Option<&str>,
+) -> Result<UpstreamResponse, GatewayError> {
+    let client = stack_client(active, stack)?;
+    forward(shared, client, stack, body, ct, action).await
 }
 
 /// Provider role: the UXP security server calls a service whose adapter still speaks a
@@ -679,52 +721,81 @@ async fn provider(
     active: &Arc<Active>,
     upstream: &str,
     input: Input<'_>,
-    served: &mut Served,
-) -> Result<Response<Body>, GatewayError> {
-    let client = active.upstreams.get(upstream).ok_or_else(|| {
-        GatewayError::Config(format!("provider upstream `{upstream}` has no client"))
-    })?;
+) -> Handled {
+    let refused = |e| Handled::refused(None, Asked::default(), e);
+    let Some(client) = active.upstreams.get(upstream) else {
+        let e = GatewayError::Config(format!("provider upstream `{upstream}` has no client"));
+        return refused(e);
+    };
     let opts = Options {
         legacy_dialect: Some(client.upstream.dialect),
         ..active.opts
     };
     let tr = Translator::new(&active.maps, opts);
-    let d = opts.decode(
+    let d = match opts.decode(
         input,
         Family::Uxp,
         Kind::Request,
         crate::error::Side::Client,
-    )?;
+    ) {
+        Ok(d) => d,
+        Err(e) => return refused(e.into()),
+    };
     let names = tr.route_names(&d.header, Family::Uxp);
-    served.agency = names.agency.first().cloned().unwrap_or_default();
-    served.service = names.service.first().cloned().unwrap_or_default();
-    served.message_id = d.header.id.clone();
-    served.served_by = evidence::ServedBy::Legacy;
-    let t = tr.request_to_legacy(&d)?;
-    let resp = forward(
+    let asked = Asked {
+        message_id: d.header.id.clone(),
+        ..Asked::named(&names)
+    };
+    let (primary_latency_ms, result) = serve_provider(shared, client, tr, &d).await;
+    Handled {
+        plan: Some(Plan::provider()),
+        asked,
+        primary_latency_ms,
+        result,
+        mirror: Mirroring::None,
+    }
+}
+
+/// Serving a provider request: translated to the adapter's dialect and back.
+async fn serve_provider(
+    shared: &Shared,
+    client: &UpstreamClient,
+    tr: Translator<'_>,
+    d: &translate::Decoded<'_>,
+) -> Attempt {
+    let t = match tr.request_to_legacy(d) {
+        Ok(t) => t,
+        Err(e) => return (None, Err(e.into())),
+    };
+    let body = Bytes::from(t.bytes);
+    let called = forward(
         shared,
         client,
         Stack::Legacy,
-        Bytes::from(t.bytes),
+        body,
         &t.content_type,
         t.soap_action.as_deref(),
-    )
-    .await?;
-    served.primary_latency = Some(resp.elapsed);
+    );
+    let resp = match called.await {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
     let input = Input::new(&resp.body).with_content_type(resp.content_type.as_deref());
-    let back = tr.response_to_uxp(input, &d);
-    answer(shared, back, &resp, Stack::Legacy, served)
+    let back = tr.response_to_uxp(input, d);
+    (
+        Some(ms(resp.elapsed)),
+        answer(shared, back, &resp, Stack::Legacy),
+    )
 }
 
-/// Phase `respond` for a translated answer: an upstream answer that cannot be read as
-/// SOAP is that stack's failure; a fault travels with HTTP 500, as SOAP 1.1 wants.
+/// A translated answer: an upstream answer that cannot be read as SOAP is that
+/// stack's failure; a fault travels with HTTP 500, as SOAP 1.1 wants.
 fn answer(
     shared: &Shared,
     back: Result<translate::Translation, translate::TranslateError>,
     resp: &UpstreamResponse,
     stack: Stack,
-    served: &mut Served,
-) -> Result<Response<Body>, GatewayError> {
+) -> Result<Answered, GatewayError> {
     let back = back
         .map_err(|e| match e {
             translate::TranslateError::Wire { error, .. } => GatewayError::BadUpstreamAnswer {
@@ -740,12 +811,13 @@ fn answer(
     } else {
         200
     };
-    let body = Bytes::from(back.bytes);
-    served.primary_fault_code = back.fault_code;
-    served.answer = Some(Answer {
+    let answer = Answer {
         status,
-        content_type: Some(back.content_type.clone()),
-        body: body.clone(),
-    });
-    Ok(soap_response(status, &back.content_type, body))
+        content_type: Some(back.content_type),
+        body: Bytes::from(back.bytes),
+    };
+    Ok(Answered {
+        answer,
+        fault_code: back.fault_code,
+    })
 }

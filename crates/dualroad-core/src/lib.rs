@@ -18,6 +18,10 @@
 //!   ignore rules, noise calibration).
 //! - [`evidence`]: the one record of an exchange (and its diff, its capture), built in
 //!   one place from what the pipeline and the shadow copy learned.
+//! - [`plan`]: what the gateway does with one request (the routing decision and the
+//!   rule's shadow keys made a [`plan::Plan`]), and the facts of its exchange from the
+//!   plan and what serving gave (`Facts::of`). Above `routing`, `shadow` and
+//!   `evidence`, which it combines.
 //! - [`report`]: migration reports — aggregation, verdicts, the view model and its
 //!   HTML / Markdown / JSON renderings — from records the shell reads.
 //! - [`error`]: the vocabulary errors share (who is to blame, the X-Road fault code).
@@ -25,6 +29,7 @@
 pub mod error;
 pub mod evidence;
 pub mod mapping;
+pub mod plan;
 pub mod report;
 pub mod routing;
 pub mod shadow;

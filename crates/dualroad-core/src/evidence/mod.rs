@@ -16,10 +16,12 @@
 
 mod build;
 mod labels;
+mod served;
 
 pub use crate::shadow::NotComparedReason;
 pub use build::{build, Facts, RawBodies};
 pub use labels::{ExchangeOutcome, ServedBy, Stage, UnknownLabel};
+pub use served::{Answered, Asked, Rejected, Seen, Served};
 
 use std::borrow::Cow;
 use std::fmt;

@@ -22,6 +22,8 @@
 //! - [`exchange`]: one mirrored exchange judged end to end (shadow answer brought to
 //!   the client's dialect, compared, turned into the records the store keeps); shared
 //!   by the gateway's mirror and `dualroad replay`.
+//! - [`copy`]: the pure half of one shadow copy (admission, the unmapped rule, the
+//!   byte budget, the fingerprint check, judgement of the pair), shared the same way.
 //!
 //! ```
 //! use dualroad_core::shadow::{compare, CompareConfig, Date, Options};
@@ -40,6 +42,7 @@
 pub mod calibrate;
 pub mod canon;
 pub mod compare;
+pub mod copy;
 pub mod exchange;
 pub mod noise;
 pub mod outcome;
